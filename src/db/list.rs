@@ -312,6 +312,61 @@ fn decode(lp: &[u8], pos: usize) -> (Elem<'_>, usize) {
     }
 }
 
+/// Length of the entry encoding at `pos` (without back-length), bounds-checked.
+fn checked_entry_len(lp: &[u8], pos: usize) -> Option<usize> {
+    let b = *lp.get(pos)?;
+    let byte = |i: usize| lp.get(pos + i).map(|&x| x as usize);
+    let len = if b & 0x80 == 0 {
+        1
+    } else if b & 0xC0 == 0x80 {
+        1 + (b & 0x3F) as usize
+    } else if b & 0xE0 == 0xC0 {
+        2
+    } else if b & 0xF0 == 0xE0 {
+        2 + ((((b & 0x0F) as usize) << 8) | byte(1)?)
+    } else {
+        match b {
+            0xF1 => 3,
+            0xF2 => 4,
+            0xF3 => 5,
+            0xF4 => 9,
+            0xF0 => {
+                let n = byte(1)? | byte(2)? << 8 | byte(3)? << 16 | byte(4)? << 24;
+                5usize.checked_add(n)?
+            }
+            _ => return None,
+        }
+    };
+    Some(len)
+}
+
+/// Walks an untrusted listpack; returns its entry count if it is well formed.
+fn validate_listpack(lp: &[u8]) -> Option<u32> {
+    if lp.len() < LP_EMPTY_BYTES || lp.len() > u32::MAX as usize {
+        return None;
+    }
+    let total = u32::from_le_bytes([lp[0], lp[1], lp[2], lp[3]]) as usize;
+    let header_count = u16::from_le_bytes([lp[4], lp[5]]) as u32;
+    let end = lp.len() - 1;
+    if total != lp.len() || lp[end] != LP_EOF {
+        return None;
+    }
+    let (mut pos, mut count) = (LP_HEADER, 0u32);
+    while pos < end {
+        let enc = checked_entry_len(lp, pos)?;
+        let next = pos.checked_add(enc)?.checked_add(backlen_size(enc))?;
+        if next > end || decode_backlen(lp, next - 1) != enc {
+            return None;
+        }
+        pos = next;
+        count = count.checked_add(1)?;
+    }
+    if header_count != LP_COUNT_UNKNOWN && header_count != count {
+        return None;
+    }
+    Some(count)
+}
+
 // ---------------------------------------------------------------------------------
 // Nodes: one listpack each
 // ---------------------------------------------------------------------------------
@@ -605,6 +660,35 @@ impl ListValue {
                 NodeView::Packed(&n.lp)
             }
         })
+    }
+
+    /// Appends a listpack read from an RDB file (a QUICKLIST_2 packed node or a
+    /// LISTPACK list) after checking every entry; false if it is malformed. Empty
+    /// listpacks are accepted and skipped. After the last node, call
+    /// `convert_if_small(false, cfg)` as Redis does after loading.
+    pub fn append_listpack(&mut self, lp: &[u8]) -> bool {
+        let Some(count) = validate_listpack(lp) else {
+            return false;
+        };
+        if count > 0 {
+            self.nodes.push_back(Node {
+                lp: lp.to_vec(),
+                count,
+                plain: false,
+            });
+            self.len += count as usize;
+            self.quicklist = true;
+        }
+        true
+    }
+
+    /// Appends an RDB plain node: one element stored on its own.
+    pub fn append_plain(&mut self, elem: &[u8]) {
+        let mut node = Node::new(true);
+        node.insert(LP_HEADER, elem);
+        self.nodes.push_back(node);
+        self.len += 1;
+        self.quicklist = true;
     }
 
     // ----- encoding conversion -----
@@ -1475,6 +1559,58 @@ mod tests {
                 .to_vec()
         );
         check(&l);
+    }
+
+    #[test]
+    fn rdb_nodes_round_trip() {
+        let mut l = ListValue::new();
+        for i in 0..3000 {
+            l.push_back(format!("v{i}").as_bytes(), cfg(-2));
+            l.push_back(format!("{i}").as_bytes(), cfg(-2));
+        }
+        l.push_back(&vec![b'p'; 10000], cfg(-2));
+        let mut copy = ListValue::new();
+        for view in l.nodes() {
+            match view {
+                NodeView::Packed(lp) => assert!(copy.append_listpack(lp)),
+                NodeView::Plain(e) => copy.append_plain(e),
+            }
+        }
+        copy.convert_if_small(false, cfg(-2));
+        check(&copy);
+        assert_eq!(items(&copy), items(&l));
+        assert_eq!(copy.encoding(), "quicklist");
+        // A small single node loads as a listpack.
+        let mut small = ListValue::new();
+        small.push_all([b"a".as_slice(), b"12"], End::Tail, cfg(-2));
+        let lp = match small.nodes().next() {
+            Some(NodeView::Packed(lp)) => lp.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        let mut loaded = ListValue::new();
+        assert!(loaded.append_listpack(&lp));
+        loaded.convert_if_small(false, cfg(-2));
+        assert_eq!(loaded.encoding(), "listpack");
+        assert_eq!(loaded.positions(b"12", 1, 0, 0), vec![1]);
+        // Corruptions are refused, never panic.
+        for cut in 0..lp.len() {
+            let mut bad = lp.clone();
+            bad[cut] ^= 0x5A;
+            let _ = ListValue::new().append_listpack(&bad);
+            assert!(!ListValue::new().append_listpack(&lp[..cut]));
+        }
+        let mut rng = Rng::with_seed(9);
+        for _ in 0..2000 {
+            let mut bad = lp.clone();
+            for _ in 0..3 {
+                let i = rng.below(bad.len() as u64) as usize;
+                bad[i] = rng.next_u64() as u8;
+            }
+            let mut t = ListValue::new();
+            if t.append_listpack(&bad) {
+                let _ = items(&t);
+            }
+        }
     }
 
     #[test]
