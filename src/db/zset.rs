@@ -1,0 +1,1991 @@
+//! The sorted set type: the data side of Redis's `t_zset.c`, with no protocol code.
+//!
+//! Two encodings, as Redis has them:
+//! - "listpack": small sets live in one packed byte buffer of entries ordered by
+//!   (score, member); every operation is a short linear walk, which beats pointers at
+//!   this size and costs a few bytes per entry.
+//! - "skiplist": big sets are a skiplist with spans (O(log n) rank, range and update)
+//!   plus a dict member -> score for O(1) lookups. The skiplist lives in an arena of
+//!   nodes addressed by `u32` indices, so it needs no unsafe code.
+//!
+//! A set converts from listpack to skiplist when it grows past the caller's
+//! [`ZSetLimits`] (Redis's zset-max-listpack-entries / -value) and never back; commands
+//! that build a fresh set pick the encoding from the final size with [`ZSetValue::with_hint`].
+//!
+//! Ordering is by score, then member bytes (memcmp), exactly as Redis. Lexicographic
+//! ranges follow Redis's walks literally, so they agree with it even on sets whose
+//! scores differ (where the order is not lexicographic and the result "undefined").
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::dict::Dict;
+use crate::util::Rng;
+
+/// The size limits of the listpack encoding, from the server config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZSetLimits {
+    pub max_listpack_entries: usize,
+    pub max_listpack_value: usize,
+}
+
+impl Default for ZSetLimits {
+    fn default() -> Self {
+        ZSetLimits {
+            max_listpack_entries: 128,
+            max_listpack_value: 64,
+        }
+    }
+}
+
+/// Orders two entries as the sorted set does: score, then member bytes.
+#[inline]
+fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+    if s1 < s2 {
+        Ordering::Less
+    } else if s1 > s2 {
+        Ordering::Greater
+    } else {
+        m1.cmp(m2)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Ranges
+// ---------------------------------------------------------------------------------
+
+/// A score interval as ZRANGEBYSCORE takes it: `(` makes a bound exclusive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub max: f64,
+    pub minex: bool,
+    pub maxex: bool,
+}
+
+impl ScoreRange {
+    /// Every score.
+    pub fn all() -> Self {
+        ScoreRange {
+            min: f64::NEG_INFINITY,
+            max: f64::INFINITY,
+            minex: false,
+            maxex: false,
+        }
+    }
+
+    /// Parses `min` and `max` as Redis's `zslParseRange`; `None` means
+    /// "min or max is not a float".
+    pub fn parse(min: &[u8], max: &[u8]) -> Option<Self> {
+        let (min, minex) = parse_score_bound(min)?;
+        let (max, maxex) = parse_score_bound(max)?;
+        Some(ScoreRange {
+            min,
+            max,
+            minex,
+            maxex,
+        })
+    }
+
+    #[inline]
+    pub fn gte_min(&self, score: f64) -> bool {
+        if self.minex {
+            score > self.min
+        } else {
+            score >= self.min
+        }
+    }
+
+    #[inline]
+    pub fn lte_max(&self, score: f64) -> bool {
+        if self.maxex {
+            score < self.max
+        } else {
+            score <= self.max
+        }
+    }
+
+    /// True if no score can fall inside.
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.minex || self.maxex))
+    }
+}
+
+fn parse_score_bound(arg: &[u8]) -> Option<(f64, bool)> {
+    match arg.split_first() {
+        Some((b'(', rest)) => Some((strtod_whole(rest)?, true)),
+        _ => Some((strtod_whole(arg)?, false)),
+    }
+}
+
+/// C's `strtod` required to consume the whole string, NaN rejected: what
+/// `zslParseRange` accepts. Leading white space is allowed and an empty string reads
+/// as 0 (strtod converts nothing and leaves the end pointer on the terminator).
+pub fn strtod_whole(s: &[u8]) -> Option<f64> {
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    let start = s
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))?;
+    let text = std::str::from_utf8(&s[start..]).ok()?;
+    let (neg, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    // Rust's parser takes "inf"/"infinity"/"nan" like strtod, but neither signs twice
+    // nor hex floats; reject a second sign, read hex by hand.
+    if body.starts_with(['+', '-']) {
+        return None;
+    }
+    let v = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
+        parse_hex(&body[2..])?
+    } else {
+        body.parse::<f64>().ok()?
+    };
+    if v.is_nan() {
+        return None;
+    }
+    Some(if neg { -v } else { v })
+}
+
+fn parse_hex(body: &str) -> Option<f64> {
+    let (mant, exp) = match body.split_once(['p', 'P']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (body, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    Some(v * 2f64.powi(exp))
+}
+
+/// One end of a ZRANGEBYLEX interval: `-`, `+`, `[member` or `(member`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LexBound<'a> {
+    /// `-`: below every member.
+    Min,
+    /// `+`: above every member.
+    Max,
+    Incl(&'a [u8]),
+    Excl(&'a [u8]),
+}
+
+impl<'a> LexBound<'a> {
+    /// Parses as Redis's `zslParseLexRangeItem`; `None` means
+    /// "min or max not valid string range item".
+    pub fn parse(arg: &'a [u8]) -> Option<Self> {
+        match arg.split_first()? {
+            (b'+', []) => Some(LexBound::Max),
+            (b'-', []) => Some(LexBound::Min),
+            (b'(', rest) => Some(LexBound::Excl(rest)),
+            (b'[', rest) => Some(LexBound::Incl(rest)),
+            _ => None,
+        }
+    }
+
+    /// `-` and `+` count as exclusive in Redis, which matters for `- -` and `+ +`.
+    fn exclusive(&self) -> bool {
+        !matches!(self, LexBound::Incl(_))
+    }
+}
+
+/// Redis's `sdscmplex`: compares values where `-`/`+` sort below/above everything.
+fn cmp_lex(a: &LexBound, b: &LexBound) -> Ordering {
+    use LexBound::*;
+    match (a, b) {
+        (Min, Min) | (Max, Max) => Ordering::Equal,
+        (Min, _) | (_, Max) => Ordering::Less,
+        (Max, _) | (_, Min) => Ordering::Greater,
+        (Incl(x) | Excl(x), Incl(y) | Excl(y)) => x.cmp(y),
+    }
+}
+
+/// A lexicographic interval as ZRANGEBYLEX takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LexRange<'a> {
+    pub min: LexBound<'a>,
+    pub max: LexBound<'a>,
+}
+
+impl<'a> LexRange<'a> {
+    pub fn parse(min: &'a [u8], max: &'a [u8]) -> Option<Self> {
+        Some(LexRange {
+            min: LexBound::parse(min)?,
+            max: LexBound::parse(max)?,
+        })
+    }
+
+    #[inline]
+    pub fn gte_min(&self, member: &[u8]) -> bool {
+        let c = cmp_lex(&LexBound::Incl(member), &self.min);
+        if self.min.exclusive() {
+            c == Ordering::Greater
+        } else {
+            c != Ordering::Less
+        }
+    }
+
+    #[inline]
+    pub fn lte_max(&self, member: &[u8]) -> bool {
+        let c = cmp_lex(&LexBound::Incl(member), &self.max);
+        if self.max.exclusive() {
+            c == Ordering::Less
+        } else {
+            c != Ordering::Greater
+        }
+    }
+
+    /// True if no member can fall inside.
+    pub fn is_empty(&self) -> bool {
+        let c = cmp_lex(&self.min, &self.max);
+        c == Ordering::Greater
+            || (c == Ordering::Equal && (self.min.exclusive() || self.max.exclusive()))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The listpack encoding
+// ---------------------------------------------------------------------------------
+
+/// Entries packed back to back in one buffer, each
+/// `[len varint][member][score: 8 bytes LE][len varint, bytes reversed]`.
+/// The trailing copy of the length lets walks run backwards, as listpack's backlen does.
+#[derive(Clone, Debug, Default)]
+struct Packed {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+fn varint_size(mut n: usize) -> usize {
+    let mut k = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        k += 1;
+    }
+    k
+}
+
+fn entry_size(member_len: usize) -> usize {
+    2 * varint_size(member_len) + member_len + 8
+}
+
+impl Packed {
+    /// Reads the entry starting at `off`: (member, score, offset after it).
+    #[inline]
+    fn entry(&self, off: usize) -> (&[u8], f64, usize) {
+        let (mut n, mut shift, mut k) = (0usize, 0, 0);
+        loop {
+            let b = self.buf[off + k];
+            n |= ((b & 0x7f) as usize) << shift;
+            k += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let m = off + k;
+        let mut score = [0u8; 8];
+        score.copy_from_slice(&self.buf[m + n..m + n + 8]);
+        (
+            &self.buf[m..m + n],
+            f64::from_le_bytes(score),
+            m + n + 8 + k,
+        )
+    }
+
+    /// Reads the entry ending at `end`: (member, score, offset where it starts).
+    #[inline]
+    fn entry_back(&self, end: usize) -> (&[u8], f64, usize) {
+        let (mut n, mut shift, mut k) = (0usize, 0, 0);
+        loop {
+            let b = self.buf[end - 1 - k];
+            n |= ((b & 0x7f) as usize) << shift;
+            k += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let score_at = end - k - 8;
+        let mut score = [0u8; 8];
+        score.copy_from_slice(&self.buf[score_at..score_at + 8]);
+        let start = score_at - n - k;
+        (
+            &self.buf[start + k..score_at],
+            f64::from_le_bytes(score),
+            start,
+        )
+    }
+
+    fn iter_from(&self, off: usize) -> impl Iterator<Item = (&[u8], f64, usize)> + '_ {
+        let mut off = off;
+        std::iter::from_fn(move || {
+            if off >= self.buf.len() {
+                return None;
+            }
+            let start = off;
+            let (m, s, next) = self.entry(off);
+            off = next;
+            Some((m, s, start))
+        })
+    }
+
+    /// Finds `member`: (start offset, end offset, score).
+    fn find(&self, member: &[u8]) -> Option<(usize, usize, f64)> {
+        let mut off = 0;
+        while off < self.buf.len() {
+            let (m, s, next) = self.entry(off);
+            if m == member {
+                return Some((off, next, s));
+            }
+            off = next;
+        }
+        None
+    }
+
+    /// The start offset of the entry at 0-based `rank` (or the end of the buffer).
+    fn offset_of_rank(&self, rank: usize) -> usize {
+        if rank >= self.count {
+            return self.buf.len();
+        }
+        if rank > self.count / 2 {
+            // Closer to the tail: walk backwards.
+            let mut end = self.buf.len();
+            for _ in 0..self.count - rank {
+                end = self.entry_back(end).2;
+            }
+            return end;
+        }
+        let mut off = 0;
+        for _ in 0..rank {
+            off = self.entry(off).2;
+        }
+        off
+    }
+
+    /// Inserts a member known to be absent, in order.
+    fn insert(&mut self, member: &[u8], score: f64) {
+        let mut at = self.buf.len();
+        let mut off = 0;
+        while off < self.buf.len() {
+            let (m, s, next) = self.entry(off);
+            if cmp_entry(s, m, score, member) == Ordering::Greater {
+                at = off;
+                break;
+            }
+            off = next;
+        }
+        self.insert_at(at, member, score);
+    }
+
+    fn insert_at(&mut self, at: usize, member: &[u8], score: f64) {
+        let size = entry_size(member.len());
+        let old_len = self.buf.len();
+        self.buf.resize(old_len + size, 0);
+        self.buf.copy_within(at..old_len, at + size);
+        let mut w = at;
+        let mut n = member.len();
+        let k = varint_size(n);
+        for i in 0..k {
+            let more = if i + 1 < k { 0x80 } else { 0 };
+            let b = (n & 0x7f) as u8 | more;
+            self.buf[w + i] = b;
+            // The trailing copy is written in reverse so a backward reader meets the
+            // low 7 bits first, like the forward one.
+            self.buf[at + size - 1 - i] = b;
+            n >>= 7;
+        }
+        w += k;
+        self.buf[w..w + member.len()].copy_from_slice(member);
+        w += member.len();
+        self.buf[w..w + 8].copy_from_slice(&score.to_le_bytes());
+        self.count += 1;
+    }
+
+    fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
+        self.buf.drain(start..end);
+        self.count -= entries;
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The skiplist encoding
+// ---------------------------------------------------------------------------------
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+const MAX_LEVEL: usize = 32;
+
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    forward: u32,
+    /// How many level-0 steps this link jumps over.
+    span: u32,
+}
+
+const EMPTY_LEVEL: Level = Level {
+    forward: NIL,
+    span: 0,
+};
+
+#[derive(Clone, Debug)]
+struct Node {
+    member: Arc<[u8]>,
+    score: f64,
+    backward: u32,
+    /// Level 0 inline: three nodes in four have no other level and so no extra allocation.
+    level0: Level,
+    upper: Box<[Level]>,
+}
+
+impl Node {
+    #[inline]
+    fn lvl(&self, i: usize) -> Level {
+        if i == 0 {
+            self.level0
+        } else {
+            self.upper[i - 1]
+        }
+    }
+    #[inline]
+    fn lvl_mut(&mut self, i: usize) -> &mut Level {
+        if i == 0 {
+            &mut self.level0
+        } else {
+            &mut self.upper[i - 1]
+        }
+    }
+}
+
+/// Redis's `zskiplist` in an arena: node 0 is the header, freed slots are reused.
+#[derive(Clone, Debug)]
+struct SkipList {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    tail: u32,
+    length: usize,
+    level: usize,
+    rng: Rng,
+}
+
+impl SkipList {
+    fn new() -> Self {
+        let header = Node {
+            member: Arc::from(&[][..]),
+            score: 0.0,
+            backward: NIL,
+            level0: EMPTY_LEVEL,
+            upper: vec![EMPTY_LEVEL; MAX_LEVEL - 1].into_boxed_slice(),
+        };
+        SkipList {
+            nodes: vec![header],
+            free: Vec::new(),
+            tail: NIL,
+            length: 0,
+            level: 1,
+            rng: Rng::default(),
+        }
+    }
+
+    #[inline]
+    fn node(&self, i: u32) -> &Node {
+        &self.nodes[i as usize]
+    }
+
+    #[inline]
+    fn node_mut(&mut self, i: u32) -> &mut Node {
+        &mut self.nodes[i as usize]
+    }
+
+    #[inline]
+    fn first(&self) -> u32 {
+        self.node(HEAD).level0.forward
+    }
+
+    /// Level of a new node: each extra level with probability 1/4 (ZSKIPLIST_P).
+    fn random_level(&mut self) -> usize {
+        let r = self.rng.next_u64();
+        (1 + r.trailing_zeros() as usize / 2).min(MAX_LEVEL)
+    }
+
+    /// True if the forward node at level `i` of `x` sorts before (score, member).
+    #[inline]
+    fn forward_before(&self, x: u32, i: usize, score: f64, member: &[u8]) -> Option<u32> {
+        let f = self.node(x).lvl(i).forward;
+        if f == NIL {
+            return None;
+        }
+        let n = self.node(f);
+        (cmp_entry(n.score, &n.member, score, member) == Ordering::Less).then_some(f)
+    }
+
+    fn alloc(&mut self, member: Arc<[u8]>, score: f64, height: usize) -> u32 {
+        let node = Node {
+            member,
+            score,
+            backward: NIL,
+            level0: EMPTY_LEVEL,
+            upper: vec![EMPTY_LEVEL; height - 1].into_boxed_slice(),
+        };
+        match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, x: u32) -> Arc<[u8]> {
+        let empty = self.node(HEAD).member.clone();
+        let n = self.node_mut(x);
+        n.upper = Box::default();
+        let member = std::mem::replace(&mut n.member, empty);
+        if self.length == 0 {
+            // Nothing live: drop the arena rather than keep a long free list.
+            self.nodes.truncate(1);
+            self.free = Vec::new();
+        } else {
+            self.free.push(x);
+        }
+        member
+    }
+
+    /// `zslInsert`: the member must not be present.
+    fn insert(&mut self, score: f64, member: Arc<[u8]>) -> u32 {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut rank = [0u32; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            while let Some(f) = self.forward_before(x, i, score, &member) {
+                rank[i] += self.node(x).lvl(i).span;
+                x = f;
+            }
+            update[i] = x;
+        }
+        let height = self.random_level();
+        if height > self.level {
+            for i in self.level..height {
+                rank[i] = 0;
+                update[i] = HEAD;
+                self.node_mut(HEAD).lvl_mut(i).span = self.length as u32;
+            }
+            self.level = height;
+        }
+        let x = self.alloc(member, score, height);
+        for i in 0..height {
+            let u = self.node(update[i]).lvl(i);
+            let nl = self.node_mut(x).lvl_mut(i);
+            nl.forward = u.forward;
+            nl.span = u.span - (rank[0] - rank[i]);
+            let ul = self.node_mut(update[i]).lvl_mut(i);
+            ul.forward = x;
+            ul.span = rank[0] - rank[i] + 1;
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(height) {
+            self.node_mut(u).lvl_mut(i).span += 1;
+        }
+        self.node_mut(x).backward = if update[0] == HEAD { NIL } else { update[0] };
+        let next = self.node(x).level0.forward;
+        if next != NIL {
+            self.node_mut(next).backward = x;
+        } else {
+            self.tail = x;
+        }
+        self.length += 1;
+        x
+    }
+
+    /// `zslDeleteNode`: unlinks `x` given its predecessors at every level.
+    fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            if self.node(u).lvl(i).forward == x {
+                // Only then does `x` reach level i.
+                let xl = self.node(x).lvl(i);
+                let ul = self.node_mut(u).lvl_mut(i);
+                ul.span = ul.span + xl.span - 1;
+                ul.forward = xl.forward;
+            } else {
+                self.node_mut(u).lvl_mut(i).span -= 1;
+            }
+        }
+        let (next, back) = (self.node(x).level0.forward, self.node(x).backward);
+        if next != NIL {
+            self.node_mut(next).backward = back;
+        } else {
+            self.tail = back;
+        }
+        while self.level > 1 && self.node(HEAD).lvl(self.level - 1).forward == NIL {
+            self.level -= 1;
+        }
+        self.length -= 1;
+    }
+
+    fn find_update(&self, score: f64, member: &[u8]) -> [u32; MAX_LEVEL] {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            while let Some(f) = self.forward_before(x, i, score, member) {
+                x = f;
+            }
+            update[i] = x;
+        }
+        update
+    }
+
+    /// `zslDelete`: removes (score, member) if present, returning the member.
+    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Arc<[u8]>> {
+        let update = self.find_update(score, member);
+        let x = self.node(update[0]).level0.forward;
+        if x != NIL && self.node(x).score == score && *self.node(x).member == *member {
+            self.unlink(x, &update);
+            return Some(self.release(x));
+        }
+        None
+    }
+
+    /// `zslUpdateScore`: moves (cur, member) to `new`, in place when the order allows.
+    fn update_score(&mut self, cur: f64, member: &[u8], new: f64) {
+        let update = self.find_update(cur, member);
+        let x = self.node(update[0]).level0.forward;
+        debug_assert!(x != NIL && *self.node(x).member == *member);
+        if x == NIL {
+            return;
+        }
+        let (back, next) = (self.node(x).backward, self.node(x).level0.forward);
+        if (back == NIL || self.node(back).score < new)
+            && (next == NIL || self.node(next).score > new)
+        {
+            self.node_mut(x).score = new;
+            return;
+        }
+        self.unlink(x, &update);
+        let member = self.release(x);
+        self.insert(new, member);
+    }
+
+    /// `zslGetRank`: 1-based rank of (score, member), 0 if absent.
+    fn rank(&self, score: f64, member: &[u8]) -> usize {
+        let mut x = HEAD;
+        let mut rank = 0usize;
+        for i in (0..self.level).rev() {
+            loop {
+                let f = self.node(x).lvl(i).forward;
+                if f == NIL {
+                    break;
+                }
+                let n = self.node(f);
+                if cmp_entry(n.score, &n.member, score, member) == Ordering::Greater {
+                    break;
+                }
+                rank += self.node(x).lvl(i).span as usize;
+                x = f;
+            }
+            if x != HEAD && *self.node(x).member == *member {
+                return rank;
+            }
+        }
+        0
+    }
+
+    /// `zslGetElementByRank`: the node at 1-based `rank`, or NIL.
+    fn by_rank(&self, rank: usize) -> u32 {
+        let mut x = HEAD;
+        let mut traversed = 0usize;
+        for i in (0..self.level).rev() {
+            loop {
+                let l = self.node(x).lvl(i);
+                if l.forward == NIL || traversed + l.span as usize > rank {
+                    break;
+                }
+                traversed += l.span as usize;
+                x = l.forward;
+            }
+            if traversed == rank {
+                return if x == HEAD { NIL } else { x };
+            }
+        }
+        NIL
+    }
+
+    /// Walks down from the header while `before(forward)` holds; returns the last
+    /// node passed and its 1-based rank (0 for the header).
+    fn descend(&self, before: impl Fn(&Node) -> bool) -> (u32, usize) {
+        let mut x = HEAD;
+        let mut rank = 0usize;
+        for i in (0..self.level).rev() {
+            loop {
+                let l = self.node(x).lvl(i);
+                if l.forward == NIL || !before(self.node(l.forward)) {
+                    break;
+                }
+                rank += l.span as usize;
+                x = l.forward;
+            }
+        }
+        (x, rank)
+    }
+
+    fn overlaps_score(&self, r: &ScoreRange) -> bool {
+        !r.is_empty()
+            && self.tail != NIL
+            && r.gte_min(self.node(self.tail).score)
+            && r.lte_max(self.node(self.first()).score)
+    }
+
+    /// `zslFirstInRange` and `zslLastInRange` as 1-based ranks.
+    fn score_ranks(&self, r: &ScoreRange) -> Option<(usize, usize)> {
+        if !self.overlaps_score(r) {
+            return None;
+        }
+        let (x, rank) = self.descend(|n| !r.gte_min(n.score));
+        let first = self.node(x).level0.forward;
+        if first == NIL || !r.lte_max(self.node(first).score) {
+            return None;
+        }
+        let (_, last) = self.descend(|n| r.lte_max(n.score));
+        Some((rank + 1, last))
+    }
+
+    fn overlaps_lex(&self, r: &LexRange) -> bool {
+        !r.is_empty()
+            && self.tail != NIL
+            && r.gte_min(&self.node(self.tail).member)
+            && r.lte_max(&self.node(self.first()).member)
+    }
+
+    /// `zslFirstInLexRange`: 1-based rank.
+    fn first_in_lex(&self, r: &LexRange) -> Option<usize> {
+        if !self.overlaps_lex(r) {
+            return None;
+        }
+        let (x, rank) = self.descend(|n| !r.gte_min(&n.member));
+        let first = self.node(x).level0.forward;
+        (first != NIL && r.lte_max(&self.node(first).member)).then_some(rank + 1)
+    }
+
+    /// `zslLastInLexRange`: 1-based rank.
+    fn last_in_lex(&self, r: &LexRange) -> Option<usize> {
+        if !self.overlaps_lex(r) {
+            return None;
+        }
+        let (x, rank) = self.descend(|n| r.lte_max(&n.member));
+        (x != HEAD && r.gte_min(&self.node(x).member)).then_some(rank)
+    }
+
+    /// `zslDeleteRangeByRank` over 1-based `start..=end`; `f` receives each removed entry.
+    fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Arc<[u8]>, f64)) {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut x = HEAD;
+        let mut traversed = 0usize;
+        for i in (0..self.level).rev() {
+            loop {
+                let l = self.node(x).lvl(i);
+                if l.forward == NIL || traversed + l.span as usize >= start {
+                    break;
+                }
+                traversed += l.span as usize;
+                x = l.forward;
+            }
+            update[i] = x;
+        }
+        traversed += 1;
+        x = self.node(x).level0.forward;
+        while x != NIL && traversed <= end {
+            let next = self.node(x).level0.forward;
+            let score = self.node(x).score;
+            self.unlink(x, &update);
+            f(self.release(x), score);
+            traversed += 1;
+            x = next;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The sorted set
+// ---------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Big {
+    list: SkipList,
+    dict: Dict<Arc<[u8]>, f64>,
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Listpack(Packed),
+    Skiplist(Box<Big>),
+}
+
+/// A sorted set value.
+#[derive(Clone, Debug)]
+pub struct ZSetValue {
+    repr: Repr,
+}
+
+impl Default for ZSetValue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// ZADD's options; INCR adds to the current score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub incr: bool,
+}
+
+/// What `ZSetValue::add` did (Redis's ZADD_OUT_* flags).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AddOutcome {
+    /// A new member with this score.
+    Added(f64),
+    /// An existing member whose score changed to this.
+    Updated(f64),
+    /// An existing member whose score stayed this.
+    Unchanged(f64),
+    /// Not done because of NX/XX/GT/LT.
+    Skipped,
+    /// INCR produced NaN; nothing changed.
+    NaN,
+}
+
+impl ZSetValue {
+    /// An empty set in the listpack encoding.
+    pub fn new() -> Self {
+        ZSetValue {
+            repr: Repr::Listpack(Packed::default()),
+        }
+    }
+
+    /// An empty set in the encoding that `size_hint` members of up to
+    /// `max_member_len` bytes call for (Redis's `zsetTypeCreate`).
+    pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
+        if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
+            let mut p = Packed::default();
+            p.buf.reserve(size_hint.min(128) * 16);
+            ZSetValue {
+                repr: Repr::Listpack(p),
+            }
+        } else {
+            ZSetValue {
+                repr: Repr::Skiplist(Box::new(Big {
+                    list: SkipList::new(),
+                    dict: Dict::new(),
+                })),
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Listpack(p) => p.count,
+            Repr::Skiplist(b) => b.list.length,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The name `OBJECT ENCODING` reports.
+    pub fn encoding(&self) -> &'static str {
+        match &self.repr {
+            Repr::Listpack(_) => "listpack",
+            Repr::Skiplist(_) => "skiplist",
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Listpack(p) => p.find(member).map(|(_, _, s)| s),
+            Repr::Skiplist(b) => b.dict.get(member).copied(),
+        }
+    }
+
+    /// Converts a listpack to a skiplist (`zsetConvert`).
+    fn convert_to_skiplist(&mut self) {
+        let Repr::Listpack(p) = &self.repr else {
+            return;
+        };
+        let mut big = Big {
+            list: SkipList::new(),
+            dict: Dict::new(),
+        };
+        for (m, s, _) in p.iter_from(0) {
+            let member: Arc<[u8]> = Arc::from(m);
+            // Entries come in order, so each insert lands at the tail.
+            big.list.insert(s, member.clone());
+            big.dict.insert(member, s);
+        }
+        self.repr = Repr::Skiplist(Box::new(big));
+    }
+
+    /// Converts a skiplist back to a listpack if it fits the limits (Redis's
+    /// `zsetConvertToListpackIfNeeded`, used for sets built by store commands).
+    pub fn shrink_if_fits(&mut self, limits: ZSetLimits) {
+        let Repr::Skiplist(b) = &self.repr else {
+            return;
+        };
+        if b.list.length > limits.max_listpack_entries {
+            return;
+        }
+        let mut p = Packed::default();
+        let mut x = b.list.first();
+        while x != NIL {
+            let n = b.list.node(x);
+            if n.member.len() > limits.max_listpack_value {
+                return;
+            }
+            p.insert_at(p.buf.len(), &n.member, n.score);
+            x = n.level0.forward;
+        }
+        self.repr = Repr::Listpack(p);
+    }
+
+    /// Sets `member` to `score` whatever it was; true if the member is new.
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: ZSetLimits) -> bool {
+        matches!(
+            self.add(member, score, AddFlags::default(), limits),
+            AddOutcome::Added(_)
+        )
+    }
+
+    /// ZADD for one member, with its flags (Redis's `zsetAdd`).
+    pub fn add(
+        &mut self,
+        member: &[u8],
+        mut score: f64,
+        flags: AddFlags,
+        limits: ZSetLimits,
+    ) -> AddOutcome {
+        if score.is_nan() {
+            return AddOutcome::NaN;
+        }
+        if let Repr::Listpack(p) = &mut self.repr {
+            if let Some((start, end, cur)) = p.find(member) {
+                return match apply_flags(cur, &mut score, flags) {
+                    Err(outcome) => outcome,
+                    Ok(()) if score == cur => AddOutcome::Unchanged(cur),
+                    Ok(()) => {
+                        p.remove_span(start, end, 1);
+                        p.insert(member, score);
+                        AddOutcome::Updated(score)
+                    }
+                };
+            }
+            if flags.xx {
+                return AddOutcome::Skipped;
+            }
+            if p.count < limits.max_listpack_entries && member.len() <= limits.max_listpack_value {
+                p.insert(member, score);
+                return AddOutcome::Added(score);
+            }
+            self.convert_to_skiplist();
+        }
+        let Repr::Skiplist(b) = &mut self.repr else {
+            unreachable!("converted above")
+        };
+        if let Some(&cur) = b.dict.get(member) {
+            match apply_flags(cur, &mut score, flags) {
+                Err(outcome) => outcome,
+                Ok(()) if score == cur => AddOutcome::Unchanged(cur),
+                Ok(()) => {
+                    b.list.update_score(cur, member, score);
+                    if let Some(s) = b.dict.get_mut(member) {
+                        *s = score;
+                    }
+                    AddOutcome::Updated(score)
+                }
+            }
+        } else if flags.xx {
+            AddOutcome::Skipped
+        } else {
+            let m: Arc<[u8]> = Arc::from(member);
+            b.list.insert(score, m.clone());
+            b.dict.insert(m, score);
+            AddOutcome::Added(score)
+        }
+    }
+
+    /// Removes `member`; returns its score.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.repr {
+            Repr::Listpack(p) => {
+                let (start, end, score) = p.find(member)?;
+                p.remove_span(start, end, 1);
+                Some(score)
+            }
+            Repr::Skiplist(b) => {
+                let (_, score) = b.dict.remove(member)?;
+                b.list.delete(score, member);
+                Some(score)
+            }
+        }
+    }
+
+    /// 0-based rank of `member` (from the top when `reverse`) and its score.
+    pub fn rank(&self, member: &[u8], reverse: bool) -> Option<(usize, f64)> {
+        let (rank, score) = match &self.repr {
+            Repr::Listpack(p) => p
+                .iter_from(0)
+                .enumerate()
+                .find(|(_, (m, _, _))| *m == member)
+                .map(|(i, (_, s, _))| (i, s))?,
+            Repr::Skiplist(b) => {
+                let score = *b.dict.get(member)?;
+                let r = b.list.rank(score, member);
+                if r == 0 {
+                    return None;
+                }
+                (r - 1, score)
+            }
+        };
+        Some((if reverse { self.len() - 1 - rank } else { rank }, score))
+    }
+
+    /// The entry at 0-based ascending `rank`.
+    pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
+        if rank >= self.len() {
+            return None;
+        }
+        match &self.repr {
+            Repr::Listpack(p) => {
+                let (m, s, _) = p.entry(p.offset_of_rank(rank));
+                Some((m, s))
+            }
+            Repr::Skiplist(b) => {
+                let x = b.list.by_rank(rank + 1);
+                (x != NIL).then(|| {
+                    let n = b.list.node(x);
+                    (&n.member[..], n.score)
+                })
+            }
+        }
+    }
+
+    /// An iterator positioned on 0-based ascending `rank`, walking `remaining`
+    /// entries up (or down when `rev`), stopping early where `stop` says.
+    fn iter_at<'a>(&'a self, rank: usize, rev: bool, remaining: usize, stop: Stop<'a>) -> Iter<'a> {
+        if rank >= self.len() || remaining == 0 {
+            return Iter::empty();
+        }
+        let pos = match &self.repr {
+            Repr::Listpack(p) => {
+                let off = p.offset_of_rank(rank);
+                Pos::Packed {
+                    p,
+                    // Walking down, the cursor is the end of the next entry.
+                    off: if rev { p.entry(off).2 } else { off },
+                }
+            }
+            Repr::Skiplist(b) => Pos::Skip {
+                list: &b.list,
+                node: b.list.by_rank(rank + 1),
+            },
+        };
+        Iter {
+            pos,
+            rev,
+            remaining,
+            stop,
+        }
+    }
+
+    /// Entries with 0-based ascending ranks `lo..=hi` (clamped to the set), in
+    /// ascending order, or descending when `rev`. Callers turn ZREVRANGE indexes into
+    /// ascending ranks first.
+    pub fn range_by_rank(&self, lo: usize, hi: usize, rev: bool) -> Iter<'_> {
+        let len = self.len();
+        if len == 0 || lo > hi || lo >= len {
+            return Iter::empty();
+        }
+        let hi = hi.min(len - 1);
+        let start = if rev { hi } else { lo };
+        self.iter_at(start, rev, hi - lo + 1, Stop::Never)
+    }
+
+    /// Every entry in order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.iter_at(0, false, self.len(), Stop::Never)
+    }
+
+    /// 0-based ascending ranks of the first and last entries in `range`.
+    pub fn score_ranks(&self, range: &ScoreRange) -> Option<(usize, usize)> {
+        match &self.repr {
+            Repr::Listpack(p) => {
+                if range.is_empty() {
+                    return None;
+                }
+                let mut first = None;
+                let mut last = None;
+                for (i, (_, s, _)) in p.iter_from(0).enumerate() {
+                    if !range.lte_max(s) {
+                        break;
+                    }
+                    if range.gte_min(s) {
+                        first.get_or_insert(i);
+                        last = Some(i);
+                    }
+                }
+                Some((first?, last?))
+            }
+            Repr::Skiplist(b) => b.list.score_ranks(range).map(|(f, l)| (f - 1, l - 1)),
+        }
+    }
+
+    /// ZRANGEBYSCORE: entries in `range`, skipping `offset`, at most `limit`.
+    pub fn range_by_score(
+        &self,
+        range: &ScoreRange,
+        rev: bool,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Iter<'_> {
+        let Some((lo, hi)) = self.score_ranks(range) else {
+            return Iter::empty();
+        };
+        let n = hi - lo + 1;
+        if offset >= n {
+            return Iter::empty();
+        }
+        let count = (n - offset).min(limit.unwrap_or(usize::MAX));
+        let start = if rev { hi - offset } else { lo + offset };
+        self.iter_at(start, rev, count, Stop::Never)
+    }
+
+    pub fn count_in_score_range(&self, range: &ScoreRange) -> usize {
+        self.score_ranks(range).map_or(0, |(lo, hi)| hi - lo + 1)
+    }
+
+    /// 0-based rank of the first entry in a lex range, found as Redis finds it.
+    fn first_in_lex(&self, range: &LexRange) -> Option<usize> {
+        match &self.repr {
+            Repr::Listpack(p) => {
+                if !packed_overlaps_lex(p, range) {
+                    return None;
+                }
+                // `zzlFirstInLexRange`: the first member >= min must also be <= max.
+                let (i, (m, _, _)) = p
+                    .iter_from(0)
+                    .enumerate()
+                    .find(|(_, (m, _, _))| range.gte_min(m))?;
+                range.lte_max(m).then_some(i)
+            }
+            Repr::Skiplist(b) => b.list.first_in_lex(range).map(|r| r - 1),
+        }
+    }
+
+    /// 0-based rank of the last entry in a lex range, found as Redis finds it.
+    fn last_in_lex(&self, range: &LexRange) -> Option<usize> {
+        match &self.repr {
+            Repr::Listpack(p) => {
+                if !packed_overlaps_lex(p, range) {
+                    return None;
+                }
+                let mut end = p.buf.len();
+                let mut i = p.count;
+                while end > 0 {
+                    let (m, _, start) = p.entry_back(end);
+                    i -= 1;
+                    if range.lte_max(m) {
+                        return range.gte_min(m).then_some(i);
+                    }
+                    end = start;
+                }
+                None
+            }
+            Repr::Skiplist(b) => b.list.last_in_lex(range).map(|r| r - 1),
+        }
+    }
+
+    /// ZRANGEBYLEX: from the first (last when `rev`) entry in range, skip `offset`,
+    /// then walk while still in range, at most `limit`.
+    pub fn range_by_lex<'a>(
+        &'a self,
+        range: &LexRange<'a>,
+        rev: bool,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Iter<'a> {
+        let limit = limit.unwrap_or(usize::MAX);
+        if rev {
+            match self.last_in_lex(range) {
+                Some(r) if r >= offset => {
+                    self.iter_at(r - offset, true, limit, Stop::LexMin(*range))
+                }
+                _ => Iter::empty(),
+            }
+        } else {
+            match self.first_in_lex(range) {
+                Some(r) => {
+                    self.iter_at(r.saturating_add(offset), false, limit, Stop::LexMax(*range))
+                }
+                None => Iter::empty(),
+            }
+        }
+    }
+
+    /// ZLEXCOUNT, computed as Redis does for each encoding.
+    pub fn count_in_lex_range(&self, range: &LexRange) -> usize {
+        let Some(first) = self.first_in_lex(range) else {
+            return 0;
+        };
+        match &self.repr {
+            Repr::Listpack(_) => self.range_by_lex(range, false, 0, None).count(),
+            Repr::Skiplist(_) => self
+                .last_in_lex(range)
+                .map_or(0, |last| (last + 1).saturating_sub(first)),
+        }
+    }
+
+    /// Removes the entries with 0-based ascending ranks `lo..=hi`; returns how many.
+    pub fn remove_range_by_rank(&mut self, lo: usize, hi: usize) -> usize {
+        self.remove_ranks(lo, hi, |_, _| {})
+    }
+
+    fn remove_ranks(&mut self, lo: usize, hi: usize, mut f: impl FnMut(&[u8], f64)) -> usize {
+        let len = self.len();
+        if len == 0 || lo > hi || lo >= len {
+            return 0;
+        }
+        let hi = hi.min(len - 1);
+        match &mut self.repr {
+            Repr::Listpack(p) => {
+                let start = p.offset_of_rank(lo);
+                let mut end = start;
+                for _ in lo..=hi {
+                    let (m, s, next) = p.entry(end);
+                    f(m, s);
+                    end = next;
+                }
+                p.remove_span(start, end, hi - lo + 1);
+            }
+            Repr::Skiplist(b) => {
+                let Big { list, dict } = &mut **b;
+                list.delete_rank_range(lo + 1, hi + 1, |m, s| {
+                    f(&m, s);
+                    dict.remove(&*m);
+                });
+            }
+        }
+        hi - lo + 1
+    }
+
+    /// ZREMRANGEBYSCORE; returns how many were removed.
+    pub fn remove_range_by_score(&mut self, range: &ScoreRange) -> usize {
+        match self.score_ranks(range) {
+            Some((lo, hi)) => self.remove_range_by_rank(lo, hi),
+            None => 0,
+        }
+    }
+
+    /// ZREMRANGEBYLEX; returns how many were removed.
+    pub fn remove_range_by_lex(&mut self, range: &LexRange) -> usize {
+        // Redis deletes from the first member >= min while members stay <= max.
+        let first = match &self.repr {
+            Repr::Listpack(_) => self.first_in_lex(range),
+            Repr::Skiplist(b) => {
+                let (x, rank) = b.list.descend(|n| !range.gte_min(&n.member));
+                (b.list.node(x).level0.forward != NIL).then_some(rank)
+            }
+        };
+        let Some(first) = first else {
+            return 0;
+        };
+        let n = self
+            .iter_at(first, false, usize::MAX, Stop::LexMax(*range))
+            .count();
+        if n == 0 {
+            return 0;
+        }
+        self.remove_range_by_rank(first, first + n - 1)
+    }
+
+    /// ZPOPMIN / ZPOPMAX: removes up to `count` entries from the low (or high) end,
+    /// returning them in pop order.
+    pub fn pop(&mut self, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
+        let len = self.len();
+        let n = count.min(len);
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(n);
+        let (lo, hi) = if max { (len - n, len - 1) } else { (0, n - 1) };
+        self.remove_ranks(lo, hi, |m, s| out.push((m.to_vec(), s)));
+        if max {
+            out.reverse();
+        }
+        out
+    }
+
+    /// A uniformly random entry.
+    pub fn random_entry(&self, rng: &mut Rng) -> Option<(&[u8], f64)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.get_by_rank(rng.below(self.len() as u64) as usize)
+    }
+
+    /// ZRANDMEMBER's sample: `count` entries, distinct unless `allow_repeats`
+    /// (then exactly `count`, which the caller must bound).
+    pub fn random_sample(
+        &self,
+        count: usize,
+        allow_repeats: bool,
+        rng: &mut Rng,
+    ) -> Vec<(&[u8], f64)> {
+        let len = self.len();
+        if len == 0 || count == 0 {
+            return Vec::new();
+        }
+        if allow_repeats {
+            let mut out = Vec::with_capacity(count.min(1 << 16));
+            match &self.repr {
+                Repr::Listpack(_) => {
+                    // A listpack is small: index a copy of the entries once.
+                    let all: Vec<_> = self.iter().collect();
+                    for _ in 0..count {
+                        out.push(all[rng.below(len as u64) as usize]);
+                    }
+                }
+                Repr::Skiplist(_) => {
+                    for _ in 0..count {
+                        if let Some(e) = self.random_entry(rng) {
+                            out.push(e);
+                        }
+                    }
+                }
+            }
+            return out;
+        }
+        if count >= len {
+            return self.iter().collect();
+        }
+        if count * 3 > len || matches!(self.repr, Repr::Listpack(_)) {
+            // Many of them: shuffle the front of a copy of all the entries.
+            let mut all: Vec<_> = self.iter().collect();
+            for i in 0..count {
+                let j = i + rng.below((len - i) as u64) as usize;
+                all.swap(i, j);
+            }
+            all.truncate(count);
+            return all;
+        }
+        // Few of them: draw ranks until enough are distinct.
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let r = rng.below(len as u64) as usize;
+            if seen.insert(r)
+                && let Some(e) = self.get_by_rank(r)
+            {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// ZSCAN: visits some entries from `cursor`; returns the next cursor (0 = done).
+    /// A listpack is returned whole in one call, as Redis does.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        match &self.repr {
+            Repr::Listpack(p) => {
+                for (m, s, _) in p.iter_from(0) {
+                    f(m, s);
+                }
+                0
+            }
+            Repr::Skiplist(b) => b.dict.scan(cursor, |m, s| f(m, *s)),
+        }
+    }
+
+    /// Approximate heap bytes used (for MEMORY USAGE).
+    pub fn mem_usage(&self) -> usize {
+        match &self.repr {
+            Repr::Listpack(p) => p.buf.capacity(),
+            Repr::Skiplist(b) => {
+                let node = std::mem::size_of::<Node>();
+                let mut bytes = b.list.nodes.capacity() * node + b.list.free.capacity() * 4;
+                let mut x = b.list.first();
+                while x != NIL {
+                    let n = b.list.node(x);
+                    // Arc header + bytes, upper levels, and a dict entry (~32 bytes).
+                    bytes += 16 + n.member.len() + n.upper.len() * 8 + 32;
+                    x = n.level0.forward;
+                }
+                bytes
+            }
+        }
+    }
+}
+
+/// NX/XX/GT/LT/INCR against an existing member's score `cur`; `score` becomes the
+/// new score. `Err` is the outcome when nothing is to be written.
+fn apply_flags(cur: f64, score: &mut f64, flags: AddFlags) -> Result<(), AddOutcome> {
+    if flags.nx {
+        return Err(AddOutcome::Skipped);
+    }
+    if flags.incr {
+        *score += cur;
+        if score.is_nan() {
+            return Err(AddOutcome::NaN);
+        }
+    }
+    if (flags.lt && *score >= cur) || (flags.gt && *score <= cur) {
+        return Err(AddOutcome::Skipped);
+    }
+    Ok(())
+}
+
+/// `zzlIsInLexRange`: the range is not empty and overlaps [first, last].
+fn packed_overlaps_lex(p: &Packed, r: &LexRange) -> bool {
+    if r.is_empty() || p.count == 0 {
+        return false;
+    }
+    let (last, _, _) = p.entry_back(p.buf.len());
+    let (first, _, _) = p.entry(0);
+    r.gte_min(last) && r.lte_max(first)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Stop<'a> {
+    Never,
+    /// Stop at the first member above the range (forward lex walks).
+    LexMax(LexRange<'a>),
+    /// Stop at the first member below the range (backward lex walks).
+    LexMin(LexRange<'a>),
+}
+
+#[derive(Clone, Debug)]
+enum Pos<'a> {
+    Done,
+    Packed { p: &'a Packed, off: usize },
+    Skip { list: &'a SkipList, node: u32 },
+}
+
+/// A walk over entries of a sorted set, yielding (member, score).
+#[derive(Clone, Debug)]
+pub struct Iter<'a> {
+    pos: Pos<'a>,
+    rev: bool,
+    remaining: usize,
+    stop: Stop<'a>,
+}
+
+impl Iter<'_> {
+    fn empty() -> Self {
+        Iter {
+            pos: Pos::Done,
+            rev: false,
+            remaining: 0,
+            stop: Stop::Never,
+        }
+    }
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let (member, score) = match &mut self.pos {
+            Pos::Done => return None,
+            Pos::Packed { p, off } => {
+                if self.rev {
+                    if *off == 0 {
+                        return None;
+                    }
+                    let (m, s, start) = p.entry_back(*off);
+                    *off = start;
+                    (m, s)
+                } else {
+                    if *off >= p.buf.len() {
+                        return None;
+                    }
+                    let (m, s, next) = p.entry(*off);
+                    *off = next;
+                    (m, s)
+                }
+            }
+            Pos::Skip { list, node } => {
+                if *node == NIL {
+                    return None;
+                }
+                let n = list.node(*node);
+                *node = if self.rev {
+                    n.backward
+                } else {
+                    n.level0.forward
+                };
+                (&n.member[..], n.score)
+            }
+        };
+        let inside = match &self.stop {
+            Stop::Never => true,
+            Stop::LexMax(r) => r.lte_max(member),
+            Stop::LexMin(r) => r.gte_min(member),
+        };
+        if !inside {
+            self.remaining = 0;
+            return None;
+        }
+        self.remaining -= 1;
+        Some((member, score))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match (&self.pos, self.stop) {
+            (Pos::Done, _) => (0, Some(0)),
+            (_, Stop::Never) => (self.remaining, Some(self.remaining)),
+            _ => (0, Some(self.remaining)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: ZSetLimits = ZSetLimits {
+        max_listpack_entries: 1_000_000,
+        max_listpack_value: 1_000_000,
+    };
+    const BIG: ZSetLimits = ZSetLimits {
+        max_listpack_entries: 0,
+        max_listpack_value: 0,
+    };
+
+    fn members(it: Iter) -> Vec<(Vec<u8>, f64)> {
+        it.map(|(m, s)| (m.to_vec(), s)).collect()
+    }
+
+    #[test]
+    fn packed_roundtrip_with_long_members() {
+        let mut p = Packed::default();
+        let long = vec![b'x'; 300];
+        p.insert(&long, 2.0);
+        p.insert(b"a", 1.0);
+        p.insert(b"", 3.0);
+        let fwd: Vec<_> = p.iter_from(0).map(|(m, s, _)| (m.len(), s)).collect();
+        assert_eq!(fwd, vec![(1, 1.0), (300, 2.0), (0, 3.0)]);
+        let (m, s, start) = p.entry_back(p.buf.len());
+        assert_eq!((m, s), (&b""[..], 3.0));
+        let (m, s, _) = p.entry_back(start);
+        assert_eq!((m.len(), s), (300, 2.0));
+        assert_eq!(p.buf.len(), entry_size(300) + entry_size(1) + entry_size(0));
+    }
+
+    #[test]
+    fn add_flags_follow_zadd() {
+        for limits in [SMALL, BIG] {
+            let mut z = ZSetValue::with_hint(0, 0, limits);
+            let f = AddFlags::default();
+            assert_eq!(z.add(b"a", 1.0, f, limits), AddOutcome::Added(1.0));
+            assert_eq!(z.add(b"a", 1.0, f, limits), AddOutcome::Unchanged(1.0));
+            assert_eq!(z.add(b"a", 2.0, f, limits), AddOutcome::Updated(2.0));
+            let nx = AddFlags { nx: true, ..f };
+            assert_eq!(z.add(b"a", 5.0, nx, limits), AddOutcome::Skipped);
+            let xx = AddFlags { xx: true, ..f };
+            assert_eq!(z.add(b"b", 5.0, xx, limits), AddOutcome::Skipped);
+            let gt = AddFlags { gt: true, ..f };
+            assert_eq!(z.add(b"a", 1.0, gt, limits), AddOutcome::Skipped);
+            assert_eq!(z.add(b"a", 3.0, gt, limits), AddOutcome::Updated(3.0));
+            let lt_incr = AddFlags {
+                lt: true,
+                incr: true,
+                ..f
+            };
+            assert_eq!(z.add(b"a", 1.0, lt_incr, limits), AddOutcome::Skipped);
+            assert_eq!(z.add(b"a", -1.0, lt_incr, limits), AddOutcome::Updated(2.0));
+            let incr = AddFlags { incr: true, ..f };
+            z.add(b"i", f64::INFINITY, f, limits);
+            assert_eq!(
+                z.add(b"i", f64::NEG_INFINITY, incr, limits),
+                AddOutcome::NaN
+            );
+            assert_eq!(z.score(b"i"), Some(f64::INFINITY));
+            assert_eq!(z.score(b"a"), Some(2.0));
+            assert_eq!(z.len(), 2);
+            assert_eq!(z.remove(b"a"), Some(2.0));
+            assert_eq!(z.remove(b"a"), None);
+            assert_eq!(z.len(), 1);
+        }
+    }
+
+    #[test]
+    fn converts_at_the_limits_and_not_back() {
+        let limits = ZSetLimits {
+            max_listpack_entries: 4,
+            max_listpack_value: 8,
+        };
+        let mut z = ZSetValue::new();
+        for i in 0..4 {
+            z.insert(format!("m{i}").as_bytes(), i as f64, limits);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        z.insert(b"m4", 4.0, limits);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(members(z.iter()).len(), 5);
+        z.pop(4, false);
+        assert_eq!(z.encoding(), "skiplist");
+        z.shrink_if_fits(limits);
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(members(z.iter()), vec![(b"m4".to_vec(), 4.0)]);
+
+        let mut z = ZSetValue::new();
+        z.insert(b"short", 1.0, limits);
+        z.insert(b"123456789", 1.0, limits);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(ZSetValue::with_hint(5, 1, limits).encoding(), "skiplist");
+        assert_eq!(ZSetValue::with_hint(4, 8, limits).encoding(), "listpack");
+        assert_eq!(ZSetValue::with_hint(4, 9, limits).encoding(), "skiplist");
+    }
+
+    #[test]
+    fn range_parsing() {
+        let r = ScoreRange::parse(b"(1.5", b"+inf").unwrap();
+        assert!(r.minex && !r.maxex && r.min == 1.5 && r.max == f64::INFINITY);
+        assert!(ScoreRange::parse(b"nan", b"1").is_none());
+        assert!(ScoreRange::parse(b"1x", b"1").is_none());
+        assert_eq!(ScoreRange::parse(b"(", b"").unwrap().min, 0.0);
+        assert_eq!(ScoreRange::parse(b" 2", b"3").unwrap().min, 2.0);
+        assert!(ScoreRange::parse(b" ", b"3").is_none());
+        assert_eq!(ScoreRange::parse(b"0x10", b"3").unwrap().min, 16.0);
+        assert!(LexRange::parse(b"a", b"+").is_none());
+        assert!(LexRange::parse(b"", b"+").is_none());
+        assert!(LexRange::parse(b"-x", b"+").is_none());
+        let r = LexRange::parse(b"(", b"[b").unwrap();
+        assert_eq!(r.min, LexBound::Excl(b""));
+        assert!(LexRange::parse(b"-", b"-").unwrap().is_empty());
+        assert!(LexRange::parse(b"+", b"+").unwrap().is_empty());
+        assert!(!LexRange::parse(b"[a", b"[a").unwrap().is_empty());
+        assert!(LexRange::parse(b"(a", b"[a").unwrap().is_empty());
+    }
+
+    /// The model: a sorted vector of entries.
+    fn model_sorted(model: &std::collections::BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
+        let mut v: Vec<_> = model.iter().map(|(m, s)| (m.clone(), *s)).collect();
+        v.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+        v
+    }
+
+    fn random_member(rng: &mut Rng) -> Vec<u8> {
+        let len = rng.below(4) as usize;
+        (0..len).map(|_| b'a' + rng.below(5) as u8).collect()
+    }
+
+    fn random_score(rng: &mut Rng, same_scores: bool) -> f64 {
+        if same_scores {
+            return 0.0;
+        }
+        match rng.below(10) {
+            0 => f64::INFINITY,
+            1 => f64::NEG_INFINITY,
+            _ => rng.below(12) as f64 - 6.0,
+        }
+    }
+
+    fn random_score_bound(rng: &mut Rng) -> Vec<u8> {
+        let mut s = match rng.below(8) {
+            0 => "-inf".to_string(),
+            1 => "+inf".to_string(),
+            _ => format!("{}", rng.below(14) as i64 - 7),
+        };
+        if rng.below(3) == 0 {
+            s.insert(0, '(');
+        }
+        s.into_bytes()
+    }
+
+    fn random_lex_bound(rng: &mut Rng) -> Vec<u8> {
+        match rng.below(8) {
+            0 => b"-".to_vec(),
+            1 => b"+".to_vec(),
+            n => {
+                let mut v = vec![if n % 2 == 0 { b'(' } else { b'[' }];
+                v.extend(random_member(rng));
+                v
+            }
+        }
+    }
+
+    /// Every range, rank and delete operation against the sorted-vector model, on both
+    /// encodings and across the conversion.
+    #[test]
+    fn randomized_against_model() {
+        for seed in 0..24u64 {
+            let mut rng = Rng::with_seed(seed);
+            let same_scores = seed % 3 == 0;
+            let limits = match seed % 4 {
+                0 => SMALL,
+                1 => BIG,
+                _ => ZSetLimits {
+                    max_listpack_entries: 16,
+                    max_listpack_value: 2,
+                },
+            };
+            let mut z = ZSetValue::new();
+            let mut model = std::collections::BTreeMap::new();
+            for step in 0..1500 {
+                let op = rng.below(20);
+                match op {
+                    0..=8 => {
+                        let m = random_member(&mut rng);
+                        let s = random_score(&mut rng, same_scores);
+                        let out = z.add(&m, s, AddFlags::default(), limits);
+                        match model.insert(m, s) {
+                            None => assert_eq!(out, AddOutcome::Added(s)),
+                            Some(old) if old == s => assert_eq!(out, AddOutcome::Unchanged(s)),
+                            Some(_) => assert_eq!(out, AddOutcome::Updated(s)),
+                        }
+                    }
+                    9..=10 => {
+                        let m = random_member(&mut rng);
+                        assert_eq!(z.remove(&m), model.remove(&m));
+                    }
+                    11 => {
+                        let r = ScoreRange::parse(
+                            &random_score_bound(&mut rng),
+                            &random_score_bound(&mut rng),
+                        )
+                        .unwrap();
+                        let n = z.remove_range_by_score(&r);
+                        let before = model.len();
+                        model.retain(|_, s| !(r.gte_min(*s) && r.lte_max(*s)));
+                        assert_eq!(n, before - model.len());
+                    }
+                    12 if same_scores => {
+                        let (a, b) = (random_lex_bound(&mut rng), random_lex_bound(&mut rng));
+                        let r = LexRange::parse(&a, &b).unwrap();
+                        let n = z.remove_range_by_lex(&r);
+                        let before = model.len();
+                        model.retain(|m, _| !(r.gte_min(m) && r.lte_max(m)));
+                        assert_eq!(n, before - model.len());
+                    }
+                    13 => {
+                        let len = model.len();
+                        let lo = rng.below(len as u64 + 2) as usize;
+                        let hi = lo + rng.below(3) as usize;
+                        let sorted = model_sorted(&model);
+                        let n = z.remove_range_by_rank(lo, hi);
+                        let gone: Vec<_> = sorted.iter().skip(lo).take(hi + 1 - lo).collect();
+                        assert_eq!(n, gone.len());
+                        for (m, _) in gone {
+                            model.remove(m);
+                        }
+                    }
+                    14 => {
+                        let count = rng.below(3) as usize;
+                        let max = rng.below(2) == 1;
+                        let mut sorted = model_sorted(&model);
+                        if max {
+                            sorted.reverse();
+                        }
+                        sorted.truncate(count);
+                        assert_eq!(z.pop(count, max), sorted);
+                        for (m, _) in sorted {
+                            model.remove(&m);
+                        }
+                    }
+                    _ => {
+                        let m = random_member(&mut rng);
+                        let incr = AddFlags {
+                            incr: true,
+                            ..Default::default()
+                        };
+                        let d = random_score(&mut rng, same_scores);
+                        let out = z.add(&m, d, incr, limits);
+                        let new = model.get(&m).map_or(d, |s| s + d);
+                        if new.is_nan() {
+                            assert_eq!(out, AddOutcome::NaN);
+                        } else {
+                            model.insert(m, new);
+                        }
+                    }
+                }
+                if step % 7 == 0 {
+                    check_queries(&z, &model, &mut rng, same_scores);
+                }
+            }
+            check_queries(&z, &model, &mut rng, same_scores);
+            if limits == BIG {
+                assert_eq!(z.encoding(), "skiplist");
+            }
+        }
+    }
+
+    fn check_queries(
+        z: &ZSetValue,
+        model: &std::collections::BTreeMap<Vec<u8>, f64>,
+        rng: &mut Rng,
+        same_scores: bool,
+    ) {
+        let sorted = model_sorted(model);
+        let len = sorted.len();
+        assert_eq!(z.len(), len);
+        assert_eq!(members(z.iter()), sorted);
+        let mut rev = sorted.clone();
+        rev.reverse();
+        assert_eq!(members(z.range_by_rank(0, usize::MAX, true)), rev);
+        for (i, (m, s)) in sorted.iter().enumerate() {
+            assert_eq!(z.rank(m, false), Some((i, *s)));
+            assert_eq!(z.rank(m, true), Some((len - 1 - i, *s)));
+            assert_eq!(z.score(m), Some(*s));
+            assert_eq!(z.get_by_rank(i), Some((&m[..], *s)));
+        }
+        assert_eq!(z.rank(b"zzzzz", false), None);
+        assert_eq!(z.get_by_rank(len), None);
+        let mut scanned = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = z.scan(cursor, |m, s| scanned.push((m.to_vec(), s)));
+            if cursor == 0 {
+                break;
+            }
+        }
+        scanned.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+        scanned.dedup();
+        assert_eq!(scanned, sorted);
+        for _ in 0..6 {
+            let lo = rng.below(len as u64 + 2) as usize;
+            let hi = lo + rng.below(5) as usize;
+            let want: Vec<_> = sorted.iter().skip(lo).take(hi + 1 - lo).cloned().collect();
+            assert_eq!(members(z.range_by_rank(lo, hi, false)), want);
+            let mut want_rev = want.clone();
+            want_rev.reverse();
+            assert_eq!(members(z.range_by_rank(lo, hi, true)), want_rev);
+
+            let r = ScoreRange::parse(&random_score_bound(rng), &random_score_bound(rng)).unwrap();
+            let inside: Vec<_> = sorted
+                .iter()
+                .filter(|(_, s)| r.gte_min(*s) && r.lte_max(*s))
+                .cloned()
+                .collect();
+            assert_eq!(z.count_in_score_range(&r), inside.len());
+            let offset = rng.below(4) as usize;
+            let limit = if rng.below(2) == 0 {
+                None
+            } else {
+                Some(rng.below(4) as usize)
+            };
+            let take = limit.unwrap_or(usize::MAX);
+            let want: Vec<_> = inside.iter().skip(offset).take(take).cloned().collect();
+            assert_eq!(members(z.range_by_score(&r, false, offset, limit)), want);
+            let want: Vec<_> = inside
+                .iter()
+                .rev()
+                .skip(offset)
+                .take(take)
+                .cloned()
+                .collect();
+            assert_eq!(members(z.range_by_score(&r, true, offset, limit)), want);
+
+            // Lex ranges are only defined when all scores are equal.
+            if same_scores {
+                let (a, b) = (random_lex_bound(rng), random_lex_bound(rng));
+                let r = LexRange::parse(&a, &b).unwrap();
+                let inside: Vec<_> = sorted
+                    .iter()
+                    .filter(|(m, _)| r.gte_min(m) && r.lte_max(m))
+                    .cloned()
+                    .collect();
+                assert_eq!(z.count_in_lex_range(&r), inside.len());
+                let want: Vec<_> = inside.iter().skip(offset).take(take).cloned().collect();
+                assert_eq!(members(z.range_by_lex(&r, false, offset, limit)), want);
+                let want: Vec<_> = inside
+                    .iter()
+                    .rev()
+                    .skip(offset)
+                    .take(take)
+                    .cloned()
+                    .collect();
+                assert_eq!(members(z.range_by_lex(&r, true, offset, limit)), want);
+            }
+        }
+        let n = rng.below(len as u64 + 3) as usize;
+        let sample = z.random_sample(n, false, rng);
+        assert_eq!(sample.len(), n.min(len));
+        let mut distinct: Vec<_> = sample.iter().map(|(m, _)| m.to_vec()).collect();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), n.min(len));
+        for (m, s) in &sample {
+            assert_eq!(model.get(*m), Some(s));
+        }
+        let sample = z.random_sample(n, true, rng);
+        assert_eq!(sample.len(), if len == 0 { 0 } else { n });
+    }
+
+    #[test]
+    fn skiplist_update_in_place_and_moves() {
+        let mut z = ZSetValue::with_hint(1000, 0, ZSetLimits::default());
+        let l = ZSetLimits::default();
+        for i in 0..1000 {
+            z.insert(format!("m{i:04}").as_bytes(), i as f64, l);
+        }
+        z.insert(b"m0500", 500.5, l); // stays between neighbours: updated in place
+        assert_eq!(z.rank(b"m0500", false), Some((500, 500.5)));
+        z.insert(b"m0500", -1.0, l); // moves to the front
+        assert_eq!(z.rank(b"m0500", false), Some((0, -1.0)));
+        assert_eq!(z.rank(b"m0000", false), Some((1, 0.0)));
+        assert_eq!(z.rank(b"m0999", true), Some((0, 999.0)));
+        let top = z.pop(2, true);
+        assert_eq!(top[0], (b"m0999".to_vec(), 999.0));
+        assert_eq!(top[1], (b"m0998".to_vec(), 998.0));
+        assert_eq!(z.len(), 998);
+        assert!(z.mem_usage() > 998 * 16);
+    }
+
+    #[test]
+    fn mixed_score_lex_follows_redis_walks() {
+        // Scores out of lexicographic order: Redis's listpack walk finds the first
+        // member >= min, then walks while members stay <= max.
+        let l = ZSetLimits::default();
+        let mut z = ZSetValue::new();
+        for (m, s) in [(&b"d"[..], 1.0), (b"a", 2.0), (b"c", 3.0), (b"b", 4.0)] {
+            z.insert(m, s, l);
+        }
+        let r = LexRange::parse(b"[b", b"[c").unwrap();
+        // First >= "b" is "d" (rank 0), which is > "c": nothing.
+        assert_eq!(z.range_by_lex(&r, false, 0, None).count(), 0);
+        assert_eq!(z.count_in_lex_range(&r), 0);
+    }
+
+    #[test]
+    fn empty_skiplist_after_deletes_resets_arena() {
+        let l = BIG;
+        let mut z = ZSetValue::new();
+        for i in 0..50 {
+            z.insert(format!("{i}").as_bytes(), i as f64, l);
+        }
+        assert_eq!(z.remove_range_by_score(&ScoreRange::all()), 50);
+        assert!(z.is_empty());
+        assert_eq!(z.iter().count(), 0);
+        z.insert(b"x", 1.0, l);
+        assert_eq!(members(z.iter()), vec![(b"x".to_vec(), 1.0)]);
+    }
+}
