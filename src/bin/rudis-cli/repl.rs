@@ -26,6 +26,18 @@ use crate::session::Session;
 struct CliHelper {
     table: HelpTable,
     hints: bool,
+    /// Width of the current prompt, to keep hints on one terminal line.
+    prompt_width: std::cell::Cell<usize>,
+}
+
+/// The terminal's width in columns, if stdout is a terminal.
+fn terminal_columns() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ fills a winsize struct we own.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0)
+            .then_some(ws.ws_col as usize)
+    }
 }
 
 impl Completer for CliHelper {
@@ -47,7 +59,15 @@ impl Hinter for CliHelper {
         if !self.hints || pos < line.len() {
             return None;
         }
-        self.table.hint(line).filter(|h| !h.trim().is_empty())
+        let hint = self.table.hint(line).filter(|h| !h.trim().is_empty())?;
+        // Like linenoise, cut the hint at the right edge instead of wrapping.
+        match terminal_columns() {
+            Some(cols) => {
+                let room = cols.checked_sub(self.prompt_width.get() + line.chars().count())?;
+                Some(hint.chars().take(room).collect()).filter(|h: &String| !h.is_empty())
+            }
+            None => Some(hint),
+        }
     }
 }
 
@@ -123,7 +143,12 @@ enum LineSource {
 impl LineSource {
     fn next(&mut self, prompt: &str) -> Option<String> {
         match self {
-            LineSource::Editor(ed) => match ed.readline(prompt) {
+            LineSource::Editor(ed) => match {
+                if let Some(h) = ed.helper() {
+                    h.prompt_width.set(prompt.chars().count());
+                }
+                ed.readline(prompt)
+            } {
                 Ok(line) => Some(line),
                 Err(ReadlineError::Interrupted | ReadlineError::Eof) => None,
                 Err(e) => {
@@ -172,6 +197,7 @@ pub fn run(session: &mut Session) {
                 ed.set_helper(Some(CliHelper {
                     table: session.help.take().unwrap_or_default(),
                     hints,
+                    prompt_width: std::cell::Cell::new(0),
                 }));
                 if let Some(path) = &history_file {
                     let _ = ed.load_history(path);

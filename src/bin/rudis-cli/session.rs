@@ -176,10 +176,9 @@ impl Session {
                     eprintln!("\nI/O error");
                     return false;
                 }
-                Ok(Value::Error(e)) => {
-                    eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e));
-                    return false;
-                }
+                // Like redis-cli, a refused AUTH is reported but not fatal: the
+                // commands that follow get the server's NOAUTH error.
+                Ok(Value::Error(e)) => eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e)),
                 Ok(_) => {}
             }
         }
@@ -328,20 +327,21 @@ impl Session {
         }
     }
 
-    /// Reads and prints one reply (redis-cli's cliReadReply).
-    fn read_and_print(&mut self, raw: bool, in_stream: bool) -> Result<(), ClientError> {
+    /// Reads and prints one reply (redis-cli's cliReadReply). Returns false
+    /// when Ctrl-C ended a stream instead (the session is then reconnected).
+    fn read_and_print(&mut self, raw: bool, in_stream: bool) -> Result<bool, ClientError> {
         let reply = match self.read_reply(in_stream) {
             Ok(v) => v,
             Err(e) => {
                 if STREAM_ABORTED.swap(false, Ordering::SeqCst) {
                     STREAM_FD.store(-1, Ordering::SeqCst);
                     self.connect(true, false);
-                    return Ok(());
+                    return Ok(false);
                 }
                 if self.shutdown_sent {
                     // SHUTDOWN succeeded: the server closed the connection.
                     self.conn = None;
-                    return Ok(());
+                    return Ok(true);
                 }
                 if self.interactive && matches!(e, ClientError::Eof) {
                     return Err(e);
@@ -364,7 +364,7 @@ impl Session {
             std::process::exit(1);
         }
         emit(&format_reply(&reply, self.opts.output, raw));
-        Ok(())
+        Ok(true)
     }
 
     /// Sends a command `repeat` times and prints the replies (cliSendCommand).
@@ -407,13 +407,10 @@ impl Session {
         }
         STREAM_ABORTED.store(false, Ordering::SeqCst);
         let result = loop {
-            let fd_before = self.conn.as_ref().map(|c| c.raw_fd());
-            if let Err(e) = self.read_and_print(raw, true) {
-                break Err(e);
-            }
-            // A reconnect after Ctrl-C means the stream is over.
-            if self.conn.as_ref().map(|c| c.raw_fd()) != fd_before || self.last_was_error {
-                break Ok(());
+            match self.read_and_print(raw, true) {
+                Err(e) => break Err(e),
+                Ok(true) if !self.last_was_error && self.conn.is_some() => {}
+                Ok(_) => break Ok(()),
             }
         };
         STREAM_FD.store(-1, Ordering::SeqCst);
