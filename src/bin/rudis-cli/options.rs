@@ -164,10 +164,9 @@ fn parse_uri(uri: &str, opts: &mut Options) -> Result<(), &'static str> {
     if let Some(at) = rest.rfind('@') {
         let userinfo = &rest[..at];
         match userinfo.split_once(':') {
+            // An empty user ("redis://:pass@") is sent as such, as redis-cli does.
             Some((user, pass)) => {
-                if !user.is_empty() {
-                    opts.user = Some(percent_decode(user)?);
-                }
+                opts.user = Some(percent_decode(user)?);
                 opts.password = Some(percent_decode(pass)?);
             }
             None => opts.password = Some(percent_decode(userinfo)?),

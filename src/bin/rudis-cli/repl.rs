@@ -141,21 +141,26 @@ enum LineSource {
 }
 
 impl LineSource {
+    fn editor_result(result: rustyline::Result<String>) -> Option<String> {
+        match result {
+            Ok(line) => Some(line),
+            Err(ReadlineError::Interrupted | ReadlineError::Eof) => None,
+            Err(e) => {
+                eprintln!("Error reading input: {e}");
+                None
+            }
+        }
+    }
+
     fn next(&mut self, prompt: &str) -> Option<String> {
         match self {
-            LineSource::Editor(ed) => match {
+            LineSource::Editor(ed) => {
                 if let Some(h) = ed.helper() {
                     h.prompt_width.set(prompt.chars().count());
                 }
-                ed.readline(prompt)
-            } {
-                Ok(line) => Some(line),
-                Err(ReadlineError::Interrupted | ReadlineError::Eof) => None,
-                Err(e) => {
-                    eprintln!("Error reading input: {e}");
-                    None
-                }
-            },
+                Self::editor_result(ed.readline(prompt))
+            }
+
             LineSource::Plain(stdin) => {
                 let mut buf = Vec::new();
                 match stdin.read_until(b'\n', &mut buf) {

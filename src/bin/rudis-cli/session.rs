@@ -176,9 +176,13 @@ impl Session {
                     eprintln!("\nI/O error");
                     return false;
                 }
-                // Like redis-cli, a refused AUTH is reported but not fatal: the
-                // commands that follow get the server's NOAUTH error.
-                Ok(Value::Error(e)) => eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e)),
+                // Like redis-cli 7.0, refused AUTH / SELECT / HELLO are reported
+                // but not fatal: the commands that follow get the server's error.
+                // After a refused AUTH redis-cli skips SELECT and HELLO too.
+                Ok(Value::Error(e)) => {
+                    eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e));
+                    return true;
+                }
                 Ok(_) => {}
             }
         }
@@ -190,8 +194,7 @@ impl Session {
                     return false;
                 }
                 Ok(Value::Error(e)) => {
-                    eprintln!("SELECT {db} failed: {}", String::from_utf8_lossy(&e));
-                    return false;
+                    eprintln!("SELECT {db} failed: {}", String::from_utf8_lossy(&e))
                 }
                 Ok(_) => self.dbnum = self.opts.dbnum,
             }
@@ -203,8 +206,7 @@ impl Session {
                     return false;
                 }
                 Ok(Value::Error(e)) => {
-                    eprintln!("HELLO 3 failed: {}", String::from_utf8_lossy(&e));
-                    return false;
+                    eprintln!("HELLO 3 failed: {}", String::from_utf8_lossy(&e))
                 }
                 Ok(_) => {}
             }
@@ -375,7 +377,7 @@ impl Session {
         let monitor = cmd == "monitor";
         let pubsub = matches!(cmd.as_str(), "subscribe" | "psubscribe" | "ssubscribe");
         let mut remaining = repeat;
-        while remaining < 0 || remaining > 0 {
+        while remaining != 0 {
             if remaining > 0 {
                 remaining -= 1;
             }

@@ -90,13 +90,14 @@ struct TypeStats {
 
 /// `--bigkeys` (element counts) or `--memkeys` (MEMORY USAGE).
 pub fn big_keys(session: &mut Session, memory: bool) -> i32 {
+    // The summary lists types in this order, as redis-cli 7.0 does.
     let mut types = [
-        ("string", "STRLEN", "bytes"),
         ("list", "LLEN", "items"),
-        ("set", "SCARD", "members"),
         ("hash", "HLEN", "fields"),
-        ("zset", "ZCARD", "members"),
+        ("string", "STRLEN", "bytes"),
         ("stream", "XLEN", "entries"),
+        ("set", "SCARD", "members"),
+        ("zset", "ZCARD", "members"),
     ]
     .map(|(name, size_cmd, unit)| TypeStats {
         name,
