@@ -39,20 +39,37 @@ pub fn repr(bytes: &[u8]) -> String {
     out
 }
 
+/// Separators of the `--raw` form: between elements of an aggregate (`-d`)
+/// and after each reply (`-D`).
+#[derive(Debug, Clone)]
+pub struct Delimiters {
+    pub element: Vec<u8>,
+    pub reply: Vec<u8>,
+}
+
+impl Default for Delimiters {
+    fn default() -> Self {
+        Delimiters {
+            element: b"\n".to_vec(),
+            reply: b"\n".to_vec(),
+        }
+    }
+}
+
 /// Renders a reply for the given mode, including the trailing newline.
 /// `force_raw` is redis-cli's "output_raw_strings" (INFO, CLIENT LIST...).
-pub fn format_reply(v: &Value, mode: OutputMode, force_raw: bool) -> Vec<u8> {
+pub fn format_reply(v: &Value, mode: OutputMode, force_raw: bool, delims: &Delimiters) -> Vec<u8> {
     let mut out = Vec::new();
     if force_raw {
-        format_raw(v, &mut out);
+        format_raw(v, &delims.element, &mut out);
         // redis-cli adds no delimiter here; the text itself ends with CRLF.
         return out;
     }
     match mode {
         OutputMode::Standard => format_tty(v, "", &mut out),
         OutputMode::Raw => {
-            format_raw(v, &mut out);
-            out.push(b'\n');
+            format_raw(v, &delims.element, &mut out);
+            out.extend_from_slice(&delims.reply);
         }
         OutputMode::Csv => {
             format_csv(v, &mut out);
@@ -175,8 +192,9 @@ pub fn format_tty(v: &Value, prefix: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// The `--raw` form (cliFormatReplyRaw), without a trailing delimiter.
-pub fn format_raw(v: &Value, out: &mut Vec<u8>) {
+/// The `--raw` form (cliFormatReplyRaw), without a trailing delimiter;
+/// `delim` separates the elements of aggregates.
+pub fn format_raw(v: &Value, delim: &[u8], out: &mut Vec<u8>) {
     match v {
         Value::Nil => {}
         Value::Error(e) => {
@@ -189,23 +207,23 @@ pub fn format_raw(v: &Value, out: &mut Vec<u8>) {
         Value::Verbatim { text, .. } => out.extend_from_slice(text),
         Value::Bool(b) => out.extend_from_slice(if *b { b"(true)" } else { b"(false)" }),
         Value::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Attribute { value, .. } => format_raw(value, out),
+        Value::Attribute { value, .. } => format_raw(value, delim, out),
         Value::Array(items) | Value::Set(items) | Value::Push(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(delim);
                 }
-                format_raw(item, out);
+                format_raw(item, delim, out);
             }
         }
         Value::Map(pairs) => {
             for (i, (key, val)) in pairs.iter().enumerate() {
                 if i > 0 {
-                    out.push(b'\n');
+                    out.extend_from_slice(delim);
                 }
-                format_raw(key, out);
+                format_raw(key, delim, out);
                 out.push(b' ');
-                format_raw(val, out);
+                format_raw(val, delim, out);
             }
         }
     }
@@ -251,10 +269,22 @@ mod tests {
     use super::*;
 
     fn tty(v: &Value) -> String {
-        String::from_utf8(format_reply(v, OutputMode::Standard, false)).unwrap()
+        String::from_utf8(format_reply(
+            v,
+            OutputMode::Standard,
+            false,
+            &Delimiters::default(),
+        ))
+        .unwrap()
     }
     fn raw(v: &Value) -> String {
-        String::from_utf8(format_reply(v, OutputMode::Raw, false)).unwrap()
+        String::from_utf8(format_reply(
+            v,
+            OutputMode::Raw,
+            false,
+            &Delimiters::default(),
+        ))
+        .unwrap()
     }
     fn bulk(s: &str) -> Value {
         Value::Bulk(s.as_bytes().to_vec())

@@ -287,7 +287,7 @@ impl HelpTable {
             if hint.starts_with(' ') {
                 to_remove -= 1;
             }
-            hint = &hint[1..];
+            hint = &hint[hint.chars().next().map_or(0, char::len_utf8)..];
         }
         let ends_with_space = line.ends_with(|c: char| c.is_ascii_whitespace());
         Some(if ends_with_space {

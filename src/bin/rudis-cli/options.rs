@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::format::OutputMode;
+use crate::format::{Delimiters, OutputMode};
 
 /// Which tool the invocation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,7 @@ pub struct Options {
     pub dbnum: i64,
     pub resp3: bool,
     pub output: OutputMode,
+    pub delimiters: Delimiters,
     /// `-r`: how many times to run the command (negative: forever).
     pub repeat: i64,
     /// `-i`: pause between repeats / samples, in microseconds.
@@ -63,6 +64,8 @@ Usage: rudis-cli [OPTIONS] [cmd [arg [arg ...]]]
                      This interval is also used in --scan and --stat per cycle,
                      and in --bigkeys and --memkeys per 100 cycles.
   -n <db>            Database number.
+  -d <delimiter>     Delimiter between response bulks for raw formatting (default: \\n).
+  -D <delimiter>     Delimiter between responses for raw formatting (default: \\n).
   -2                 Start session in RESP2 protocol mode.
   -3                 Start session in RESP3 protocol mode.
   -x                 Read last argument from STDIN.
@@ -213,6 +216,7 @@ pub fn parse(argv: &[OsString], stdout_tty: bool) -> Result<(Options, Vec<Vec<u8
         } else {
             OutputMode::Raw
         },
+        delimiters: Delimiters::default(),
         repeat: 1,
         interval_us: 0,
         stdin_last_arg: false,
@@ -253,6 +257,8 @@ pub fn parse(argv: &[OsString], stdout_tty: bool) -> Result<(Options, Vec<Vec<u8
                 }
             }
             "-n" if has_value => opts.dbnum = atoi(&value()),
+            "-d" if has_value => opts.delimiters.element = argv[i + 1].as_bytes().to_vec(),
+            "-D" if has_value => opts.delimiters.reply = argv[i + 1].as_bytes().to_vec(),
             "-r" if has_value => opts.repeat = atoi(&value()),
             "-i" if has_value => {
                 let secs: f64 = value().trim().parse().unwrap_or(0.0);

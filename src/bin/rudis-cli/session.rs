@@ -319,7 +319,7 @@ impl Session {
                                 .collect();
                             format!("-> invalidate: {}\n", keys.join(", ")).into_bytes()
                         } else {
-                            format_reply(&v, self.opts.output, false)
+                            format_reply(&v, self.opts.output, false, &self.opts.delimiters)
                         };
                     emit(&text);
                 }
@@ -365,7 +365,12 @@ impl Session {
             eprintln!("{}", String::from_utf8_lossy(e));
             std::process::exit(1);
         }
-        emit(&format_reply(&reply, self.opts.output, raw));
+        emit(&format_reply(
+            &reply,
+            self.opts.output,
+            raw,
+            &self.opts.delimiters,
+        ));
         Ok(true)
     }
 
