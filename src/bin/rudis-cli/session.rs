@@ -454,6 +454,20 @@ impl Session {
                 self.in_multi = false;
                 self.dbnum = 0;
                 self.opts.dbnum = 0;
+                self.opts.resp3 = false;
+            }
+            // After a successful AUTH, the database asked for with -n can be selected.
+            ("auth", 2 | 3) if ok && self.opts.dbnum != self.dbnum => {
+                let db = self.opts.dbnum.to_string();
+                if let Some(conn) = self.conn.as_mut() {
+                    match conn.call(&["SELECT", db.as_str()]) {
+                        Ok(Value::Error(e)) => {
+                            eprintln!("SELECT {db} failed: {}", String::from_utf8_lossy(&e))
+                        }
+                        Ok(_) => self.dbnum = self.opts.dbnum,
+                        Err(_) => eprintln!("\nI/O error"),
+                    }
+                }
             }
             _ => {}
         }
