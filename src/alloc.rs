@@ -1,0 +1,86 @@
+//! Memory and CPU accounting for INFO: a counting global allocator (installed by the
+//! `rudis-server` binary) gives `used_memory` the way Redis's zmalloc does, and /proc
+//! gives RSS and CPU times.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The system allocator plus a byte counter. Relaxed atomics: the counter is only
+/// reported, never used to synchronise.
+pub struct CountingAlloc;
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarding the caller's contract to the system allocator.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) };
+        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as GlobalAlloc::realloc.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size > layout.size() {
+                ALLOCATED.fetch_add(new_size - layout.size(), Ordering::Relaxed);
+            } else {
+                ALLOCATED.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+/// Bytes currently allocated through [`CountingAlloc`] (0 if it is not installed).
+pub fn allocated() -> u64 {
+    let now = ALLOCATED.load(Ordering::Relaxed);
+    PEAK.fetch_max(now, Ordering::Relaxed);
+    now as u64
+}
+
+pub fn peak() -> u64 {
+    PEAK.load(Ordering::Relaxed).max(ALLOCATED.load(Ordering::Relaxed)) as u64
+}
+
+/// Resident set size from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+pub fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// (user, system) CPU seconds of this process.
+pub fn cpu_times() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the ")" of the command name: utime is field 14, stime 15 (1-based).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return (0.0, 0.0);
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = 100.0;
+    let u = f.get(11).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+    let s = f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+    (u, s)
+}

@@ -1,0 +1,327 @@
+//! What a command handler gets: the server state, the calling client's session, and
+//! the services Redis's db.c / notify.c / blocked.c give commands: key lookups with
+//! lazy expiry, typed access with WRONGTYPE, modified-key signals for WATCH, keyspace
+//! notifications, blocking on keys, and publishing to other clients.
+
+use super::{Args, Error, WRONGTYPE};
+use crate::config::{Config, notify};
+use crate::db::hash::HashValue;
+use crate::db::list::ListValue;
+use crate::db::set::SetValue;
+use crate::db::zset::ZSetValue;
+use crate::db::{Db, Key, StrValue, Value};
+use crate::protocol::Reply;
+use crate::state::{BlockState, ClientKey, Session, State, TimeoutReply, flags as sf};
+
+pub struct Ctx<'a> {
+    pub state: &'a mut State,
+    pub session: &'a mut Session,
+    /// The calling client.
+    pub client: ClientKey,
+    /// Set by [`Ctx::block`]: the command is waiting and wrote no reply.
+    pub blocked: bool,
+}
+
+macro_rules! typed_access {
+    ($read:ident, $write:ident, $variant:ident, $ty:ty) => {
+        /// The value at `key` if it exists and has this type; WRONGTYPE otherwise.
+        pub fn $read(&mut self, key: &[u8]) -> Result<Option<&$ty>, Error> {
+            match self.lookup_read(key) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(_) => Err(WRONGTYPE),
+            }
+        }
+
+        /// Mutable access for a write command; WRONGTYPE if another type is there.
+        pub fn $write(&mut self, key: &[u8]) -> Result<Option<&mut $ty>, Error> {
+            match self.lookup_write(key) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(_) => Err(WRONGTYPE),
+            }
+        }
+    };
+}
+
+impl<'a> Ctx<'a> {
+    pub fn db_index(&self) -> usize {
+        self.session.db
+    }
+
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.state.dbs[self.session.db]
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// The instant this command runs at (unix ms).
+    pub fn now(&self) -> i64 {
+        self.state.now_ms
+    }
+
+    pub fn in_exec(&self) -> bool {
+        self.session.has(sf::IN_EXEC)
+    }
+
+    /// Deletes `key` of the selected db if its TTL has passed, with the notifications
+    /// and statistics of an expiry. True if it was deleted.
+    pub fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        let db = self.session.db;
+        expire_if_needed(self.state, db, key)
+    }
+
+    /// Lookup for reading: lazy expiry, hit/miss statistics.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Value> {
+        self.expire_if_needed(key);
+        let found = self.state.dbs[self.session.db].dict.contains_key(key);
+        if found {
+            self.state.stats.keyspace_hits += 1;
+        } else {
+            self.state.stats.keyspace_misses += 1;
+            self.notify(notify::KEY_MISS, "keymiss", key);
+        }
+        self.state.dbs[self.session.db].get(key)
+    }
+
+    /// Lookup for writing: lazy expiry, no statistics.
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.expire_if_needed(key);
+        self.state.dbs[self.session.db].get_mut(key)
+    }
+
+    /// True if `key` exists (after lazy expiry); no statistics.
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.expire_if_needed(key);
+        self.state.dbs[self.session.db].contains(key)
+    }
+
+    typed_access!(read_str, write_str, Str, StrValue);
+    typed_access!(read_list, write_list, List, ListValue);
+    typed_access!(read_hash, write_hash, Hash, HashValue);
+    typed_access!(read_set, write_set, Set, SetValue);
+    typed_access!(read_zset, write_zset, ZSet, ZSetValue);
+
+    /// Stores `value` at `key` (dropping any TTL) and signals the change.
+    pub fn set_key(&mut self, key: &[u8], value: Value) {
+        self.db().set(key, value);
+        self.signal_modified(key);
+    }
+
+    /// Deletes `key` and signals the change; true if it existed.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        self.expire_if_needed(key);
+        if self.db().remove(key).is_some() {
+            self.signal_modified(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A write touched `key`: invalidate WATCHes on it (Redis's signalModifiedKey).
+    pub fn signal_modified(&mut self, key: &[u8]) {
+        let db = self.session.db;
+        self.state.touch_watched(db, key);
+    }
+
+    /// Counts changes for save points and `rdb_changes_since_last_save`.
+    pub fn dirty(&mut self, n: u64) {
+        self.state.dirty += n;
+    }
+
+    /// Publishes a keyspace notification for `key` in the selected db.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.session.db;
+        notify_keyspace_event(self.state, class, event, key, db);
+    }
+
+    /// A list/zset/stream at `key` got elements: clients blocked on it may proceed.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.session.db;
+        let wk = (db, Key::from(key));
+        if self.state.blocking.waiters.contains_key(&wk) && !self.state.blocking.ready.contains(&wk)
+        {
+            self.state.blocking.ready.push(wk);
+        }
+    }
+
+    /// True when a blocking command may really block (not inside MULTI/EXEC).
+    pub fn can_block(&self) -> bool {
+        !self.session.has(sf::IN_EXEC)
+    }
+
+    /// Blocks the calling client on `keys` until one is signalled ready or `deadline`
+    /// (unix ms) passes. The command must write no reply now; it is run again when a
+    /// key becomes ready, and on timeout the client gets `on_timeout`'s null.
+    pub fn block(
+        &mut self,
+        keys: &[&[u8]],
+        deadline: Option<i64>,
+        on_timeout: TimeoutReply,
+        args: &Args,
+    ) {
+        self.blocked = true;
+        if self.session.has(sf::REPROCESSING) {
+            // Re-run after a wake-up found nothing to serve: keep our place in the queues.
+            return;
+        }
+        let db = self.session.db;
+        let mut owned: Vec<Key> = Vec::with_capacity(keys.len());
+        for &k in keys {
+            let key = Key::from(k);
+            if owned.contains(&key) {
+                continue;
+            }
+            self.state
+                .blocking
+                .waiters
+                .entry((db, key.clone()))
+                .or_default()
+                .push_back(self.client);
+            owned.push(key);
+        }
+        self.session.blocked = Some(BlockState {
+            db,
+            keys: owned,
+            deadline,
+            request: args.to_owned_args(),
+            on_timeout,
+        });
+        self.state.blocking.count += 1;
+    }
+
+    /// Sends `msg` to subscribers of `channel`; returns how many received it.
+    pub fn publish(&mut self, channel: &[u8], msg: &[u8], out: &mut Reply) -> usize {
+        publish(self.state, Some((self.client, &mut *self.session, out)), channel, msg)
+    }
+}
+
+/// Lazy expiry for any db (also used by the active cycle through `delete_expired`).
+pub fn expire_if_needed(state: &mut State, db: usize, key: &[u8]) -> bool {
+    if !state.dbs[db].is_expired(key, state.now_ms) {
+        return false;
+    }
+    delete_expired(state, db, key);
+    true
+}
+
+/// Removes an expired key with everything Redis does then: stats, notification, WATCH.
+pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
+    if state.dbs[db].remove(key).is_some() {
+        state.stats.expired_keys += 1;
+        state.touch_watched(db, key);
+        notify_keyspace_event(state, notify::EXPIRED, "expired", key, db);
+    }
+}
+
+/// Redis's notifyKeyspaceEvent: `__keyspace@<db>__:<key>` -> event and
+/// `__keyevent@<db>__:<event>` -> key, if the class is enabled.
+pub fn notify_keyspace_event(state: &mut State, class: u32, event: &str, key: &[u8], db: usize) {
+    let flags = state.config.notify_keyspace_events.0;
+    if flags & class == 0 {
+        return;
+    }
+    if state.pubsub.channels.is_empty() && state.pubsub.patterns.is_empty() {
+        return;
+    }
+    let mut chan = Vec::with_capacity(32 + key.len());
+    if flags & notify::KEYSPACE != 0 {
+        chan.extend_from_slice(b"__keyspace@");
+        chan.extend_from_slice(itoa::Buffer::new().format(db).as_bytes());
+        chan.extend_from_slice(b"__:");
+        chan.extend_from_slice(key);
+        publish(state, None, &chan, event.as_bytes());
+    }
+    if flags & notify::KEYEVENT != 0 {
+        chan.clear();
+        chan.extend_from_slice(b"__keyevent@");
+        chan.extend_from_slice(itoa::Buffer::new().format(db).as_bytes());
+        chan.extend_from_slice(b"__:");
+        chan.extend_from_slice(event.as_bytes());
+        publish(state, None, &chan, key);
+    }
+}
+
+/// Delivers a message to channel and pattern subscribers. `me` is the publishing
+/// client (out of the session table while it runs): its own copy goes straight into
+/// its reply so it arrives in order.
+pub fn publish(
+    state: &mut State,
+    mut me: Option<(ClientKey, &mut Session, &mut Reply)>,
+    channel: &[u8],
+    msg: &[u8],
+) -> usize {
+    let mut receivers = 0;
+    let mut frame2 = Vec::new();
+    let mut frame3 = Vec::new();
+    if let Some(subs) = state.pubsub.channels.get(channel) {
+        for &c in subs {
+            deliver(
+                state.sessions.get(c).map(|s| s.resp3),
+                &mut state.outbox,
+                &mut me,
+                c,
+                &mut frame2,
+                &mut frame3,
+                &[b"message", channel, msg],
+            );
+            receivers += 1;
+        }
+    }
+    if !state.pubsub.patterns.is_empty() {
+        for (pat, subs) in &state.pubsub.patterns {
+            if !crate::util::glob_match(pat, channel, false) {
+                continue;
+            }
+            let (mut f2, mut f3) = (Vec::new(), Vec::new());
+            for &c in subs {
+                deliver(
+                    state.sessions.get(c).map(|s| s.resp3),
+                    &mut state.outbox,
+                    &mut me,
+                    c,
+                    &mut f2,
+                    &mut f3,
+                    &[b"pmessage", pat, channel, msg],
+                );
+                receivers += 1;
+            }
+        }
+    }
+    state.stats.pubsub_messages += 1;
+    receivers
+}
+
+fn deliver(
+    resp3: Option<bool>,
+    outbox: &mut crate::state::Outbox,
+    me: &mut Option<(ClientKey, &mut Session, &mut Reply)>,
+    to: ClientKey,
+    frame2: &mut Vec<u8>,
+    frame3: &mut Vec<u8>,
+    parts: &[&[u8]],
+) {
+    if let Some((mk, sess, out)) = me
+        && *mk == to
+    {
+        let _ = sess;
+        out.push(parts.len());
+        for p in parts {
+            out.bulk(p);
+        }
+        return;
+    }
+    let Some(resp3) = resp3 else { return };
+    let frame = if resp3 { frame3 } else { frame2 };
+    if frame.is_empty() {
+        let mut r = Reply::new(frame, resp3);
+        r.push(parts.len());
+        for p in parts {
+            r.bulk(p);
+        }
+    }
+    outbox.send(to, frame);
+}

@@ -1,0 +1,16 @@
+//! rudis: a drop-in Redis server.
+//!
+//! Data flows one way: `server` reads bytes -> `protocol` turns them into arguments ->
+//! `commands` checks them against the table and runs them on `db` through `state` ->
+//! `protocol` writes the reply -> `server` flushes. See DESIGN.md in the shared folder.
+
+pub mod alloc;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod expire;
+pub mod persist;
+pub mod protocol;
+pub mod server;
+pub mod state;
+pub mod util;
