@@ -40,10 +40,7 @@ pub fn decode(blob: &[u8]) -> Result<Vec<i64>, &'static str> {
 /// Encodes members (which must be sorted ascending and unique) as an intset of the
 /// narrowest width that holds them all.
 pub fn encode(sorted: &[i64]) -> Vec<u8> {
-    let width: usize = if sorted
-        .iter()
-        .all(|&v| i16::try_from(v).is_ok())
-    {
+    let width: usize = if sorted.iter().all(|&v| i16::try_from(v).is_ok()) {
         2
     } else if sorted.iter().all(|&v| i32::try_from(v).is_ok()) {
         4
@@ -65,7 +62,11 @@ mod tests {
 
     #[test]
     fn round_trips_each_width() {
-        for set in [vec![-3i64, 0, 7], vec![-40000, 1, 70000], vec![i64::MIN, 0, i64::MAX]] {
+        for set in [
+            vec![-3i64, 0, 7],
+            vec![-40000, 1, 70000],
+            vec![i64::MIN, 0, i64::MAX],
+        ] {
             let blob = encode(&set);
             assert_eq!(decode(&blob).unwrap(), set);
         }

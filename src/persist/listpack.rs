@@ -125,9 +125,10 @@ fn decode_entry(lp: &[u8], p: usize) -> Entry<'_> {
     match b {
         b if b & 0x80 == 0 => Entry::Int((b & 0x7f) as i64),
         b if b & 0xc0 == 0x80 => Entry::Str(&lp[p + 1..p + 1 + (b & 0x3f) as usize]),
-        b if b & 0xe0 == 0xc0 => {
-            Entry::Int(sign_extend((((b & 0x1f) as u64) << 8) | lp[p + 1] as u64, 13))
-        }
+        b if b & 0xe0 == 0xc0 => Entry::Int(sign_extend(
+            (((b & 0x1f) as u64) << 8) | lp[p + 1] as u64,
+            13,
+        )),
         0xf1 => Entry::Int(i16::from_le_bytes([lp[p + 1], lp[p + 2]]) as i64),
         0xf2 => {
             let u = lp[p + 1] as u64 | (lp[p + 2] as u64) << 8 | (lp[p + 3] as u64) << 16;
@@ -156,8 +157,7 @@ fn decode_entry(lp: &[u8], p: usize) -> Entry<'_> {
 pub fn decode(lp: &[u8]) -> Result<Vec<Entry<'_>>, &'static str> {
     const BAD: &str = "listpack integrity check failed";
     let size = lp.len();
-    if size < HEADER_SIZE + 1 || read_u32_le(lp, 0) as usize != size || lp[size - 1] != EOF_BYTE
-    {
+    if size < HEADER_SIZE + 1 || read_u32_le(lp, 0) as usize != size || lp[size - 1] != EOF_BYTE {
         return Err(BAD);
     }
     let header_count = u16::from_le_bytes([lp[4], lp[5]]);
@@ -299,7 +299,9 @@ impl Builder {
         let len = s.len();
         match str_header_size(len) {
             1 => self.buf.push(0x80 | len as u8),
-            2 => self.buf.extend_from_slice(&[0xe0 | (len >> 8) as u8, len as u8]),
+            2 => self
+                .buf
+                .extend_from_slice(&[0xe0 | (len >> 8) as u8, len as u8]),
             _ => {
                 self.buf.push(0xf0);
                 self.buf.extend_from_slice(&(len as u32).to_le_bytes());
@@ -391,8 +393,8 @@ mod tests {
         }
         let lp = b.finish();
         let expected = [
-            0x17, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x82, b'b', b'b', 3, 0x85, b'h', b'e',
-            b'l', b'l', b'o', 6, 0xff,
+            0x17, 0, 0, 0, 4, 0, 0x81, b'a', 2, 1, 1, 0x82, b'b', b'b', 3, 0x85, b'h', b'e', b'l',
+            b'l', b'o', 6, 0xff,
         ];
         assert_eq!(lp, expected);
     }

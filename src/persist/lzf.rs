@@ -192,16 +192,21 @@ thread_local! {
     static COMPRESSOR: RefCell<Compressor> = RefCell::new(Compressor::new());
 }
 
-/// Compresses `input` if the result is at most `max_out` bytes, using a per-thread
-/// compressor. Returns None when it does not fit.
+/// Compresses `input` into `out` if the result is at most `max_out` bytes, using a
+/// per-thread compressor (so the 512 KiB table is made once per thread). Returns false
+/// when it does not fit.
+pub fn compress_into(input: &[u8], max_out: usize, out: &mut Vec<u8>) -> bool {
+    COMPRESSOR.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => c.compress_into(input, max_out, out),
+        // Re-entered on the same thread (cannot happen today): use a fresh table.
+        Err(_) => Compressor::new().compress_into(input, max_out, out),
+    })
+}
+
+/// [`compress_into`] returning a new buffer, or None when the result does not fit.
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    let fits = COMPRESSOR.with(|c| match c.try_borrow_mut() {
-        Ok(mut c) => c.compress_into(input, max_out, &mut out),
-        // Re-entered on the same thread (cannot happen today): use a fresh table.
-        Err(_) => Compressor::new().compress_into(input, max_out, &mut out),
-    });
-    fits.then_some(out)
+    compress_into(input, max_out, &mut out).then_some(out)
 }
 
 /// Decompresses an LZF stream that must expand to exactly `out_len` bytes, as Redis's
@@ -282,7 +287,14 @@ mod tests {
             vec![b'x'; 1000],
             b"hello hello hello hello hello world".to_vec(),
         ];
-        for (n, alpha) in [(21, 2), (100, 3), (5000, 4), (70000, 26), (300000, 5), (33, 255)] {
+        for (n, alpha) in [
+            (21, 2),
+            (100, 3),
+            (5000, 4),
+            (70000, 26),
+            (300000, 5),
+            (33, 255),
+        ] {
             inputs.push(pseudo_random(n, n as u64, alpha));
         }
         for input in &inputs {

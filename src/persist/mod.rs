@@ -6,8 +6,9 @@
 //! tested on its own against real redis-server files.
 
 pub mod crc64;
-pub mod lzf;
 pub mod intset;
 pub mod listpack;
+pub mod lzf;
+pub mod rdb;
 pub mod ziplist;
 pub mod zipmap;

@@ -4,8 +4,11 @@
 const BIGLEN: u8 = 254;
 const END: u8 = 0xff;
 
+/// A field and its value, borrowed from the zipmap.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Validates a zipmap and returns its field/value pairs.
-pub fn decode(zm: &[u8]) -> Result<Vec<(&[u8], &[u8])>, &'static str> {
+pub fn decode(zm: &[u8]) -> Result<Vec<Pair<'_>>, &'static str> {
     const BAD: &str = "zipmap integrity check failed";
     let size = zm.len();
     if size < 2 || zm[size - 1] != END {
@@ -17,7 +20,10 @@ pub fn decode(zm: &[u8]) -> Result<Vec<(&[u8], &[u8])>, &'static str> {
         if zm[p] < BIGLEN {
             Some((1, zm[p] as u64))
         } else if p + 5 <= last {
-            Some((5, u32::from_le_bytes([zm[p + 1], zm[p + 2], zm[p + 3], zm[p + 4]]) as u64))
+            Some((
+                5,
+                u32::from_le_bytes([zm[p + 1], zm[p + 2], zm[p + 3], zm[p + 4]]) as u64,
+            ))
         } else {
             None
         }
@@ -43,10 +49,7 @@ pub fn decode(zm: &[u8]) -> Result<Vec<(&[u8], &[u8])>, &'static str> {
         if next > last as u64 {
             return Err(BAD);
         }
-        out.push((
-            &zm[key_start..q],
-            &zm[val_start..val_start + vlen as usize],
-        ));
+        out.push((&zm[key_start..q], &zm[val_start..val_start + vlen as usize]));
         p = next as usize;
     }
     if out.is_empty() || (zm[0] != BIGLEN && zm[0] as usize != out.len()) {
