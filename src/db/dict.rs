@@ -1,0 +1,1613 @@
+//! The dictionary behind the keyspace and the big hash/set encodings: a chained hash
+//! table modelled on Redis's dict.c.
+//!
+//! Why our own table rather than std's HashMap:
+//! - growth never pauses for long: while resizing, two tables coexist and every
+//!   `get_mut`/`insert`/`remove` moves one bucket from the old table to the new one
+//!   (Redis's incremental rehashing); `rehash_steps` lets the cron move more;
+//! - SCAN needs Redis's reverse-binary cursor, which only works on power-of-two tables
+//!   whose buckets hold all their keys (chaining, no probing);
+//! - RANDOMKEY, eviction and active expiry need (fair) random sampling.
+//!
+//! Each entry is one heap allocation holding key, value and the chain link, so rehashing
+//! relinks pointers and never moves keys or values. Hashing is seeded per dict (ahash's
+//! RandomState by default) so clients cannot craft colliding keys.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::mem;
+
+use crate::util::Rng;
+
+/// Smallest table, as Redis's DICT_HT_INITIAL_SIZE.
+const INITIAL_SIZE: usize = 4;
+/// Shrink when fewer than this percentage of buckets would be used (Redis's HASHTABLE_MIN_FILL).
+const MIN_FILL_PERCENT: usize = 10;
+/// Empty old-table buckets one rehash step may skip before giving up (Redis: n * 10), so a
+/// step costs bounded time even in a sparse table.
+const EMPTY_VISITS_PER_STEP: usize = 10;
+/// Entries a `random` window is sized to hold on average.
+const RANDOM_WINDOW_ENTRIES: f64 = 8.0;
+/// Windows `random` tries before settling for a less fair pick (each is accepted with
+/// probability 1/3 in a settled table, so this limit is practically never reached).
+const RANDOM_MAX_TRIES: usize = 128;
+/// Buckets a sampling walk visits per wanted entry before settling for fewer (Redis: count * 10).
+const SAMPLE_STEPS_PER_ENTRY: usize = 10;
+
+type Link<K, V> = Option<Box<Entry<K, V>>>;
+
+struct Entry<K, V> {
+    key: K,
+    value: V,
+    next: Link<K, V>,
+}
+
+/// One bucket array. `buckets.len()` is 0 or a power of two.
+struct Table<K, V> {
+    buckets: Box<[Link<K, V>]>,
+    used: usize,
+}
+
+impl<K, V> Table<K, V> {
+    fn empty() -> Self {
+        Table {
+            buckets: Box::default(),
+            used: 0,
+        }
+    }
+
+    fn with_buckets(n: usize) -> Self {
+        debug_assert!(n.is_power_of_two());
+        let zeroed = Box::<[Link<K, V>]>::new_zeroed_slice(n);
+        // SAFETY: std guarantees that the all-zero bit pattern is `None` for `Option<Box<T>>`
+        // with T: Sized (std::option, "Representation"). A zeroed allocation lets calloc hand
+        // out fresh pages without writing them, so growing to a huge table does not stall on
+        // initialising the whole array (Redis relies on calloc the same way).
+        let buckets = unsafe { zeroed.assume_init() };
+        Table { buckets, used: 0 }
+    }
+
+    fn size(&self) -> usize {
+        self.buckets.len()
+    }
+
+    fn index(&self, hash: u64) -> usize {
+        hash as usize & (self.buckets.len() - 1)
+    }
+}
+
+impl<K, V> Drop for Table<K, V> {
+    /// Frees chains one entry at a time (the default drop would recurse once per chain
+    /// link and could overflow the stack) and stops visiting buckets once every entry is
+    /// gone, so retiring a drained table after a rehash costs no pass over its buckets.
+    fn drop(&mut self) {
+        let mut remaining = self.used;
+        let mut buckets = mem::take(&mut self.buckets).into_vec();
+        for slot in buckets.iter_mut() {
+            if remaining == 0 {
+                break;
+            }
+            let mut link = slot.take();
+            while let Some(mut entry) = link {
+                link = entry.next.take();
+                remaining = remaining.saturating_sub(1);
+            }
+        }
+        // SAFETY: a zero length is always valid; at worst (a miscounted `used`) it would leak
+        // entries, never free them twice. Every bucket before the break was emptied above
+        // and `used` entries were all found, so the rest are `None` and need no drop.
+        unsafe { buckets.set_len(0) };
+    }
+}
+
+impl<K: Clone, V: Clone> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        if self.size() == 0 {
+            return Table::empty();
+        }
+        let mut table = Table::with_buckets(self.size());
+        for (dst, src) in table.buckets.iter_mut().zip(self.buckets.iter()) {
+            *dst = clone_chain(src);
+        }
+        table.used = self.used;
+        table
+    }
+}
+
+/// Copies a chain keeping its order, iteratively (a derived Clone would recurse per link).
+fn clone_chain<K: Clone, V: Clone>(src: &Link<K, V>) -> Link<K, V> {
+    let mut head = None;
+    let mut tail = &mut head;
+    let mut cur = src.as_deref();
+    while let Some(e) = cur {
+        let node = tail.insert(Box::new(Entry {
+            key: e.key.clone(),
+            value: e.value.clone(),
+            next: None,
+        }));
+        tail = &mut node.next;
+        cur = e.next.as_deref();
+    }
+    head
+}
+
+fn find<'a, K, V, Q>(mut link: &'a Link<K, V>, key: &Q) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    while let Some(e) = link {
+        if e.key.borrow() == key {
+            return Some(e);
+        }
+        link = &e.next;
+    }
+    None
+}
+
+fn find_mut<'a, K, V, Q>(link: &'a mut Link<K, V>, key: &Q) -> Option<&'a mut Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    let mut cur = link.as_deref_mut();
+    while let Some(e) = cur {
+        if e.key.borrow() == key {
+            return Some(e);
+        }
+        cur = e.next.as_deref_mut();
+    }
+    None
+}
+
+/// Detaches the entry holding `key` from the chain starting at `link`.
+fn unlink<K, V, Q>(mut link: &mut Link<K, V>, key: &Q) -> Option<Box<Entry<K, V>>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    while link.as_ref()?.key.borrow() != key {
+        link = &mut link.as_mut()?.next;
+    }
+    let mut entry = link.take()?;
+    *link = entry.next.take();
+    Some(entry)
+}
+
+/// Calls `f` on every entry of a chain, in order.
+fn for_each_in_chain<'a, K, V>(mut link: &'a Link<K, V>, mut f: impl FnMut(&'a Entry<K, V>)) {
+    while let Some(e) = link {
+        f(e);
+        link = &e.next;
+    }
+}
+
+/// A hash table keyed by `K`, modelled on Redis's dict (see the module doc).
+pub struct Dict<K, V, S = ahash::RandomState> {
+    /// `ht[1]` holds buckets only while a resize is in progress.
+    ht: [Table<K, V>; 2],
+    /// While rehashing: the next `ht[0]` bucket to move; all buckets before it are empty.
+    rehash_idx: Option<usize>,
+    hasher: S,
+}
+
+impl<K, V> Dict<K, V, ahash::RandomState> {
+    /// An empty dict with its own random hash seed.
+    pub fn new() -> Self {
+        Self::with_hasher(ahash::RandomState::new())
+    }
+
+    /// An empty dict sized for `n` entries. `n` must be bounded by the caller (it allocates
+    /// 8 bytes per bucket up front).
+    pub fn with_capacity(n: usize) -> Self {
+        let mut dict = Self::new();
+        if n > 0 {
+            dict.ht[0] = Table::with_buckets(table_size_for(n));
+        }
+        dict
+    }
+}
+
+impl<K, V, S: Default> Default for Dict<K, V, S> {
+    fn default() -> Self {
+        Self::with_hasher(S::default())
+    }
+}
+
+/// Power-of-two bucket count for `n` entries at load factor 1.
+fn table_size_for(n: usize) -> usize {
+    n.max(INITIAL_SIZE)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << (usize::BITS - 1))
+}
+
+impl<K, V, S> Dict<K, V, S> {
+    /// An empty dict hashing with `hasher` (tests use colliding hashers).
+    pub fn with_hasher(hasher: S) -> Self {
+        Dict {
+            ht: [Table::empty(), Table::empty()],
+            rehash_idx: None,
+            hasher,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ht[0].used + self.ht[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True while entries are being moved to a resized table.
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
+    /// Buckets in both tables (for DEBUG/INFO style statistics).
+    pub fn bucket_count(&self) -> usize {
+        self.ht[0].size() + self.ht[1].size()
+    }
+
+    /// Estimated bytes used by the bucket arrays and entries, not counting memory the keys
+    /// and values own elsewhere. Entries are rounded up to malloc's 16-byte granularity.
+    pub fn mem_usage(&self) -> usize {
+        let entry = mem::size_of::<Entry<K, V>>().next_multiple_of(16);
+        mem::size_of::<Self>()
+            + self.bucket_count() * mem::size_of::<Link<K, V>>()
+            + self.len() * entry
+    }
+
+    pub fn clear(&mut self) {
+        self.ht = [Table::empty(), Table::empty()];
+        self.rehash_idx = None;
+    }
+
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        Iter {
+            buckets: self.ht[0].buckets.iter().chain(self.ht[1].buckets.iter()),
+            cur: None,
+            remaining: self.len(),
+        }
+    }
+
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+        let remaining = self.len();
+        let [t0, t1] = &mut self.ht;
+        IterMut {
+            buckets: t0.buckets.iter_mut().chain(t1.buckets.iter_mut()),
+            cur: None,
+            remaining,
+        }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Redis's dictScan. Visits the bucket(s) the cursor points at (whole chains; during a
+    /// resize, the matching bucket of the smaller table and all its expansions in the larger
+    /// one) and returns the next cursor, 0 when the scan is complete. Every entry present
+    /// for the whole scan is visited at least once, whatever resizes happen between calls;
+    /// entries may be visited twice if the table shrank meanwhile.
+    ///
+    /// The references passed to `f` borrow the dict, so callers may collect them.
+    ///
+    /// The cursor increments its *reversed* bits, so buckets are visited in an order where
+    /// a bucket's expansions in a larger table (and its contraction in a smaller one) are
+    /// all either before or after the cursor.
+    pub fn scan<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a K, &'a V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut emit = |link: &'a Link<K, V>| for_each_in_chain(link, |e| f(&e.key, &e.value));
+        let mut v = cursor;
+        if self.rehash_idx.is_none() {
+            let t0 = &self.ht[0];
+            let m0 = (t0.size() - 1) as u64;
+            emit(&t0.buckets[(v & m0) as usize]);
+            v = next_cursor(v, m0);
+        } else {
+            let (small, large) = if self.ht[0].size() <= self.ht[1].size() {
+                (&self.ht[0], &self.ht[1])
+            } else {
+                (&self.ht[1], &self.ht[0])
+            };
+            let m0 = (small.size() - 1) as u64;
+            let m1 = (large.size() - 1) as u64;
+            emit(&small.buckets[(v & m0) as usize]);
+            // Visit every bucket of the larger table that expands the smaller one's bucket.
+            loop {
+                emit(&large.buckets[(v & m1) as usize]);
+                v = next_cursor(v, m1);
+                if v & (m0 ^ m1) == 0 {
+                    break;
+                }
+            }
+        }
+        v
+    }
+
+    /// The range of "virtual positions" sampling walks over: positions below `ht[0].size()`
+    /// are `ht[0]` buckets (skipping those already rehashed, which are empty), the rest are
+    /// `ht[1]` buckets. Returns (first, end).
+    fn positions(&self) -> (usize, usize) {
+        match self.rehash_idx {
+            None => (0, self.ht[0].size()),
+            Some(idx) => (idx, self.ht[0].size() + self.ht[1].size()),
+        }
+    }
+
+    fn bucket_at(&self, pos: usize) -> &Link<K, V> {
+        let size0 = self.ht[0].size();
+        if pos < size0 {
+            &self.ht[0].buckets[pos]
+        } else {
+            &self.ht[1].buckets[pos - size0]
+        }
+    }
+
+    /// An upper estimate of the entries per bucket in the densest region random windows can
+    /// land in. While rehashing, the old table's unmoved part is evenly filled, but the new
+    /// table is filled only where moved buckets landed: ht[0] bucket i goes to ht[1] buckets
+    /// congruent to i, so the moved entries sit in about `idx * max(1, size1 / size0)`
+    /// buckets (capped at size1). Clamped to [average, 8 * average] to bound the cost.
+    fn max_density(&self, average: f64) -> f64 {
+        let t0 = &self.ht[0];
+        let t1 = &self.ht[1];
+        let density = match self.rehash_idx {
+            None => average,
+            Some(idx) => {
+                let live0 = t0.size() - idx;
+                let d0 = if live0 > 0 {
+                    t0.used as f64 / live0 as f64
+                } else {
+                    0.0
+                };
+                let spread = (t1.size() / t0.size().max(1)).max(1);
+                let filled1 = idx.saturating_mul(spread).clamp(1, t1.size().max(1));
+                d0.max(t1.used as f64 / filled1 as f64)
+            }
+        };
+        density.clamp(average, 8.0 * average)
+    }
+
+    /// Calls `f` on the entries of `len` consecutive positions from `start`, wrapping
+    /// within `first..end`, until it returns false.
+    fn walk_window<'a>(
+        &'a self,
+        (first, end): (usize, usize),
+        start: usize,
+        len: usize,
+        mut f: impl FnMut(&'a Entry<K, V>) -> bool,
+    ) {
+        let mut pos = start;
+        for _ in 0..len {
+            let mut link = self.bucket_at(pos);
+            while let Some(e) = link {
+                if !f(e) {
+                    return;
+                }
+                link = &e.next;
+            }
+            pos += 1;
+            if pos == end {
+                pos = first;
+            }
+        }
+    }
+
+    fn nth_in_window(
+        &self,
+        range: (usize, usize),
+        start: usize,
+        len: usize,
+        n: u64,
+    ) -> Option<&Entry<K, V>> {
+        let mut found = None;
+        let mut i = 0;
+        self.walk_window(range, start, len, |e| {
+            found = Some(e);
+            i += 1;
+            i <= n
+        });
+        found
+    }
+
+    /// A random entry, each with (almost exactly) equal probability; the idea of Redis's
+    /// dictGetFairRandomKey (look at a run of buckets, pick among their entries) made fair
+    /// by rejection sampling.
+    ///
+    /// A window of consecutive buckets expected to hold about `RANDOM_WINDOW_ENTRIES`
+    /// entries starts at a uniformly random position; its `count` entries are numbered and
+    /// a number below `cap` (a high bound on any window's count) is drawn: if it names an
+    /// entry that entry is returned, else another window is tried. Every entry is thus
+    /// returned with probability `window / (positions * cap)` per try, independent of how
+    /// crowded its neighbourhood is. Only windows holding more than `cap` entries (long
+    /// chains: rare unless hashes collide) are accepted outright, slightly under-weighting
+    /// their entries; a chain is always numbered whole so deep entries are reachable.
+    pub fn random(&self, rng: &mut Rng) -> Option<(&K, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let range = self.positions();
+        let (first, end) = range;
+        let span = end - first;
+        let average = self.len() as f64 / span as f64;
+        let window = ((RANDOM_WINDOW_ENTRIES / average).ceil() as usize).clamp(1, span);
+        let densest = window as f64 * self.max_density(average);
+        // Window counts are about Poisson: four standard deviations above the densest mean
+        // (plus a margin for small means) is exceeded about once in 10^4 windows.
+        let cap = (densest + 4.0 * densest.sqrt()).ceil() as u64 + 4;
+        let mut fallback = None;
+        for _ in 0..RANDOM_MAX_TRIES {
+            let start = first + rng.below(span as u64) as usize;
+            let mut count = 0u64;
+            self.walk_window(range, start, window, |_| {
+                count += 1;
+                true
+            });
+            if count == 0 {
+                continue;
+            }
+            // A window covering every position always holds all entries: no rejection needed.
+            let bound = if window == span {
+                count
+            } else {
+                cap.max(count)
+            };
+            let pick = rng.below(bound);
+            if pick < count {
+                let e = self.nth_in_window(range, start, window, pick)?;
+                return Some((&e.key, &e.value));
+            }
+            fallback = Some((start, count));
+        }
+        // Practically never reached (each try succeeds with probability about 1/3 in a
+        // settled table, 1/8 at worst): settle for a slightly less fair pick.
+        let (start, len, count) = match fallback {
+            Some((start, count)) => (start, window, count),
+            None => {
+                // Every window tried was empty: walk to the first non-empty bucket (one
+                // exists, the dict is not empty).
+                let start = first + rng.below(span as u64) as usize;
+                let offset = (0..span)
+                    .find(|i| self.bucket_at(first + (start - first + i) % span).is_some())
+                    .unwrap_or(0);
+                let start = first + (start - first + offset) % span;
+                let mut count = 0u64;
+                for_each_in_chain(self.bucket_at(start), |_| count += 1);
+                (start, 1, count)
+            }
+        };
+        let e = self.nth_in_window(range, start, len, rng.below(count.max(1)))?;
+        Some((&e.key, &e.value))
+    }
+
+    /// Visits up to `count` entries from a random position (Redis's dictGetSomeKeys), for
+    /// eviction and expiry sampling. Walks consecutive buckets, each at most once, so no
+    /// entry is visited twice; gives up after about `10 * count` buckets, so a sparse table
+    /// may yield fewer entries. Returns the number visited.
+    pub fn sample<'a>(
+        &'a self,
+        count: usize,
+        rng: &mut Rng,
+        mut f: impl FnMut(&'a K, &'a V),
+    ) -> usize {
+        let count = count.min(self.len());
+        if count == 0 {
+            return 0;
+        }
+        let (first, end) = self.positions();
+        let span = end - first;
+        let max_steps = count.saturating_mul(SAMPLE_STEPS_PER_ENTRY).min(span);
+        let mut pos = first + rng.below(span as u64) as usize;
+        let mut visited = 0;
+        for _ in 0..max_steps {
+            let mut link = self.bucket_at(pos);
+            while let Some(e) = link {
+                f(&e.key, &e.value);
+                visited += 1;
+                if visited == count {
+                    return visited;
+                }
+                link = &e.next;
+            }
+            pos += 1;
+            if pos == end {
+                pos = first;
+            }
+        }
+        visited
+    }
+}
+
+/// Advances a reverse-binary cursor over a table with mask `mask`: sets the bits above the
+/// mask so the carry of the reversed increment runs through the masked bits only.
+fn next_cursor(v: u64, mask: u64) -> u64 {
+    (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn lookup<Q>(&self, key: &Q) -> Option<&Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        for table in &self.ht[..tables] {
+            if table.size() > 0
+                && let Some(e) = find(&table.buckets[table.index(h)], key)
+            {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).map(|e| &e.value)
+    }
+
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).map(|e| (&e.key, &e.value))
+    }
+
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).is_some()
+    }
+
+    /// Also does one step of any rehash in progress.
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.is_empty() {
+            return None;
+        }
+        self.rehash(1);
+        let h = self.hash(key);
+        let rehashing = self.rehash_idx.is_some();
+        let [t0, t1] = &mut self.ht;
+        let i0 = t0.index(h);
+        if let Some(e) = find_mut(&mut t0.buckets[i0], key) {
+            return Some(&mut e.value);
+        }
+        if rehashing {
+            let i1 = t1.index(h);
+            return find_mut(&mut t1.buckets[i1], key).map(|e| &mut e.value);
+        }
+        None
+    }
+
+    /// Insert or replace; returns the old value (the old key is kept).
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let h = self.hash(&key);
+        self.prepare_insert();
+        match self.replace_value(h, &key, value) {
+            Ok(old) => Some(old),
+            Err(value) => {
+                self.push_new(h, key, value);
+                None
+            }
+        }
+    }
+
+    /// Sets the value of `key`, creating the owned key with `make_key` only when the key is
+    /// new: one hash and one lookup where `get_mut` followed by `insert` would take two.
+    /// Returns the old value. `make_key()` must equal `key`.
+    pub fn upsert<Q>(&mut self, key: &Q, value: V, make_key: impl FnOnce() -> K) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let h = self.hash(key);
+        self.prepare_insert();
+        match self.replace_value(h, key, value) {
+            Ok(old) => Some(old),
+            Err(value) => {
+                let owned = make_key();
+                debug_assert!(owned.borrow() == key);
+                self.push_new(h, owned, value);
+                None
+            }
+        }
+    }
+
+    /// One rehash step, then start growing if the table is full (Redis's
+    /// _dictExpandIfNeeded: load factor 1). Leaves `ht[0]` with buckets.
+    fn prepare_insert(&mut self) {
+        self.rehash(1);
+        if self.rehash_idx.is_some() {
+            return;
+        }
+        let t0 = &self.ht[0];
+        if t0.size() == 0 {
+            self.ht[0] = Table::with_buckets(INITIAL_SIZE);
+        } else if t0.used >= t0.size() {
+            self.resize_to(t0.used + 1);
+        }
+    }
+
+    /// Replaces the value of an existing key, or hands `value` back.
+    fn replace_value<Q>(&mut self, h: u64, key: &Q, value: V) -> Result<V, V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        for table in &mut self.ht[..tables] {
+            let i = table.index(h);
+            if let Some(e) = find_mut(&mut table.buckets[i], key) {
+                return Ok(mem::replace(&mut e.value, value));
+            }
+        }
+        Err(value)
+    }
+
+    /// Links a new entry at the head of its chain (recent keys are found first), in the
+    /// new table while rehashing so the old one only ever drains.
+    fn push_new(&mut self, h: u64, key: K, value: V) {
+        let table = &mut self.ht[usize::from(self.rehash_idx.is_some())];
+        let i = table.index(h);
+        let next = table.buckets[i].take();
+        table.buckets[i] = Some(Box::new(Entry { key, value, next }));
+        table.used += 1;
+    }
+
+    /// Removes `key`, returning the stored key and value. Also does one rehash step and may
+    /// start shrinking a sparse table (as Redis 7.4 does on delete).
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.is_empty() {
+            return None;
+        }
+        self.rehash(1);
+        let h = self.hash(key);
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        for t in 0..tables {
+            let table = &mut self.ht[t];
+            let i = table.index(h);
+            if let Some(entry) = unlink(&mut table.buckets[i], key) {
+                table.used -= 1;
+                let Entry { key, value, .. } = *entry;
+                self.shrink_if_sparse();
+                return Some((key, value));
+            }
+        }
+        None
+    }
+
+    /// Keeps only the entries for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        for table in &mut self.ht {
+            for slot in table.buckets.iter_mut() {
+                let mut link = slot;
+                loop {
+                    let keep_it = match link.as_mut() {
+                        None => break,
+                        Some(e) => keep(&e.key, &mut e.value),
+                    };
+                    if keep_it {
+                        match link {
+                            Some(e) => link = &mut e.next,
+                            None => break,
+                        }
+                    } else if let Some(mut gone) = link.take() {
+                        *link = gone.next.take();
+                        table.used -= 1;
+                    }
+                }
+            }
+        }
+        self.shrink_if_sparse();
+    }
+
+    /// Makes room for `additional` more entries without further growth, starting a resize
+    /// if needed (Redis's dictExpand, e.g. before loading a known number of keys). Does
+    /// nothing while a resize is in progress. The caller bounds `additional`.
+    pub fn reserve(&mut self, additional: usize) {
+        let wanted = self.len().saturating_add(additional);
+        if self.rehash_idx.is_none() && wanted > self.ht[0].size() {
+            self.resize_to(wanted);
+        }
+    }
+
+    /// Starts moving to a table sized for `entries` (not while already rehashing). An
+    /// empty table is replaced at once, there is nothing to move.
+    fn resize_to(&mut self, entries: usize) {
+        if self.rehash_idx.is_some() {
+            return;
+        }
+        let size = table_size_for(entries.max(self.ht[0].used));
+        if size == self.ht[0].size() {
+            return;
+        }
+        let table = Table::with_buckets(size);
+        if self.ht[0].used == 0 {
+            self.ht[0] = table;
+        } else {
+            self.ht[1] = table;
+            self.rehash_idx = Some(0);
+        }
+    }
+
+    /// Moves up to `n` old-table buckets (skipping at most `10 * n` empty ones) to the new
+    /// table; true while more work remains (Redis's dictRehash).
+    fn rehash(&mut self, n: usize) -> bool {
+        let Some(mut idx) = self.rehash_idx else {
+            return false;
+        };
+        let mut empty_visits = n.saturating_mul(EMPTY_VISITS_PER_STEP);
+        let [t0, t1] = &mut self.ht;
+        let mut n = n;
+        while n > 0 && t0.used != 0 {
+            n -= 1;
+            // `used != 0` and every bucket before `idx` is empty, so a non-empty bucket
+            // exists at or after `idx`.
+            while t0.buckets[idx].is_none() {
+                idx += 1;
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    self.rehash_idx = Some(idx);
+                    return true;
+                }
+            }
+            let mut chain = t0.buckets[idx].take();
+            while let Some(mut entry) = chain {
+                chain = entry.next.take();
+                let j = t1.index(self.hasher.hash_one(&entry.key));
+                entry.next = t1.buckets[j].take();
+                t1.buckets[j] = Some(entry);
+                t0.used -= 1;
+                t1.used += 1;
+            }
+            idx += 1;
+        }
+        if t0.used == 0 {
+            // Done: the new table becomes the main one; the drained one is freed without
+            // a pass over its buckets (see Table's Drop).
+            self.ht[0] = mem::replace(&mut self.ht[1], Table::empty());
+            self.rehash_idx = None;
+            return false;
+        }
+        self.rehash_idx = Some(idx);
+        true
+    }
+
+    /// Do up to `steps` buckets of incremental rehashing; true if more work remains.
+    pub fn rehash_steps(&mut self, steps: usize) -> bool {
+        self.rehash(steps)
+    }
+
+    /// Starts shrinking (incrementally) when under 10% of more than 4 buckets are used
+    /// (Redis's htNeedsResize + dictResize). Called from cron and after removals.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.rehash_idx.is_some() {
+            return;
+        }
+        let t0 = &self.ht[0];
+        if t0.size() > INITIAL_SIZE && t0.used * 100 / t0.size() < MIN_FILL_PERCENT {
+            self.resize_to(t0.used);
+        }
+    }
+}
+
+impl<K: Clone, V: Clone, S: Clone> Clone for Dict<K, V, S> {
+    /// Copies the exact layout (including a resize in progress), so a clone hashes and
+    /// scans like the original.
+    fn clone(&self) -> Self {
+        Dict {
+            ht: [self.ht[0].clone(), self.ht[1].clone()],
+            rehash_idx: self.rehash_idx,
+            hasher: self.hasher.clone(),
+        }
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for Dict<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: Hash + Eq, V> FromIterator<(K, V)> for Dict<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut dict = Dict::new();
+        for (k, v) in iter {
+            dict.insert(k, v);
+        }
+        dict
+    }
+}
+
+type BucketIter<'a, K, V> =
+    std::iter::Chain<std::slice::Iter<'a, Link<K, V>>, std::slice::Iter<'a, Link<K, V>>>;
+type BucketIterMut<'a, K, V> =
+    std::iter::Chain<std::slice::IterMut<'a, Link<K, V>>, std::slice::IterMut<'a, Link<K, V>>>;
+
+/// Iterator over `(&K, &V)`, in bucket order.
+pub struct Iter<'a, K, V> {
+    buckets: BucketIter<'a, K, V>,
+    cur: Option<&'a Entry<K, V>>,
+    remaining: usize,
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.cur {
+                self.cur = e.next.as_deref();
+                self.remaining -= 1;
+                return Some((&e.key, &e.value));
+            }
+            // Stop as soon as all entries were seen rather than walking trailing buckets.
+            if self.remaining == 0 {
+                return None;
+            }
+            self.cur = self.buckets.next()?.as_deref();
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+
+/// Iterator over `(&K, &mut V)`, in bucket order.
+pub struct IterMut<'a, K, V> {
+    buckets: BucketIterMut<'a, K, V>,
+    cur: Option<&'a mut Entry<K, V>>,
+    remaining: usize,
+}
+
+impl<'a, K, V> Iterator for IterMut<'a, K, V> {
+    type Item = (&'a K, &'a mut V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.cur.take() {
+                let Entry { key, value, next } = e;
+                self.cur = next.as_deref_mut();
+                self.remaining -= 1;
+                return Some((&*key, value));
+            }
+            if self.remaining == 0 {
+                return None;
+            }
+            self.cur = self.buckets.next()?.as_deref_mut();
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K, V> ExactSizeIterator for IterMut<'_, K, V> {}
+
+/// Owning iterator over `(K, V)`.
+pub struct IntoIter<K, V> {
+    tables: [Table<K, V>; 2],
+    table: usize,
+    bucket: usize,
+}
+
+impl<K, V> Iterator for IntoIter<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.table < 2 {
+            let table = &mut self.tables[self.table];
+            if table.used == 0 || self.bucket >= table.size() {
+                self.table += 1;
+                self.bucket = 0;
+                continue;
+            }
+            let slot = &mut table.buckets[self.bucket];
+            match slot.take() {
+                Some(mut entry) => {
+                    *slot = entry.next.take();
+                    table.used -= 1;
+                    let Entry { key, value, .. } = *entry;
+                    return Some((key, value));
+                }
+                None => self.bucket += 1,
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.tables[0].used + self.tables[1].used;
+        (n, Some(n))
+    }
+}
+
+impl<K, V> ExactSizeIterator for IntoIter<K, V> {}
+
+impl<K, V, S> IntoIterator for Dict<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter {
+            tables: self.ht,
+            table: 0,
+            bucket: 0,
+        }
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a Dict<K, V, S> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a mut Dict<K, V, S> {
+    type Item = (&'a K, &'a mut V);
+    type IntoIter = IterMut<'a, K, V>;
+
+    fn into_iter(self) -> IterMut<'a, K, V> {
+        self.iter_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+    use std::hash::Hasher;
+
+    /// Hashes a u64 key to `key % modulus`: with a small modulus every key lands in one of
+    /// a few chains, whatever the table size.
+    #[derive(Clone, Debug)]
+    struct ModHash(u64);
+
+    struct ModHasher(u64, u64);
+
+    impl Hasher for ModHasher {
+        fn finish(&self) -> u64 {
+            self.1 % self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.1 = self.1.wrapping_mul(31).wrapping_add(b as u64);
+            }
+        }
+        fn write_u64(&mut self, x: u64) {
+            self.1 = x;
+        }
+    }
+
+    impl BuildHasher for ModHash {
+        type Hasher = ModHasher;
+        fn build_hasher(&self) -> ModHasher {
+            ModHasher(self.0, 0)
+        }
+    }
+
+    /// `n` entries spread over `chains` chains, linked directly (a normal insert would walk
+    /// the chain to check for duplicates, quadratic for a million entries).
+    fn colliding_dict(n: u64, chains: u64) -> Dict<u64, u64, ModHash> {
+        let mut d = Dict::with_hasher(ModHash(chains));
+        d.ht[0] = Table::with_buckets(table_size_for(chains as usize));
+        for k in 0..n {
+            let h = d.hash(&k);
+            d.push_new(h, k, k * 2);
+        }
+        d
+    }
+
+    fn scan_all<K: Clone + Hash + Eq, V, S>(d: &Dict<K, V, S>) -> Vec<K> {
+        let mut out = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = d.scan(cursor, |k, _| out.push(k.clone()));
+            if cursor == 0 {
+                return out;
+            }
+        }
+    }
+
+    fn max_chain<K, V, S>(d: &Dict<K, V, S>, t: usize) -> usize {
+        d.ht[t]
+            .buckets
+            .iter()
+            .map(|b| {
+                let mut n = 0;
+                for_each_in_chain(b, |_| n += 1);
+                n
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn insert_get_remove_across_sizes() {
+        for n in [
+            0u64, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 1000, 10_000, 100_000,
+        ] {
+            let mut d: Dict<u64, u64> = Dict::new();
+            for k in 0..n {
+                assert_eq!(d.insert(k, k + 1), None);
+            }
+            assert_eq!(d.len(), n as usize);
+            for k in 0..n {
+                assert_eq!(d.get(&k), Some(&(k + 1)), "n={n} k={k}");
+                assert!(d.contains_key(&k));
+            }
+            assert_eq!(d.get(&n), None);
+            assert_eq!(d.get_mut(&(n + 7)), None);
+            for k in 0..n {
+                assert_eq!(d.insert(k, k + 2), Some(k + 1));
+                *d.get_mut(&k).expect("present") += 1;
+            }
+            assert_eq!(d.len(), n as usize);
+            for k in (0..n).step_by(2) {
+                assert_eq!(d.remove(&k), Some((k, k + 3)));
+                assert_eq!(d.remove(&k), None);
+            }
+            for k in 0..n {
+                let expected = if k % 2 == 0 { None } else { Some(&(k + 3)) };
+                assert_eq!(d.get(&k), expected);
+            }
+            assert_eq!(d.len(), (n / 2) as usize);
+            assert_eq!(d.iter().count(), d.len());
+            while d.rehash_steps(100) {}
+            d.clear();
+            assert!(d.is_empty());
+            assert_eq!(d.get(&1), None);
+            assert_eq!(d.bucket_count(), 0);
+        }
+    }
+
+    #[test]
+    fn matches_std_hashmap_under_random_operations() {
+        let mut rng = Rng::with_seed(99);
+        let mut d: Dict<u64, u64> = Dict::new();
+        let mut model: HashMap<u64, u64> = HashMap::new();
+        for round in 0..6u64 {
+            // Alternate growing and shrinking phases so resizes start in both directions.
+            let insert_bias = if round % 2 == 0 { 80 } else { 15 };
+            for _ in 0..60_000 {
+                let k = rng.below(20_000);
+                let op = rng.below(100);
+                if op < insert_bias {
+                    let v = rng.next_u64();
+                    assert_eq!(d.insert(k, v), model.insert(k, v));
+                } else if op < insert_bias + 10 {
+                    assert_eq!(d.get_mut(&k).copied(), model.get(&k).copied());
+                } else {
+                    assert_eq!(d.remove(&k), model.remove_entry(&k));
+                }
+                if rng.below(1000) == 0 {
+                    d.rehash_steps(rng.below(50) as usize);
+                    d.shrink_if_sparse();
+                }
+                assert_eq!(d.len(), model.len());
+            }
+            for (k, v) in &model {
+                assert_eq!(d.get(k), Some(v));
+            }
+        }
+        let mut all: Vec<(u64, u64)> = d.into_iter().collect();
+        let mut expected: Vec<(u64, u64)> = model.into_iter().collect();
+        all.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn byte_keys_are_found_by_slice() {
+        let mut d: Dict<Box<[u8]>, Vec<u8>> = Dict::new();
+        d.insert(b"alpha"[..].into(), b"1".to_vec());
+        assert_eq!(
+            d.upsert(&b"beta"[..], b"2".to_vec(), || b"beta"[..].into()),
+            None
+        );
+        assert_eq!(
+            d.upsert(&b"beta"[..], b"3".to_vec(), || unreachable!("key exists")),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(d.get(&b"alpha"[..]), Some(&b"1".to_vec()));
+        assert_eq!(d.get(&b"beta"[..]), Some(&b"3".to_vec()));
+        assert!(!d.contains_key(&b"gamma"[..]));
+        let (k, v) = d.remove(&b"alpha"[..]).expect("present");
+        assert_eq!((&*k, &*v), (&b"alpha"[..], &b"1"[..]));
+    }
+
+    #[test]
+    fn insert_keeps_the_old_key() {
+        #[derive(Debug, Clone)]
+        struct Tagged(u64, &'static str);
+        impl PartialEq for Tagged {
+            fn eq(&self, other: &Self) -> bool {
+                self.0 == other.0
+            }
+        }
+        impl Eq for Tagged {}
+        impl Hash for Tagged {
+            fn hash<H: Hasher>(&self, h: &mut H) {
+                self.0.hash(h)
+            }
+        }
+        let mut d = Dict::new();
+        assert_eq!(d.insert(Tagged(1, "first"), 10), None);
+        assert_eq!(d.insert(Tagged(1, "second"), 20), Some(10));
+        let (k, v) = d.get_key_value(&Tagged(1, "probe")).expect("present");
+        assert_eq!((k.1, *v), ("first", 20));
+        let (k, v) = d.remove(&Tagged(1, "probe")).expect("present");
+        assert_eq!((k.1, v), ("first", 20));
+    }
+
+    #[test]
+    fn growth_is_incremental_and_completes() {
+        let mut d: Dict<u64, u64> = Dict::new();
+        for k in 0..1024 {
+            d.insert(k, k);
+        }
+        assert!(!d.is_rehashing());
+        assert_eq!(d.bucket_count(), 1024);
+        d.insert(1024, 1024);
+        assert!(d.is_rehashing(), "a full table starts growing");
+        assert_eq!(d.ht[1].size(), 2048);
+        // Each operation moves at most one old bucket's chain.
+        let mut k = 1025;
+        while d.is_rehashing() {
+            let longest = max_chain(&d, 0);
+            let before = d.ht[1].used;
+            d.insert(k, k);
+            if d.is_rehashing() {
+                let moved = d.ht[1].used - before - 1;
+                assert!(moved <= longest, "moved {moved} > longest chain {longest}");
+            }
+            k += 1;
+            assert!(k < 3000, "rehash never completed");
+        }
+        assert_eq!(d.bucket_count(), 2048);
+        for i in 0..k {
+            assert_eq!(d.get(&i), Some(&i));
+        }
+    }
+
+    #[test]
+    fn rehash_steps_progress_and_finish() {
+        let mut d: Dict<u64, u64> = Dict::new();
+        for k in 0..100_000 {
+            d.insert(k, k);
+        }
+        // Start a fresh resize and drive it from the "cron" only.
+        while d.rehash_steps(1000) {}
+        d.reserve(900_000);
+        assert!(d.is_rehashing());
+        let mut calls = 0;
+        let mut last_idx = 0;
+        while d.rehash_steps(10) {
+            let idx = d.rehash_idx.expect("still rehashing");
+            assert!(idx > last_idx, "no progress");
+            assert!(idx - last_idx <= 10 * (1 + EMPTY_VISITS_PER_STEP));
+            last_idx = idx;
+            calls += 1;
+        }
+        assert!(calls > 0);
+        assert!(!d.is_rehashing());
+        assert!(!d.rehash_steps(10));
+        assert_eq!(d.bucket_count(), 1 << 20);
+        assert_eq!(d.len(), 100_000);
+        for k in 0..100_000 {
+            assert_eq!(d.get(&k), Some(&k));
+        }
+    }
+
+    #[test]
+    fn sparse_tables_shrink_incrementally() {
+        let mut d: Dict<u64, u64> = Dict::new();
+        for k in 0..10_000 {
+            d.insert(k, k);
+        }
+        while d.rehash_steps(1000) {}
+        assert_eq!(d.bucket_count(), 16384);
+        let mut shrink_seen = false;
+        for k in 0..9_500 {
+            d.remove(&k);
+            shrink_seen |= d.is_rehashing() && d.ht[1].size() < d.ht[0].size();
+        }
+        assert!(shrink_seen, "removals start a shrink");
+        while d.rehash_steps(100) {}
+        d.shrink_if_sparse();
+        while d.rehash_steps(100) {}
+        assert!(d.bucket_count() <= 2048, "buckets {}", d.bucket_count());
+        assert_eq!(d.len(), 500);
+        for k in 9_500..10_000 {
+            assert_eq!(d.get(&k), Some(&k));
+        }
+        // Cron-only path: shrink_if_sparse on its own.
+        let mut d: Dict<u64, u64> = Dict::with_capacity(4096);
+        for k in 0..10 {
+            d.insert(k, k);
+        }
+        d.shrink_if_sparse();
+        while d.rehash_steps(1) {}
+        assert_eq!(d.bucket_count(), 16);
+        assert_eq!(d.len(), 10);
+    }
+
+    #[test]
+    fn scan_of_a_stable_dict_returns_each_key_once() {
+        let mut d: Dict<u64, ()> = Dict::new();
+        for k in 0..5000 {
+            d.insert(k, ());
+        }
+        let mut seen = scan_all(&d);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..5000).collect::<Vec<_>>());
+        // Same while a resize is half done.
+        while d.rehash_steps(1000) {}
+        d.reserve(100_000);
+        d.rehash_steps(2000);
+        assert!(d.is_rehashing());
+        let mut seen = scan_all(&d);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..5000).collect::<Vec<_>>());
+        assert_eq!(Dict::<u64, ()>::new().scan(0, |_, _| panic!("empty")), 0);
+        let mut borrowed: Vec<&u64> = Vec::new();
+        let mut cursor = 0;
+        loop {
+            cursor = d.scan(cursor, |k, _| borrowed.push(k));
+            if cursor == 0 {
+                break;
+            }
+        }
+        d.sample(3, &mut Rng::with_seed(1), |k, _| borrowed.push(k));
+        assert!(borrowed.len() >= 5000);
+    }
+
+    /// Scans while `churn` changes the dict between calls; every stable key must be seen.
+    fn check_scan_guarantee(
+        stable: u64,
+        extra: u64,
+        mut churn: impl FnMut(&mut Dict<u64, u64>, &mut Rng, &mut Vec<u64>),
+        seed: u64,
+    ) -> (bool, bool) {
+        let mut rng = Rng::with_seed(seed);
+        let mut d: Dict<u64, u64> = Dict::new();
+        for k in 0..stable {
+            d.insert(k, k);
+        }
+        let mut extras: Vec<u64> = Vec::new();
+        for i in 0..extra {
+            d.insert(1_000_000 + i, 0);
+            extras.push(1_000_000 + i);
+        }
+        let (mut grew, mut shrank) = (false, false);
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        for _ in 0..10_000_000 {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(*k);
+            });
+            if cursor == 0 {
+                break;
+            }
+            let before = d.bucket_count().max(d.ht[1].size());
+            churn(&mut d, &mut rng, &mut extras);
+            let after = d.ht[0].size().max(d.ht[1].size());
+            grew |= after > before;
+            shrank |= d.is_rehashing() && d.ht[1].size() < d.ht[0].size();
+        }
+        assert_eq!(cursor, 0, "scan did not terminate");
+        for k in 0..stable {
+            assert!(seen.contains(&k), "seed {seed}: stable key {k} missed");
+            assert_eq!(d.get(&k), Some(&k));
+        }
+        (grew, shrank)
+    }
+
+    #[test]
+    fn scan_guarantee_across_growth() {
+        let (grew, _) = check_scan_guarantee(
+            1000,
+            0,
+            |d, _, extras| {
+                // Faster growth would outrun the scan: each doubling doubles the cursor space.
+                for _ in 0..2 {
+                    let k = 1_000_000 + extras.len() as u64;
+                    d.insert(k, 0);
+                    extras.push(k);
+                }
+            },
+            1,
+        );
+        assert!(grew);
+    }
+
+    #[test]
+    fn scan_guarantee_across_shrinking() {
+        let (_, shrank) = check_scan_guarantee(
+            300,
+            30_000,
+            |d, rng, extras| {
+                for _ in 0..300 {
+                    if extras.is_empty() {
+                        break;
+                    }
+                    let i = rng.below(extras.len() as u64) as usize;
+                    let k = extras.swap_remove(i);
+                    assert!(d.remove(&k).is_some());
+                }
+            },
+            2,
+        );
+        assert!(shrank);
+    }
+
+    #[test]
+    fn scan_guarantee_under_random_churn() {
+        let (mut grew, mut shrank) = (false, false);
+        for seed in 0..40 {
+            let (g, s) = check_scan_guarantee(
+                200 + seed * 37,
+                seed * 500,
+                |d, rng, extras| match rng.below(10) {
+                    0..=3 => {
+                        for _ in 0..rng.below(400) {
+                            let k = 1_000_000 + rng.below(1 << 40);
+                            if d.insert(k, 0).is_none() {
+                                extras.push(k);
+                            }
+                        }
+                    }
+                    4..=7 => {
+                        for _ in 0..rng.below(600) {
+                            if let Some(k) = extras.pop() {
+                                d.remove(&k);
+                            }
+                        }
+                    }
+                    8 => {
+                        d.rehash_steps(rng.below(64) as usize);
+                    }
+                    _ => d.shrink_if_sparse(),
+                },
+                seed,
+            );
+            grew |= g;
+            shrank |= s;
+        }
+        assert!(grew && shrank, "churn exercised both directions");
+    }
+
+    #[test]
+    fn scan_visits_a_whole_long_chain_per_call() {
+        let d = colliding_dict(10_000, 1);
+        let mut first = 0;
+        let cursor = d.scan(0, |_, _| first += 1);
+        assert_eq!(first, 10_000);
+        assert_ne!(cursor, 0);
+        assert_eq!(scan_all(&d).len(), 10_000);
+    }
+
+    fn chi_square(counts: &HashMap<u64, u64>, n: u64, draws: u64) -> f64 {
+        let expected = draws as f64 / n as f64;
+        (0..n)
+            .map(|k| {
+                let o = *counts.get(&k).unwrap_or(&0) as f64;
+                (o - expected) * (o - expected) / expected
+            })
+            .sum()
+    }
+
+    #[test]
+    fn random_is_roughly_fair() {
+        let mut rng = Rng::with_seed(7);
+        assert!(Dict::<u64, u64>::new().random(&mut rng).is_none());
+        // (entries, how to leave the table: 0 settled, 1 growing x2, 2 growing x8, 3 shrinking)
+        for (n, state) in [
+            (1u64, 0),
+            (3, 0),
+            (1000, 0),
+            (5000, 0),
+            (1000, 1),
+            (1000, 2),
+            (1000, 3),
+        ] {
+            let mut d: Dict<u64, u64> = Dict::new();
+            let extra = if state == 3 { 20 * n } else { 0 };
+            for k in 0..n + extra {
+                d.insert(k, k);
+            }
+            while d.rehash_steps(1000) {}
+            match state {
+                1 => {
+                    // Fill to the growth threshold: the next insert starts doubling.
+                    let size = d.bucket_count() as u64;
+                    for k in n..size + 1 {
+                        d.insert(k, k);
+                    }
+                    for k in (n..size + 1).rev() {
+                        d.remove(&k);
+                    }
+                }
+                2 => d.reserve(7 * n as usize),
+                3 => {
+                    for k in n..n + extra {
+                        d.remove(&k);
+                    }
+                }
+                _ => {}
+            }
+            if state > 0 {
+                assert!(d.is_rehashing(), "state {state}");
+                let size0 = d.ht[0].size();
+                while d.rehash_idx.is_some_and(|idx| idx < size0 / 3) {
+                    d.rehash_steps(1);
+                }
+                assert!(d.is_rehashing(), "state {state}");
+            }
+            let draws = n * 200;
+            let mut counts: HashMap<u64, u64> = HashMap::new();
+            for _ in 0..draws {
+                let (k, v) = d
+                    .random(&mut rng)
+                    .unwrap_or_else(|| panic!("n={n} {}", d.is_rehashing()));
+                assert_eq!(k, v);
+                *counts.entry(*k).or_default() += 1;
+            }
+            assert_eq!(counts.len() as u64, n, "every entry is reachable");
+            // Uniform draws give chi-square about n - 1 with sd sqrt(2n): allow 6 sd. Redis's
+            // plain windowed pick (about 20% bias by local density) scores about 10 n.
+            let chi = chi_square(&counts, n, draws);
+            let bound = n as f64 + 6.0 * (2.0 * n as f64).sqrt() + 10.0;
+            assert!(chi < bound, "n={n}: chi-square {chi} >= {bound}");
+        }
+    }
+
+    #[test]
+    fn random_reaches_deep_into_long_chains() {
+        let mut rng = Rng::with_seed(3);
+        let d = colliding_dict(1000, 1);
+        let mut seen = HashSet::new();
+        for _ in 0..20_000 {
+            seen.insert(*d.random(&mut rng).expect("non-empty").0);
+        }
+        assert!(seen.len() > 990, "only {} distinct", seen.len());
+        // A single entry in a big sparse table is still found.
+        let mut d: Dict<u64, u64> = Dict::with_capacity(1 << 16);
+        d.insert(42, 0);
+        for _ in 0..10 {
+            assert_eq!(d.random(&mut rng).map(|(k, _)| *k), Some(42));
+        }
+    }
+
+    #[test]
+    fn sample_returns_distinct_entries() {
+        let mut rng = Rng::with_seed(11);
+        let mut d: Dict<u64, ()> = Dict::new();
+        assert_eq!(d.sample(5, &mut rng, |_, _| panic!("empty")), 0);
+        for k in 0..1000 {
+            d.insert(k, ());
+        }
+        for count in [1, 5, 16, 100, 5000] {
+            let mut got = Vec::new();
+            let n = d.sample(count, &mut rng, |k, _| got.push(*k));
+            assert_eq!(n, got.len());
+            let distinct: HashSet<_> = got.iter().collect();
+            assert_eq!(distinct.len(), got.len(), "duplicates");
+            assert!(n <= count.min(1000));
+            assert!(n >= count.min(1000) / 2, "count {count}: only {n}");
+        }
+        // Different positions over calls.
+        let mut firsts = HashSet::new();
+        for _ in 0..50 {
+            d.sample(1, &mut rng, |k, _| {
+                firsts.insert(*k);
+            });
+        }
+        assert!(firsts.len() > 25);
+        // Mid-rehash too.
+        while d.rehash_steps(1000) {}
+        d.reserve(10_000);
+        d.rehash_steps(300);
+        assert!(d.is_rehashing());
+        for _ in 0..100 {
+            let mut got = HashSet::new();
+            let n = d.sample(1000, &mut rng, |k, _| {
+                assert!(got.insert(*k), "duplicate");
+            });
+            assert!(n > 0 && n == got.len());
+        }
+    }
+
+    #[test]
+    fn long_chains_drop_and_clone_without_stack_overflow() {
+        let d = colliding_dict(1_000_000, 1);
+        assert_eq!(d.len(), 1_000_000);
+        let copy = d.clone();
+        drop(d);
+        assert_eq!(copy.iter().count(), 1_000_000);
+        assert_eq!(copy.get(&0), Some(&0));
+        let mut copy = copy;
+        assert_eq!(copy.remove(&500_000), Some((500_000, 1_000_000)));
+        assert_eq!(copy.into_iter().count(), 999_999);
+        let mut d = colliding_dict(1_000_000, 3);
+        d.retain(|k, _| k % 2 == 0);
+        assert_eq!(d.len(), 500_000);
+        d.clear();
+        let d = colliding_dict(1_000_000, 2);
+        let partly_consumed: Vec<_> = d.into_iter().take(10).collect();
+        assert_eq!(partly_consumed.len(), 10);
+    }
+
+    #[test]
+    fn iterators_clone_debug_and_memory() {
+        let mut d: Dict<u64, u64> = (0..100).map(|k| (k, k)).collect();
+        while d.rehash_steps(1000) {}
+        d.reserve(1000);
+        d.rehash_steps(10);
+        assert!(d.is_rehashing());
+        assert_eq!(d.iter().len(), 100);
+        for (k, v) in d.iter_mut() {
+            *v = k * 10;
+        }
+        let mut sum = 0;
+        for (_, v) in &d {
+            sum += v;
+        }
+        assert_eq!(sum, 10 * (0..100).sum::<u64>());
+        assert_eq!(d.keys().count(), 100);
+        assert_eq!(d.values().copied().max(), Some(990));
+        let copy = d.clone();
+        assert!(copy.is_rehashing());
+        assert_eq!(copy.len(), 100);
+        for k in 0..100 {
+            assert_eq!(copy.get(&k), Some(&(k * 10)));
+        }
+        d.retain(|k, _| *k < 50);
+        assert_eq!(d.len(), 50);
+        assert_eq!(copy.len(), 100);
+        let small: Dict<u64, u64> = [(1, 2)].into_iter().collect();
+        assert_eq!(format!("{small:?}"), "{1: 2}");
+        let empty_mem = Dict::<u64, u64>::new().mem_usage();
+        let full = copy.mem_usage();
+        assert!(full >= empty_mem + 100 * mem::size_of::<Entry<u64, u64>>() + 128 * 8);
+        assert_eq!(mem::size_of::<Link<u64, u64>>(), 8);
+    }
+}
