@@ -570,15 +570,16 @@ impl HashValue {
         }
     }
 
-    /// HSCAN: visits entries from `cursor`, at least about `count` when the hash is a
-    /// table, and returns the next cursor. A listpack is returned whole with cursor 0.
+    /// HSCAN: visits entries from `cursor` and returns the next cursor. A table stops once
+    /// it produced `count` reply elements (two per entry, as Redis counts them); a
+    /// listpack is returned whole with cursor 0.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
         match &self.repr {
             Repr::Listpack(_) => {
                 self.iter().for_each(|(k, v)| f(k, v));
                 0
             }
-            Repr::Table(t) => scan_dict(t, cursor, count, |k, v| f(k, v)),
+            Repr::Table(t) => scan_dict(t, cursor, count.div_ceil(2), count, |k, v| f(k, v)),
         }
     }
 
@@ -620,26 +621,27 @@ fn select_sorted_iter<T>(
     }
 }
 
-/// Redis's scanGenericCommand loop over a dict: keep visiting buckets until `count`
-/// entries were seen, the scan wrapped, or 10*count buckets were tried.
+/// Redis's scanGenericCommand loop over a dict: keep visiting buckets until `entries`
+/// entries were seen, the scan wrapped, or 10*`count` buckets were tried.
 pub(crate) fn scan_dict<K, V>(
     d: &Dict<K, V>,
     mut cursor: u64,
+    entries: usize,
     count: usize,
     mut f: impl FnMut(&K, &V),
 ) -> u64
 where
     K: std::hash::Hash + Eq,
 {
-    let count = count.max(1);
-    let mut max_iterations = count.saturating_mul(10);
+    let entries = entries.max(1);
+    let mut max_iterations = count.max(1).saturating_mul(10);
     let mut seen = 0usize;
     loop {
         cursor = d.scan(cursor, |k, v| {
             seen += 1;
             f(k, v)
         });
-        if cursor == 0 || max_iterations == 0 || seen >= count {
+        if cursor == 0 || max_iterations == 0 || seen >= entries {
             return cursor;
         }
         max_iterations -= 1;

@@ -575,7 +575,7 @@ impl SetValue {
     /// `cursor` for about `count` members and the next cursor is returned.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(Member<'_>)) -> u64 {
         match &self.repr {
-            Repr::Table(t) => scan_dict(t, cursor, count, |k, _| f(Member::Str(k))),
+            Repr::Table(t) => scan_dict(t, cursor, count, count, |k, _| f(Member::Str(k))),
             _ => {
                 self.iter().for_each(f);
                 0
