@@ -91,9 +91,15 @@ impl RequestParser {
     /// The caller removed `n` consumed bytes from the front of the buffer.
     pub fn shift(&mut self, n: usize) {
         self.pos -= n;
-        for s in &mut self.spans {
-            s.0 -= n;
-            s.1 -= n;
+        if self.multibulk_left > 0 {
+            // Arguments of the partly read request live after the removed bytes.
+            for s in &mut self.spans {
+                s.0 -= n;
+                s.1 -= n;
+            }
+        } else {
+            // Spans of a request already run are stale now.
+            self.spans.clear();
         }
     }
 
@@ -412,6 +418,25 @@ mod tests {
             p.parse(b"*3000000000\r\n", L),
             Parsed::Error("invalid multibulk length")
         );
+    }
+
+    #[test]
+    fn shift_after_complete_and_partial_requests() {
+        let mut p = RequestParser::default();
+        let mut buf = b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1".to_vec();
+        assert_eq!(p.parse(&buf, L), Parsed::Request(14));
+        assert_eq!(p.parse(&buf, L), Parsed::Incomplete);
+        // The caller drops what precedes the partial request's first argument.
+        let first = p.spans()[0].0;
+        buf.drain(..first);
+        p.shift(first);
+        buf.extend_from_slice(b"\r\nk\r\n");
+        assert!(matches!(p.parse(&buf, L), Parsed::Request(_)));
+        assert_eq!(args(&p, &buf), vec![&b"GET"[..], b"k"]);
+        let end = p.pos();
+        buf.drain(..end);
+        p.shift(end);
+        assert_eq!(p.pos(), 0);
     }
 
     #[test]

@@ -29,9 +29,30 @@ impl TestServer {
     }
 
     /// Starts rudis-server in an existing directory (to test persistence across restarts).
+    /// A free port is picked; if another process grabs it first, another is tried.
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> TestServer {
+        let mut dir = Some(dir);
+        for attempt in 0..10 {
+            match Self::try_start(dir.take().expect("dir"), args) {
+                Ok(s) => return s,
+                Err((d, why)) => {
+                    if attempt == 9 || !why.contains("Address already in use") {
+                        panic!("rudis-server did not start: {why}");
+                    }
+                    dir = Some(d);
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    fn try_start(
+        dir: tempfile::TempDir,
+        args: &[&str],
+    ) -> Result<TestServer, (tempfile::TempDir, String)> {
+        let port = free_port().to_string();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rudis-server"));
-        cmd.args(["--port", "0", "--save", "", "--dir"])
+        cmd.args(["--port", &port, "--save", "", "--dir"])
             .arg(dir.path())
             .args(args)
             .stdout(Stdio::piped())
@@ -45,9 +66,7 @@ impl TestServer {
             let mut port_sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if !port_sent
-                    && let Some(i) = line.find("Port: ")
-                {
+                if !port_sent && let Some(i) = line.find("Port: ") {
                     let rest = &line[i + 6..];
                     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
                     if let Ok(p) = digits.parse::<u16>() {
@@ -62,19 +81,24 @@ impl TestServer {
             Ok(p) => p,
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 let mut err = String::new();
                 if let Some(mut e) = child.stderr.take() {
                     let _ = e.read_to_string(&mut err);
                 }
-                panic!(
-                    "rudis-server did not start: stderr={err} log={:?}",
-                    log.lock().unwrap()
-                );
+                std::thread::sleep(Duration::from_millis(50));
+                let why = format!("stderr={err} log={:?}", log.lock().unwrap());
+                return Err((dir, why));
             }
         };
-        let server = TestServer { port, dir, child, log };
+        let server = TestServer {
+            port,
+            dir,
+            child,
+            log,
+        };
         server.wait_ready();
-        server
+        Ok(server)
     }
 
     fn wait_ready(&self) {
@@ -178,7 +202,11 @@ impl RawConn {
             }
             let mut chunk = [0u8; 65536];
             let n = self.s.read(&mut chunk).expect("read reply");
-            assert!(n > 0, "connection closed; partial: {:?}", String::from_utf8_lossy(&self.buf));
+            assert!(
+                n > 0,
+                "connection closed; partial: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
@@ -221,7 +249,11 @@ pub fn reply_len(b: &[u8], at: usize) -> Option<usize> {
             if n < 0 {
                 return Some(after - at);
             }
-            let count = if matches!(b[at], b'%' | b'|') { 2 * n } else { n };
+            let count = if matches!(b[at], b'%' | b'|') {
+                2 * n
+            } else {
+                n
+            };
             let mut pos = after;
             for _ in 0..count {
                 pos += reply_len(b, pos)?;
@@ -233,5 +265,151 @@ pub fn reply_len(b: &[u8], at: usize) -> Option<usize> {
             Some(pos - at)
         }
         _ => None,
+    }
+}
+
+/// The real redis-server from Debian (installed by .ci/run), on a free port in its own
+/// temp dir, for differential and interop tests.
+pub struct RealRedis {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl RealRedis {
+    pub fn start(args: &[&str]) -> RealRedis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, args)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> RealRedis {
+        for _ in 0..20 {
+            let port = free_port();
+            let mut child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (apt-get install redis-server)");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return RealRedis { port, dir, child };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // port taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start redis-server");
+    }
+
+    pub fn raw(&self) -> RawConn {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        RawConn { s, buf: Vec::new() }
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .expect("client")
+            .get_connection()
+            .expect("connect")
+    }
+
+    /// Stops the server (SIGKILL) and hands back its directory.
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago (for servers that cannot take `--port 0`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Splits a command line like redis-cli would (whitespace, "double quotes" with escapes).
+pub fn split(line: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut in_q = false;
+    let mut has = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                in_q = !in_q;
+                has = true;
+            }
+            '\\' if in_q => match chars.next() {
+                Some('n') => cur.push(b'\n'),
+                Some('r') => cur.push(b'\r'),
+                Some('x') => {
+                    let h: String = chars.by_ref().take(2).collect();
+                    cur.push(u8::from_str_radix(&h, 16).unwrap_or(0));
+                }
+                Some(o) => cur.extend_from_slice(o.to_string().as_bytes()),
+                None => {}
+            },
+            c if c.is_whitespace() && !in_q => {
+                if has || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                has = false;
+            }
+            c => cur.extend_from_slice(c.to_string().as_bytes()),
+        }
+    }
+    if has || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Runs each line of `script` against both servers (same fresh state) and asserts the
+/// raw replies are byte-identical. Lines starting with `#` are comments.
+pub fn assert_same_replies(rudis: &TestServer, redis: &RealRedis, script: &str) {
+    let mut a = rudis.raw();
+    let mut b = redis.raw();
+    for line in script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let args = split(line);
+        let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
+        let ra = a.cmd(&refs);
+        let rb = b.cmd(&refs);
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "reply differs for `{line}` (left: rudis, right: redis-server)"
+        );
     }
 }
