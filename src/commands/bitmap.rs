@@ -28,9 +28,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("Find first bit set or clear in a string", "2.8.7"),
     CommandSpec::new("bitop", -4, WRITE | DENYOOM, (2, -1, 1), G, bitop)
         .doc("Perform bitwise operations between strings", "2.6.0"),
-    CommandSpec::new("bitfield", -2, WRITE | DENYOOM, (1, 1, 1), G, bitfield)
-        .doc("Perform arbitrary bitfield integer operations on strings", "3.2.0"),
-    CommandSpec::new("bitfield_ro", -2, READONLY | FAST, (1, 1, 1), G, bitfield_ro).doc(
+    CommandSpec::new("bitfield", -2, WRITE | DENYOOM, (1, 1, 1), G, bitfield).doc(
+        "Perform arbitrary bitfield integer operations on strings",
+        "3.2.0",
+    ),
+    CommandSpec::new(
+        "bitfield_ro",
+        -2,
+        READONLY | FAST,
+        (1, 1, 1),
+        G,
+        bitfield_ro,
+    )
+    .doc(
         "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
         "6.0.0",
     ),

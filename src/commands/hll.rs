@@ -12,18 +12,24 @@ use crate::protocol::Reply;
 const G: &str = "hyperloglog";
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("pfadd", -2, WRITE | DENYOOM | FAST, (1, 1, 1), G, pfadd)
-        .doc("Adds the specified elements to the specified HyperLogLog.", "2.8.9"),
+    CommandSpec::new("pfadd", -2, WRITE | DENYOOM | FAST, (1, 1, 1), G, pfadd).doc(
+        "Adds the specified elements to the specified HyperLogLog.",
+        "2.8.9",
+    ),
     CommandSpec::new("pfcount", -2, READONLY, (1, -1, 1), G, pfcount).doc(
         "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
         "2.8.9",
     ),
     CommandSpec::new("pfmerge", -2, WRITE | DENYOOM, (1, -1, 1), G, pfmerge)
         .doc("Merge N different HyperLogLogs into a single one.", "2.8.9"),
-    CommandSpec::new("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), G, pfdebug)
-        .doc("Internal commands for debugging HyperLogLog values", "2.8.9"),
-    CommandSpec::new("pfselftest", 1, ADMIN, (0, 0, 0), G, pfselftest)
-        .doc("An internal command for testing HyperLogLog values", "2.8.9"),
+    CommandSpec::new("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), G, pfdebug).doc(
+        "Internal commands for debugging HyperLogLog values",
+        "2.8.9",
+    ),
+    CommandSpec::new("pfselftest", 1, ADMIN, (0, 0, 0), G, pfselftest).doc(
+        "An internal command for testing HyperLogLog values",
+        "2.8.9",
+    ),
 ];
 
 fn hll_error(e: HllError) -> Error {
