@@ -13,7 +13,7 @@ use crate::config::notify;
 use crate::db::Value;
 use crate::db::list::{Elem, End, ListConfig, ListValue};
 use crate::protocol::Reply;
-use crate::state::TimeoutReply;
+use crate::state::{TimeoutReply, flags as sf};
 use crate::util::parse_f64;
 
 const G: &str = "list";
@@ -561,6 +561,14 @@ fn pop_first_nonempty<'a>(
     Ok(false)
 }
 
+/// True when a blocked client is being re-run after a wake-up and met a key of
+/// another type: Redis wakes list waiters only for keys that hold a list, so such a
+/// client keeps waiting instead of getting WRONGTYPE (`LPUSH + DEL + SET` in one
+/// transaction must not wake a BLPOP).
+fn woken_on_wrong_type(ctx: &Ctx, e: &Error) -> bool {
+    *e == WRONGTYPE && ctx.session.has(sf::REPROCESSING)
+}
+
 /// BLPOP / BRPOP / BLMPOP once the arguments are parsed (`blockingPopGenericCommand`).
 fn blocking_pop(
     ctx: &mut Ctx,
@@ -572,8 +580,11 @@ fn blocking_pop(
     count: Option<usize>,
 ) -> CmdResult {
     let deadline = parse_timeout(ctx, args.get(timeout_at))?;
-    if pop_first_nonempty(ctx, keys.clone().map(|i| args.get(i)), end, count, out)? {
-        return Ok(());
+    match pop_first_nonempty(ctx, keys.clone().map(|i| args.get(i)), end, count, out) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        Err(e) if !woken_on_wrong_type(ctx, &e) => return Err(e),
+        Err(_) => {}
     }
     if !ctx.can_block() {
         out.null_array();
@@ -670,8 +681,14 @@ fn blmove_generic(
 ) -> CmdResult {
     let deadline = parse_timeout(ctx, args.get(timeout_at))?;
     let src = args.get(1);
-    if ctx.write_list(src)?.is_some_and(|l| !l.is_empty()) {
-        return lmove_generic(ctx, args, out, from, to);
+    let has_elements = ctx
+        .write_list(src)
+        .map(|l| l.is_some_and(|l| !l.is_empty()));
+    match has_elements {
+        Ok(true) => return lmove_generic(ctx, args, out, from, to),
+        Ok(false) => {}
+        Err(e) if !woken_on_wrong_type(ctx, &e) => return Err(e),
+        Err(_) => {}
     }
     if !ctx.can_block() {
         out.null();
