@@ -12,6 +12,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -163,6 +164,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     server::COMMANDS,
     transactions::COMMANDS,
+    pubsub::COMMANDS,
     list::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
@@ -467,7 +469,15 @@ pub fn call(
         client: key,
         blocked: false,
     };
-    let result = (spec.handler)(&mut ctx, args, out);
+    // A handler bug must not take the server down with every client: contain it,
+    // log it, and answer this one request with an error.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (spec.handler)(&mut ctx, args, out)
+    }))
+    .unwrap_or_else(|_| {
+        log::warn!("internal error while running '{stat_name}'");
+        Err(Error::Msg("ERR internal error while running the command"))
+    });
     let blocked = ctx.blocked;
     let state = ctx.state;
     if let Some(line) = monitor_line {

@@ -1,0 +1,109 @@
+//! Pub/Sub: confirmations and messages byte-for-byte against real redis-server in
+//! RESP2 and RESP3, the RESP2 subscribed-context rules, keyspace notifications, and a
+//! slow subscriber cut off by client-output-buffer-limit without hurting others.
+
+mod common;
+
+use common::{RawConn, RealRedis, TestServer, assert_same_replies, encode};
+
+/// Runs the same subscriber/publisher exchange on a server and returns the transcript.
+fn exchange(sub: &mut RawConn, publ: &mut RawConn, resp3: bool) -> Vec<String> {
+    let mut t = Vec::new();
+    let mut rec = |b: Vec<u8>| t.push(String::from_utf8_lossy(&b).into_owned());
+    if resp3 {
+        sub.cmd(&[b"HELLO", b"3"]);
+    }
+    sub.send(&encode(&[b"SUBSCRIBE", b"news", b"sport"]));
+    rec(sub.read_reply());
+    rec(sub.read_reply());
+    rec(sub.cmd(&[b"PSUBSCRIBE", b"n*"]));
+    rec(publ.cmd(&[b"PUBLISH", b"news", b"hello"]));
+    rec(sub.read_reply());
+    rec(sub.read_reply());
+    rec(publ.cmd(&[b"PUBSUB", b"NUMSUB", b"news", b"none"]));
+    rec(publ.cmd(&[b"PUBSUB", b"NUMPAT"]));
+    rec(sub.cmd(&[b"PING"]));
+    rec(sub.cmd(&[b"GET", b"x"]));
+    rec(sub.cmd(&[b"PUNSUBSCRIBE"]));
+    sub.send(&encode(&[b"UNSUBSCRIBE", b"news", b"sport"]));
+    rec(sub.read_reply());
+    rec(sub.read_reply());
+    rec(sub.cmd(&[b"UNSUBSCRIBE"]));
+    rec(sub.cmd(&[b"SSUBSCRIBE", b"shard"]));
+    rec(publ.cmd(&[b"SPUBLISH", b"shard", b"m"]));
+    rec(sub.read_reply());
+    rec(publ.cmd(&[b"PUBLISH", b"nobody", b"m"]));
+    t
+}
+
+#[test]
+fn pubsub_matches_redis_in_resp2_and_resp3() {
+    for resp3 in [false, true] {
+        let a = TestServer::start();
+        let b = RealRedis::start(&[]);
+        let ours = exchange(&mut a.raw(), &mut a.raw(), resp3);
+        let theirs = exchange(&mut b.raw(), &mut b.raw(), resp3);
+        assert_eq!(ours, theirs, "resp3={resp3}");
+    }
+}
+
+#[test]
+fn pubsub_errors_match_redis() {
+    let a = TestServer::start();
+    let b = RealRedis::start(&[]);
+    assert_same_replies(
+        &a,
+        &b,
+        r#"
+        PUBLISH
+        PUBSUB
+        PUBSUB FOO
+        PUBSUB CHANNELS
+        PUBSUB NUMSUB
+        PUBSUB NUMPAT extra
+        SUBSCRIBE
+        "#,
+    );
+}
+
+#[test]
+fn keyspace_notifications() {
+    let srv = TestServer::start_with(&["--notify-keyspace-events", "KEA"]);
+    let mut sub = srv.raw();
+    sub.cmd(&[b"PSUBSCRIBE", b"__key*__:*"]);
+    let mut c = srv.raw();
+    c.cmd(&[b"SET", b"k", b"v"]);
+    let m1 = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+    let m2 = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+    assert!(m1.contains("__keyspace@0__:k") && m1.contains("set"), "{m1}");
+    assert!(m2.contains("__keyevent@0__:set") && m2.contains("\r\nk\r\n"), "{m2}");
+    c.cmd(&[b"SET", b"e", b"v", b"PX", b"1"]);
+    for _ in 0..4 {
+        sub.read_reply();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    c.cmd(&[b"GET", b"e"]);
+    let m = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+    assert!(m.contains("__keyspace@0__:e") && m.contains("expired"), "{m}");
+}
+
+#[test]
+fn slow_subscriber_is_disconnected_others_keep_going() {
+    let srv = TestServer::start_with(&["--client-output-buffer-limit", "pubsub 256kb 128kb 1"]);
+    let mut slow = srv.raw();
+    slow.cmd(&[b"SUBSCRIBE", b"flood"]);
+    let mut publ = srv.raw();
+    let payload = vec![b'x'; 16 * 1024];
+    let mut disconnected = false;
+    for _ in 0..2000 {
+        let r = publ.cmd(&[b"PUBLISH", b"flood", &payload]);
+        if r == b":0\r\n" {
+            disconnected = true;
+            break;
+        }
+    }
+    assert!(disconnected, "slow subscriber was never disconnected");
+    assert_eq!(publ.cmd(&[b"PING"]), b"+PONG\r\n");
+    let info = publ.cmd(&[b"INFO", b"stats"]);
+    assert!(String::from_utf8_lossy(&info).contains("client_output_buffer_limit_disconnections:1"));
+}
