@@ -270,10 +270,14 @@ fn normalized(v: &RdbValue) -> RdbValue {
     v
 }
 
+const LIBRARY: &str =
+    "#!lua name=rdblib\nredis.register_function('rdbfunc', function(keys, args) return 7 end)";
+
 fn write_rdb(path: &Path, keys: &[Key], opts: WriteOptions) {
     let file = std::fs::File::create(path).unwrap();
     let mut w = RdbWriter::new(file, opts).unwrap();
     w.write_standard_aux(1_700_000_000, 1_000_000).unwrap();
+    w.write_function(LIBRARY.as_bytes()).unwrap();
     let mut by_db: BTreeMap<u64, Vec<&Key>> = BTreeMap::new();
     for k in keys {
         by_db.entry(k.db).or_default().push(k);
@@ -349,9 +353,16 @@ fn reads_what_redis_saves() {
     for (i, extra) in [&[][..], &tiny[..]].iter().enumerate() {
         let redis = Redis::start(dir.path(), &format!("redis{i}.rdb"), extra);
         populate(&redis, &keys);
+        let mut c = redis.conn();
+        redis::cmd("FUNCTION")
+            .arg("LOAD")
+            .arg(LIBRARY)
+            .query::<String>(&mut c)
+            .unwrap();
         let path = redis.save();
         let (entries, others) = read_rdb(&path);
         assert_matches_dataset(&entries, &keys);
+        assert!(others.contains(&RdbEvent::Function(LIBRARY.as_bytes().to_vec())));
         assert!(others.contains(&RdbEvent::Eof {
             checksum_verified: true
         }));
@@ -408,6 +419,13 @@ fn redis_loads_what_we_write() {
             let expire: i64 = redis::cmd("PEXPIRETIME").arg(&k.key).query(&mut c).unwrap();
             assert_eq!(expire, k.expire_ms.unwrap_or(-1));
         }
+        // The function library came along.
+        let seven: i64 = redis::cmd("FCALL")
+            .arg("rdbfunc")
+            .arg(0)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(seven, 7);
         // A few direct reads, independent of our decoder.
         redis::cmd("SELECT").arg(0).query::<()>(&mut c).unwrap();
         let lzf: Vec<u8> = redis::cmd("GET").arg("lzf").query(&mut c).unwrap();

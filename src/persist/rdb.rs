@@ -47,14 +47,15 @@ pub mod object_type {
 }
 use object_type as ty;
 
-/// Opcodes that may stand where an object type is expected.
+/// Opcodes that may stand where an object type is expected (values from Redis's
+/// `rdb.h`, checked against files redis-server 7.0 writes).
 mod opcode {
     pub const SLOT_INFO: u8 = 0xf4;
-    pub const FUNCTION_PRE_GA: u8 = 0xf5;
-    pub const FUNCTION2: u8 = 0xf6;
-    pub const FREQ: u8 = 0xf7;
+    pub const FUNCTION2: u8 = 0xf5;
+    pub const FUNCTION_PRE_GA: u8 = 0xf6;
+    pub const MODULE_AUX: u8 = 0xf7;
     pub const IDLE: u8 = 0xf8;
-    pub const MODULE_AUX: u8 = 0xf9;
+    pub const FREQ: u8 = 0xf9;
     pub const AUX: u8 = 0xfa;
     pub const RESIZEDB: u8 = 0xfb;
     pub const EXPIRETIME_MS: u8 = 0xfc;
@@ -548,6 +549,9 @@ fn zset_from_entries(entries: &[Entry<'_>]) -> std::result::Result<RdbValue, &'s
             Entry::Int(i) => i as f64,
             Entry::Str(s) => parse_score(s).ok_or(BAD)?,
         };
+        if score.is_nan() {
+            return Err("zset with NAN score detected");
+        }
         pairs.push((pair[0].to_vec(), score));
     }
     if has_duplicates(pairs.iter().map(|(m, _)| m.as_slice())) {

@@ -9,6 +9,8 @@ const REDIS70_DUMPS: &str = include_str!("../../../tests/fixtures/rdb/redis70_du
 const ENCODINGS_V4: &[u8] = include_bytes!("../../../tests/fixtures/rdb/encodings.rdb");
 const HASH_ZIPMAP: &[u8] = include_bytes!("../../../tests/fixtures/rdb/hash-zipmap.rdb");
 const EMPTY_KEYS: &[u8] = include_bytes!("../../../tests/fixtures/rdb/corrupt_empty_keys.rdb");
+const LFU: &[u8] = include_bytes!("../../../tests/fixtures/rdb/redis70_lfu.rdb");
+const LRU: &[u8] = include_bytes!("../../../tests/fixtures/rdb/redis70_lru.rdb");
 const CORRUPT_ZIPLIST: &[u8] = include_bytes!("../../../tests/fixtures/rdb/corrupt_ziplist.rdb");
 
 fn b(s: &str) -> Vec<u8> {
@@ -892,4 +894,55 @@ fn mutated_payloads_with_valid_checksums_never_panic() {
         }
     }
     assert!(accepted > 0 && rejected > 0, "{accepted} {rejected}");
+}
+
+#[test]
+fn reads_redis_72_set_listpack_and_rejects_nan_listpack_scores() {
+    let reseal = |t: u8, lp: Vec<u8>| {
+        let mut p = vec![t];
+        p.extend(with_len_prefix(&lp));
+        p.extend_from_slice(&11u16.to_le_bytes());
+        let crc = crc64::crc64(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        p
+    };
+    let mut lp = listpack::Builder::new();
+    for m in ["a", "17", "b"] {
+        lp.push(m.as_bytes());
+    }
+    let set = reseal(ty::SET_LISTPACK, lp.finish());
+    assert_eq!(
+        restore_value(&set),
+        Ok(RdbValue::Set(strs(&["a", "17", "b"])))
+    );
+    let mut dup = listpack::Builder::new();
+    dup.push(b"a");
+    dup.push(b"a");
+    assert_eq!(
+        restore_value(&reseal(ty::SET_LISTPACK, dup.finish())),
+        Err(ERR_BAD_DATA_FORMAT)
+    );
+    let mut nan = listpack::Builder::new();
+    nan.push(b"m");
+    nan.push(b"nan");
+    assert_eq!(
+        restore_value(&reseal(ty::ZSET_LISTPACK, nan.finish())),
+        Err(ERR_BAD_DATA_FORMAT)
+    );
+}
+
+#[test]
+fn reads_lru_and_lfu_metadata_redis_writes() {
+    // SET kk v, then SAVE under maxmemory-policy allkeys-lfu and allkeys-lru.
+    let (events, _) = read_all(LFU).unwrap();
+    let e = entries(&events);
+    assert_eq!(
+        (e[0].key.as_slice(), e[0].lfu_freq, e[0].lru_idle),
+        (&b"kk"[..], Some(5), None)
+    );
+    let (events, _) = read_all(LRU).unwrap();
+    let e = entries(&events);
+    assert_eq!(e[0].lfu_freq, None);
+    assert_eq!(e[0].lru_idle, Some(0x0070_0c80));
+    assert_eq!(e[0].value, RdbValue::Str(b("v")));
 }
