@@ -40,7 +40,7 @@ impl Default for ZSetLimits {
 
 /// Orders two entries as the sorted set does: score, then member bytes.
 #[inline]
-fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+pub fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     if s1 < s2 {
         Ordering::Less
     } else if s1 > s2 {
@@ -391,6 +391,9 @@ impl Packed {
     }
 
     fn insert_at(&mut self, at: usize, member: &[u8], score: f64) {
+        // A real listpack stores integral scores as integers, which drops the sign of
+        // -0: so does ours, to read back what Redis reads back.
+        let score = if score == 0.0 { 0.0 } else { score };
         let size = entry_size(member.len());
         let old_len = self.buf.len();
         self.buf.resize(old_len + size, 0);
@@ -942,6 +945,17 @@ impl ZSetValue {
         self.repr = Repr::Skiplist(Box::new(big));
     }
 
+    /// Converts a listpack ahead of adding `size_hint` members of up to
+    /// `max_member_len` bytes that would not fit (Redis's `zsetTypeMaybeConvert`).
+    pub fn maybe_convert(&mut self, size_hint: usize, max_member_len: usize, limits: ZSetLimits) {
+        if matches!(self.repr, Repr::Listpack(_))
+            && (size_hint > limits.max_listpack_entries
+                || max_member_len > limits.max_listpack_value)
+        {
+            self.convert_to_skiplist();
+        }
+    }
+
     /// Converts a skiplist back to a listpack if it fits the limits (Redis's
     /// `zsetConvertToListpackIfNeeded`, used for sets built by store commands).
     pub fn shrink_if_fits(&mut self, limits: ZSetLimits) {
@@ -1381,9 +1395,22 @@ impl ZSetValue {
             return out;
         }
         if count >= len {
-            return self.iter().collect();
+            // Redis walks its sets from the tail here: the whole set, highest first.
+            return self.range_by_rank(0, len - 1, true).collect();
         }
-        if count * 3 > len || matches!(self.repr, Repr::Listpack(_)) {
+        if matches!(self.repr, Repr::Listpack(_)) {
+            // Like lpRandomPairsUnique: a random subset, in set order.
+            let all: Vec<_> = self.iter().collect();
+            let mut picks: Vec<usize> = (0..len).collect();
+            for i in 0..count {
+                let j = i + rng.below((len - i) as u64) as usize;
+                picks.swap(i, j);
+            }
+            picks.truncate(count);
+            picks.sort_unstable();
+            return picks.into_iter().map(|i| all[i]).collect();
+        }
+        if count * 3 > len {
             // Many of them: shuffle the front of a copy of all the entries.
             let mut all: Vec<_> = self.iter().collect();
             for i in 0..count {
@@ -1492,6 +1519,12 @@ pub struct Iter<'a> {
     rev: bool,
     remaining: usize,
     stop: Stop<'a>,
+}
+
+impl Default for Iter<'_> {
+    fn default() -> Self {
+        Self::empty()
+    }
 }
 
 impl Iter<'_> {
