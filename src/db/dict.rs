@@ -32,6 +32,9 @@ const RANDOM_WINDOW_ENTRIES: f64 = 8.0;
 /// Windows `random` tries before settling for a less fair pick (each is accepted with
 /// probability 1/3 in a settled table, so this limit is practically never reached).
 const RANDOM_MAX_TRIES: usize = 128;
+/// Most entries `with_capacity`/`reserve` preallocate for: sizes often come from untrusted
+/// input (RDB/RESTORE payload lengths), and growth past this is incremental anyway.
+const PREALLOCATE_LIMIT: usize = 1 << 20;
 /// Buckets a sampling walk visits per wanted entry before settling for fewer (Redis: count * 10).
 const SAMPLE_STEPS_PER_ENTRY: usize = 10;
 
@@ -198,12 +201,11 @@ impl<K, V> Dict<K, V, ahash::RandomState> {
         Self::with_hasher(ahash::RandomState::new())
     }
 
-    /// An empty dict sized for `n` entries. `n` must be bounded by the caller (it allocates
-    /// 8 bytes per bucket up front).
+    /// An empty dict sized for `n` entries (at most `PREALLOCATE_LIMIT` are preallocated).
     pub fn with_capacity(n: usize) -> Self {
         let mut dict = Self::new();
         if n > 0 {
-            dict.ht[0] = Table::with_buckets(table_size_for(n));
+            dict.ht[0] = Table::with_buckets(table_size_for(n.min(PREALLOCATE_LIMIT)));
         }
         dict
     }
@@ -734,9 +736,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
 
     /// Makes room for `additional` more entries without further growth, starting a resize
     /// if needed (Redis's dictExpand, e.g. before loading a known number of keys). Does
-    /// nothing while a resize is in progress. The caller bounds `additional`.
+    /// nothing while a resize is in progress. At most `PREALLOCATE_LIMIT` entries are
+    /// reserved beyond the current ones.
     pub fn reserve(&mut self, additional: usize) {
-        let wanted = self.len().saturating_add(additional);
+        let wanted = self.len() + additional.min(PREALLOCATE_LIMIT);
         if self.rehash_idx.is_none() && wanted > self.ht[0].size() {
             self.resize_to(wanted);
         }
@@ -1231,6 +1234,12 @@ mod tests {
         assert!(!d.is_rehashing());
         assert!(!d.rehash_steps(10));
         assert_eq!(d.bucket_count(), 1 << 20);
+        // Untrusted sizes cannot make it allocate absurdly.
+        d.reserve(usize::MAX);
+        while d.rehash_steps(1000) {}
+        assert_eq!(d.bucket_count(), 1 << 21);
+        let huge: Dict<u64, u64> = Dict::with_capacity(usize::MAX);
+        assert_eq!(huge.bucket_count(), PREALLOCATE_LIMIT);
         assert_eq!(d.len(), 100_000);
         for k in 0..100_000 {
             assert_eq!(d.get(&k), Some(&k));
