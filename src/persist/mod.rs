@@ -3,7 +3,7 @@
 //!
 //! Nothing here knows the server's value types: the loader yields neutral
 //! [`rdb::RdbValue`]s and the writer takes them (or plain iterators), so the codec can be
-//! tested on its own against real redis-server files.
+//! tested on its own against real redis-server files (tests/rdb_interop.rs).
 
 pub mod crc64;
 pub mod intset;

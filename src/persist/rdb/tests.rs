@@ -1,7 +1,10 @@
 //! Tests of the RDB codec: files and DUMP payloads made by real redis-server (fixtures
 //! under tests/fixtures/rdb), round trips through our writer, and corrupt input.
 
+use super::load::*;
+use super::save::*;
 use super::*;
+use crate::persist::{intset, listpack};
 use std::collections::BTreeMap;
 
 const REDIS70_TYPES: &[u8] = include_bytes!("../../../tests/fixtures/rdb/redis70_types.rdb");
@@ -945,4 +948,21 @@ fn reads_lru_and_lfu_metadata_redis_writes() {
     assert_eq!(e[0].lfu_freq, None);
     assert_eq!(e[0].lru_idle, Some(0x0070_0c80));
     assert_eq!(e[0].value, RdbValue::Str(b("v")));
+}
+
+#[test]
+fn typed_dump_helpers_match_dump_value() {
+    let opts = WriteOptions::default();
+    for (_, v, _) in sample_values() {
+        let direct = match &v {
+            RdbValue::Str(s) => dump_string(s, &opts),
+            RdbValue::List(l) => dump_list(l.iter().map(Vec::as_slice), &opts),
+            RdbValue::Set(m) => dump_set(m.iter().map(Vec::as_slice), &opts),
+            RdbValue::ZSet(p) => dump_zset(p.iter().map(|(m, s)| (m.as_slice(), *s)), &opts),
+            RdbValue::Hash(p) => {
+                dump_hash(p.iter().map(|(f, v)| (f.as_slice(), v.as_slice())), &opts)
+            }
+        };
+        assert_eq!(direct, dump_value(&v));
+    }
 }
