@@ -48,7 +48,8 @@ pub fn allocated() -> u64 {
 }
 
 pub fn peak() -> u64 {
-    PEAK.load(Ordering::Relaxed).max(ALLOCATED.load(Ordering::Relaxed)) as u64
+    PEAK.load(Ordering::Relaxed)
+        .max(ALLOCATED.load(Ordering::Relaxed)) as u64
 }
 
 /// Resident set size from /proc/self/statm.

@@ -12,9 +12,15 @@ use std::fmt::Write as _;
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// Accepts 1k/1kb/1m/1mb/1g/1gb suffixes; shown as a plain byte count.
-    Mem { min: i64, max: i64 },
+    Mem {
+        min: i64,
+        max: i64,
+    },
     /// Any string.
     Str,
     /// One of the listed words (case-insensitive), shown lower-case.
@@ -27,6 +33,8 @@ pub enum Kind {
 pub const IMMUTABLE: u8 = 1;
 /// Not shown by `CONFIG REWRITE` unless changed (kept simple: all changed ones are).
 pub const SENSITIVE: u8 = 2;
+/// Not listed by `CONFIG GET *`, only when named (Redis's HIDDEN_CONFIG).
+pub const HIDDEN: u8 = 4;
 
 pub struct Param {
     pub name: &'static str,
@@ -106,7 +114,9 @@ impl ConfValue for i64 {
                     "argument must be between {min} and {max} inclusive"
                 ));
             }
-            return Err(format!("argument must be between {min} and {max} inclusive"));
+            return Err(format!(
+                "argument must be between {min} and {max} inclusive"
+            ));
         }
         Ok(v)
     }
@@ -204,13 +214,21 @@ impl ConfValue for OutputLimits {
         if words.is_empty() || words.len() % 4 != 0 {
             return Err("Wrong number of arguments in buffer limit configuration.".into());
         }
-        let mut limits = [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)];
+        let mut limits = [
+            (0, 0, 0),
+            (256 << 20, 64 << 20, 60),
+            (32 << 20, 8 << 20, 60),
+        ];
         for w in words.chunks(4) {
             let class = match w[0].to_ascii_lowercase().as_str() {
                 "normal" => 0,
                 "slave" | "replica" => 1,
                 "pubsub" => 2,
-                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    );
+                }
             };
             let hard = parse_memory(w[1]);
             let soft = parse_memory(w[2]);
@@ -219,7 +237,10 @@ impl ConfValue for OutputLimits {
                 (Some(h), Some(s), Some(t)) if h >= 0 && s >= 0 && t >= 0 => {
                     limits[class] = (h, s, t)
                 }
-                _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+                _ => return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                ),
             }
         }
         Ok(OutputLimits(limits))
@@ -238,7 +259,11 @@ impl ConfValue for OutputLimits {
 
 impl Default for OutputLimits {
     fn default() -> Self {
-        OutputLimits([(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)])
+        OutputLimits([
+            (0, 0, 0),
+            (256 << 20, 64 << 20, 60),
+            (32 << 20, 8 << 20, 60),
+        ])
     }
 }
 
@@ -260,7 +285,8 @@ pub mod notify {
     pub const MODULE: u32 = 1 << 13; // d
     pub const NEW: u32 = 1 << 14; // n
     /// "A": every class except m and n.
-    pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -316,7 +342,12 @@ impl ConfValue for NotifyFlags {
                 }
             }
         }
-        for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm'), (NEW, 'n')] {
+        for (bit, c) in [
+            (KEYSPACE, 'K'),
+            (KEYEVENT, 'E'),
+            (KEY_MISS, 'm'),
+            (NEW, 'n'),
+        ] {
             if f & bit != 0 {
                 s.push(c);
             }
@@ -384,7 +415,7 @@ const POLICIES: Kind = Kind::Enum(&[
     "allkeys-random",
     "noeviction",
 ]);
-const FSYNC: Kind = Kind::Enum(&["always", "everysec", "no"]);
+const FSYNC: Kind = Kind::Enum(&["everysec", "always", "no"]);
 const ENABLE: Kind = Kind::Enum(&["no", "yes", "local"]);
 const I: u8 = IMMUTABLE;
 
@@ -437,8 +468,8 @@ params! {
     dbfilename: String = "dbfilename", S, "dump.rdb", 0;
     rdb_del_sync_files: bool = "rdb-del-sync-files", B, "no", 0;
     dir: String = "dir", S, "", 0;
-    rdb_key_save_delay: i64 = "rdb-key-save-delay", int(i32::MIN as i64, MAXINT), "0", 0;
-    key_load_delay: i64 = "key-load-delay", int(i32::MIN as i64, MAXINT), "0", 0;
+    rdb_key_save_delay: i64 = "rdb-key-save-delay", int(i32::MIN as i64, MAXINT), "0", HIDDEN;
+    key_load_delay: i64 = "key-load-delay", int(i32::MIN as i64, MAXINT), "0", HIDDEN;
     // Replication (accepted; rudis is always a master)
     replicaof: String = "replicaof" | "slaveof", S, "", 0;
     replica_serve_stale_data: bool = "replica-serve-stale-data" | "slave-serve-stale-data", B, "yes", 0;
@@ -510,7 +541,7 @@ params! {
     latency_tracking_info_percentiles: String = "latency-tracking-info-percentiles", S, "50 99 99.9", 0;
     notify_keyspace_events: NotifyFlags = "notify-keyspace-events", SP, "", 0;
     // Data structure encodings (Redis 7 names; the ziplist names are aliases)
-    hash_max_listpack_entries: i64 = "hash-max-listpack-entries" | "hash-max-ziplist-entries", int(0, LONG_MAX), "128", 0;
+    hash_max_listpack_entries: i64 = "hash-max-listpack-entries" | "hash-max-ziplist-entries", int(0, LONG_MAX), "512", 0;
     hash_max_listpack_value: i64 = "hash-max-listpack-value" | "hash-max-ziplist-value", int(0, LONG_MAX), "64", 0;
     list_max_listpack_size: i64 = "list-max-listpack-size" | "list-max-ziplist-size", int(i32::MIN as i64, MAXINT), "-2", 0;
     list_compress_depth: i64 = "list-compress-depth", int(0, MAXINT), "0", 0;
@@ -528,7 +559,56 @@ params! {
     cluster_config_file: String = "cluster-config-file", S, "nodes.conf", I;
     cluster_node_timeout: i64 = "cluster-node-timeout", int(0, LONG_MAX), "15000", 0;
     cluster_allow_reads_when_down: bool = "cluster-allow-reads-when-down", B, "no", 0;
-    lazyfree_lazy_user_flush_dummy: bool = "rudis-reserved", B, "no", 0;
+    // Accepted for compatibility (TLS, cluster, CPU pinning ...); not acted on.
+    aof_disable_auto_gc: String = "aof-disable-auto-gc", S, "no", 0;
+    aof_rewrite_cpulist: String = "aof_rewrite_cpulist", S, "", 0;
+    bgsave_cpulist: String = "bgsave_cpulist", S, "", 0;
+    bio_cpulist: String = "bio_cpulist", S, "", 0;
+    cluster_allow_pubsubshard_when_down: String = "cluster-allow-pubsubshard-when-down", S, "yes", 0;
+    cluster_allow_replica_migration: String = "cluster-allow-replica-migration", S, "yes", 0;
+    cluster_announce_bus_port: String = "cluster-announce-bus-port", S, "0", 0;
+    cluster_announce_hostname: String = "cluster-announce-hostname", S, "", 0;
+    cluster_announce_ip: String = "cluster-announce-ip", S, "", 0;
+    cluster_announce_port: String = "cluster-announce-port", S, "0", 0;
+    cluster_announce_tls_port: String = "cluster-announce-tls-port", S, "0", 0;
+    cluster_link_sendbuf_limit: String = "cluster-link-sendbuf-limit", S, "0", 0;
+    cluster_migration_barrier: String = "cluster-migration-barrier", S, "1", 0;
+    cluster_port: String = "cluster-port", S, "0", 0;
+    cluster_preferred_endpoint_type: String = "cluster-preferred-endpoint-type", S, "ip", 0;
+    cluster_replica_no_failover: String = "cluster-replica-no-failover" | "cluster-slave-no-failover", S, "no", 0;
+    cluster_replica_validity_factor: String = "cluster-replica-validity-factor" | "cluster-slave-validity-factor", S, "10", 0;
+    cluster_require_full_coverage: String = "cluster-require-full-coverage", S, "yes", 0;
+    ignore_warnings: String = "ignore-warnings", S, "", 0;
+    propagation_error_behavior: String = "propagation-error-behavior", S, "ignore", 0;
+    replica_announce_ip: String = "replica-announce-ip" | "slave-announce-ip", S, "", 0;
+    replica_announce_port: String = "replica-announce-port" | "slave-announce-port", S, "0", 0;
+    replica_ignore_disk_write_errors: String = "replica-ignore-disk-write-errors", S, "no", 0;
+    server_cpulist: String = "server_cpulist", S, "", 0;
+    shutdown_on_sigint: String = "shutdown-on-sigint", S, "default", 0;
+    shutdown_on_sigterm: String = "shutdown-on-sigterm", S, "default", 0;
+    shutdown_timeout: String = "shutdown-timeout", S, "10", 0;
+    socket_mark_id: String = "socket-mark-id", S, "0", 0;
+    syslog_facility: String = "syslog-facility", S, "local0", 0;
+    tls_auth_clients: String = "tls-auth-clients", S, "yes", 0;
+    tls_ca_cert_dir: String = "tls-ca-cert-dir", S, "", 0;
+    tls_ca_cert_file: String = "tls-ca-cert-file", S, "", 0;
+    tls_cert_file: String = "tls-cert-file", S, "", 0;
+    tls_ciphers: String = "tls-ciphers", S, "", 0;
+    tls_ciphersuites: String = "tls-ciphersuites", S, "", 0;
+    tls_client_cert_file: String = "tls-client-cert-file", S, "", 0;
+    tls_client_key_file: String = "tls-client-key-file", S, "", 0;
+    tls_client_key_file_pass: String = "tls-client-key-file-pass", S, "", 0;
+    tls_cluster: String = "tls-cluster", S, "no", 0;
+    tls_dh_params_file: String = "tls-dh-params-file", S, "", 0;
+    tls_key_file: String = "tls-key-file", S, "", 0;
+    tls_key_file_pass: String = "tls-key-file-pass", S, "", 0;
+    tls_port: String = "tls-port", S, "0", 0;
+    tls_prefer_server_ciphers: String = "tls-prefer-server-ciphers", S, "no", 0;
+    tls_protocols: String = "tls-protocols", S, "", 0;
+    tls_replication: String = "tls-replication", S, "no", 0;
+    tls_session_cache_size: String = "tls-session-cache-size", S, "20480", 0;
+    tls_session_cache_timeout: String = "tls-session-cache-timeout", S, "300", 0;
+    tls_session_caching: String = "tls-session-caching", S, "yes", 0;
 }
 
 /// Finds a parameter by name or alias, case-insensitively.
@@ -541,7 +621,8 @@ pub fn find(name: &str) -> Option<&'static Param> {
 impl Config {
     /// Sets one parameter from its textual arguments. `startup` allows immutable ones.
     pub fn set(&mut self, name: &str, args: &[&str], startup: bool) -> Result<(), String> {
-        let p = find(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        let p =
+            find(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
         if !startup && p.flags & IMMUTABLE != 0 {
             return Err("can't set immutable config".into());
         }
@@ -781,7 +862,12 @@ mod tests {
         let mut c = Config::default();
         let text = format!(
             "port 7000\nsave 900 1\nsave 300 10\n{}",
-            args_to_text(&["--save".into(), "".into(), "--loglevel".into(), "debug".into()])
+            args_to_text(&[
+                "--save".into(),
+                "".into(),
+                "--loglevel".into(),
+                "debug".into()
+            ])
         );
         c.load_text(&text, "test.conf").unwrap();
         assert_eq!(c.port, 7000);

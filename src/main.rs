@@ -48,7 +48,9 @@ fn main() {
             }
         };
         if first != "-" {
-            config_file = std::fs::canonicalize(first).ok().or(Some(PathBuf::from(first)));
+            config_file = std::fs::canonicalize(first)
+                .ok()
+                .or(Some(PathBuf::from(first)));
         }
         text.push_str(&content);
         text.push('\n');
@@ -106,7 +108,10 @@ fn main() {
         }
     };
     let port = server.local_port().unwrap_or(0);
-    log::info!("rudis {} standalone mode, Port: {port}, PID: {pid}", env!("CARGO_PKG_VERSION"));
+    log::info!(
+        "rudis {} standalone mode, Port: {port}, PID: {pid}",
+        env!("CARGO_PKG_VERSION")
+    );
     log::warn!("Server initialized");
     log::info!("Ready to accept connections tcp");
     let code = server.run();

@@ -282,7 +282,9 @@ impl State {
             .collect();
         let now = now_ms();
         State {
-            dbs: (0..config.databases.max(1)).map(|_| Db::default()).collect(),
+            dbs: (0..config.databases.max(1))
+                .map(|_| Db::default())
+                .collect(),
             tcp_port: config.port as u16,
             config,
             config_file: None,

@@ -95,7 +95,11 @@ pub fn fmt_double(d: f64) -> String {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let sci = format!("{:e}", d); // shortest digits, e.g. "1.5e-7"
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));

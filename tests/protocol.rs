@@ -75,7 +75,10 @@ fn expect_protocol_error(srv: &TestServer, input: &[u8], msg: &str) {
         "input {:?}",
         String::from_utf8_lossy(input)
     );
-    assert!(c.is_closed(), "connection must be closed after a protocol error");
+    assert!(
+        c.is_closed(),
+        "connection must be closed after a protocol error"
+    );
 }
 
 #[test]
@@ -131,12 +134,15 @@ fn resp3_types_after_hello_3() {
     let hello = c.cmd(&[b"HELLO", b"3"]);
     assert!(hello.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"));
     assert_eq!(c.cmd(&[b"GET", b"missing"]), b"_\r\n");
-    assert_eq!(c.cmd(&[b"DEBUG", b"PROTOCOL", b"double"]).first(), Some(&b'-'));
     assert_eq!(
-        c.cmd(&[b"CONFIG", b"GET", b"port"])[..2],
-        b"%1"[..]
+        c.cmd(&[b"DEBUG", b"PROTOCOL", b"double"]).first(),
+        Some(&b'-')
     );
-    assert_eq!(c.cmd(&[b"HELLO", b"4"]), b"-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(c.cmd(&[b"CONFIG", b"GET", b"port"])[..2], b"%1"[..]);
+    assert_eq!(
+        c.cmd(&[b"HELLO", b"4"]),
+        b"-NOPROTO unsupported protocol version\r\n"
+    );
     let h2 = c.cmd(&[b"HELLO", b"2"]);
     assert!(h2.starts_with(b"*14\r\n"));
     assert_eq!(c.cmd(&[b"GET", b"missing"]), b"$-1\r\n");
@@ -146,7 +152,10 @@ fn resp3_types_after_hello_3() {
 fn unauthenticated_limits_and_auth() {
     let srv = TestServer::start_with(&["--requirepass", "secret"]);
     let mut c = srv.raw();
-    assert_eq!(c.cmd(&[b"GET", b"x"]), b"-NOAUTH Authentication required.\r\n");
+    assert_eq!(
+        c.cmd(&[b"GET", b"x"]),
+        b"-NOAUTH Authentication required.\r\n"
+    );
     assert_eq!(
         c.cmd(&[b"AUTH", b"wrong"]),
         b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
@@ -181,7 +190,11 @@ fn large_value_round_trip() {
     let srv = TestServer::start();
     let mut con = srv.client();
     let big = vec![b'x'; 20 * 1024 * 1024];
-    let _: () = redis::cmd("SET").arg("big").arg(&big).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg(&big)
+        .query(&mut con)
+        .unwrap();
     let got: Vec<u8> = redis::cmd("GET").arg("big").query(&mut con).unwrap();
     assert_eq!(got.len(), big.len());
     let n: usize = redis::cmd("STRLEN").arg("big").query(&mut con).unwrap();

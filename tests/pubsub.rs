@@ -75,8 +75,14 @@ fn keyspace_notifications() {
     c.cmd(&[b"SET", b"k", b"v"]);
     let m1 = String::from_utf8_lossy(&sub.read_reply()).into_owned();
     let m2 = String::from_utf8_lossy(&sub.read_reply()).into_owned();
-    assert!(m1.contains("__keyspace@0__:k") && m1.contains("set"), "{m1}");
-    assert!(m2.contains("__keyevent@0__:set") && m2.contains("\r\nk\r\n"), "{m2}");
+    assert!(
+        m1.contains("__keyspace@0__:k") && m1.contains("set"),
+        "{m1}"
+    );
+    assert!(
+        m2.contains("__keyevent@0__:set") && m2.contains("\r\nk\r\n"),
+        "{m2}"
+    );
     c.cmd(&[b"SET", b"e", b"v", b"PX", b"1"]);
     for _ in 0..4 {
         sub.read_reply();
@@ -84,7 +90,10 @@ fn keyspace_notifications() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     c.cmd(&[b"GET", b"e"]);
     let m = String::from_utf8_lossy(&sub.read_reply()).into_owned();
-    assert!(m.contains("__keyspace@0__:e") && m.contains("expired"), "{m}");
+    assert!(
+        m.contains("__keyspace@0__:e") && m.contains("expired"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -247,9 +247,17 @@ fn keys_scan_and_randomkey() {
     let srv = TestServer::start();
     let mut con = srv.client();
     for i in 0..1000 {
-        let _: () = redis::cmd("SET").arg(format!("key:{i}")).arg(i).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("key:{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
     }
-    let _: () = redis::cmd("SET").arg("other").arg(1).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("other")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
     let mut keys: Vec<String> = redis::cmd("KEYS").arg("key:*").query(&mut con).unwrap();
     keys.sort();
     assert_eq!(keys.len(), 1000);
@@ -272,7 +280,11 @@ fn keys_scan_and_randomkey() {
             .unwrap();
         seen.extend(batch);
         extra += 1;
-        let _: () = redis::cmd("SET").arg(format!("new:{extra}")).arg(1).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("new:{extra}"))
+            .arg(1)
+            .query(&mut con)
+            .unwrap();
         cursor = next;
         if cursor == 0 {
             break;
@@ -281,9 +293,19 @@ fn keys_scan_and_randomkey() {
     assert_eq!(seen.len(), 1000);
     let r: String = redis::cmd("RANDOMKEY").query(&mut con).unwrap();
     assert!(r.starts_with("key:") || r.starts_with("new:") || r == "other");
-    let (_, typed): (u64, Vec<String>) = redis::cmd("SCAN").arg(0).arg("TYPE").arg("list").arg("COUNT").arg(10000).query(&mut con).unwrap();
+    let (_, typed): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(0)
+        .arg("TYPE")
+        .arg("list")
+        .arg("COUNT")
+        .arg(10000)
+        .query(&mut con)
+        .unwrap();
     assert!(typed.is_empty());
-    let err = redis::cmd("SCAN").arg("abc").query::<redis::Value>(&mut con).unwrap_err();
+    let err = redis::cmd("SCAN")
+        .arg("abc")
+        .query::<redis::Value>(&mut con)
+        .unwrap_err();
     assert!(err.to_string().contains("invalid cursor"));
 }
 
@@ -291,16 +313,32 @@ fn keys_scan_and_randomkey() {
 fn lazy_and_active_expiry() {
     let srv = TestServer::start();
     let mut con = srv.client();
-    let _: () = redis::cmd("SET").arg("lazy").arg(1).arg("PX").arg(50).query(&mut con).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("lazy")
+        .arg(1)
+        .arg("PX")
+        .arg(50)
+        .query(&mut con)
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(100));
     let v: Option<String> = redis::cmd("GET").arg("lazy").query(&mut con).unwrap();
     assert_eq!(v, None);
     // Active expiry: nobody touches these keys, yet DBSIZE falls to the persistent ones.
     for i in 0..500 {
-        let _: () = redis::cmd("SET").arg(format!("v{i}")).arg(1).arg("PX").arg(100).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("v{i}"))
+            .arg(1)
+            .arg("PX")
+            .arg(100)
+            .query(&mut con)
+            .unwrap();
     }
     for i in 0..10 {
-        let _: () = redis::cmd("SET").arg(format!("p{i}")).arg(1).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("p{i}"))
+            .arg(1)
+            .query(&mut con)
+            .unwrap();
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -308,7 +346,10 @@ fn lazy_and_active_expiry() {
         if n == 10 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "active expiry left {n} keys");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "active expiry left {n} keys"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let info: String = redis::cmd("INFO").arg("stats").query(&mut con).unwrap();
@@ -319,14 +360,28 @@ fn lazy_and_active_expiry() {
 fn debug_set_active_expire_disables_the_cycle() {
     let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
     let mut con = srv.client();
-    let _: () = redis::cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(0).query(&mut con).unwrap();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
     for i in 0..50 {
-        let _: () = redis::cmd("SET").arg(format!("v{i}")).arg(1).arg("PX").arg(10).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("v{i}"))
+            .arg(1)
+            .arg("PX")
+            .arg(10)
+            .query(&mut con)
+            .unwrap();
     }
     std::thread::sleep(std::time::Duration::from_millis(400));
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(n, 50);
-    let _: () = redis::cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(1).query(&mut con).unwrap();
+    let _: () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(600));
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(n, 0);

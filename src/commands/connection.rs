@@ -9,38 +9,107 @@ use crate::util::parse_i64;
 const G: &str = "connection";
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("ping", -1, FAST | STALE | PUBSUB_CONTEXT, (0, 0, 0), G, ping).doc("Returns the server's liveliness response.", "1.0.0"),
+    CommandSpec::new(
+        "ping",
+        -1,
+        FAST | STALE | PUBSUB_CONTEXT,
+        (0, 0, 0),
+        G,
+        ping,
+    )
+    .doc("Returns the server's liveliness response.", "1.0.0"),
     CommandSpec::new("echo", 2, FAST, (0, 0, 0), G, echo).doc("Returns the given string.", "1.0.0"),
-    CommandSpec::new("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | PUBSUB_CONTEXT, (0, 0, 0), G, quit).doc("Closes the connection.", "1.0.0"),
-    CommandSpec::new("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | PUBSUB_CONTEXT | ALLOW_BUSY, (0, 0, 0), G, reset).doc("Resets the connection.", "6.2.0"),
-    CommandSpec::new("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, (0, 0, 0), G, auth).doc("Authenticates the connection.", "1.0.0"),
-    CommandSpec::new("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, (0, 0, 0), G, hello).doc("Handshakes with the Redis server.", "6.0.0"),
-    CommandSpec::new("select", 2, LOADING | STALE | FAST, (0, 0, 0), G, select).doc("Changes the selected database.", "1.0.0"),
-    CommandSpec::new("client", -2, 0, (0, 0, 0), G, container).doc("A container for client connection commands.", "2.4.0").subs(CLIENT_SUBS),
+    CommandSpec::new(
+        "quit",
+        -1,
+        ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | PUBSUB_CONTEXT,
+        (0, 0, 0),
+        G,
+        quit,
+    )
+    .doc("Closes the connection.", "1.0.0"),
+    CommandSpec::new(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | PUBSUB_CONTEXT | ALLOW_BUSY,
+        (0, 0, 0),
+        G,
+        reset,
+    )
+    .doc("Resets the connection.", "6.2.0"),
+    CommandSpec::new(
+        "auth",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        (0, 0, 0),
+        G,
+        auth,
+    )
+    .doc("Authenticates the connection.", "1.0.0"),
+    CommandSpec::new(
+        "hello",
+        -1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        (0, 0, 0),
+        G,
+        hello,
+    )
+    .doc("Handshakes with the Redis server.", "6.0.0"),
+    CommandSpec::new("select", 2, LOADING | STALE | FAST, (0, 0, 0), G, select)
+        .doc("Changes the selected database.", "1.0.0"),
+    CommandSpec::new("client", -2, 0, (0, 0, 0), G, container)
+        .doc("A container for client connection commands.", "2.4.0")
+        .subs(CLIENT_SUBS),
 ];
 
 const CA: u32 = NOSCRIPT | LOADING | STALE;
 
 static CLIENT_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("id", 2, CA, (0, 0, 0), G, client_id).doc("Returns the unique client ID of the connection.", "5.0.0"),
-    CommandSpec::new("setname", 3, CA, (0, 0, 0), G, client_setname).doc("Sets the connection name.", "2.6.9"),
-    CommandSpec::new("getname", 2, CA, (0, 0, 0), G, client_getname).doc("Returns the name of the connection.", "2.6.9"),
-    CommandSpec::new("setinfo", 4, CA, (0, 0, 0), G, client_setinfo).doc("Sets information specific to the client or connection.", "7.2.0"),
-    CommandSpec::new("list", -2, ADMIN | CA, (0, 0, 0), G, client_list).doc("Lists open connections.", "2.4.0"),
-    CommandSpec::new("info", 2, CA, (0, 0, 0), G, client_info).doc("Returns information about the connection.", "6.2.0"),
-    CommandSpec::new("kill", -3, ADMIN | CA, (0, 0, 0), G, client_kill).doc("Terminates open connections.", "2.4.0"),
-    CommandSpec::new("reply", 3, CA, (0, 0, 0), G, client_reply).doc("Instructs the server whether to reply to commands.", "3.2.0"),
-    CommandSpec::new("no-evict", 3, ADMIN | CA, (0, 0, 0), G, client_no_evict).doc("Sets the client eviction mode of the connection.", "7.0.0"),
-    CommandSpec::new("no-touch", 3, CA, (0, 0, 0), G, client_no_touch).doc("Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0"),
-    CommandSpec::new("unblock", -3, ADMIN | CA, (0, 0, 0), G, client_unblock).doc("Unblocks a client blocked by a blocking command from a different connection.", "5.0.0"),
-    CommandSpec::new("pause", -3, ADMIN | CA, (0, 0, 0), G, client_pause).doc("Suspends commands processing.", "3.0.0"),
-    CommandSpec::new("unpause", 2, ADMIN | CA, (0, 0, 0), G, client_unpause).doc("Resumes processing commands from paused clients.", "6.2.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, client_help).doc("Returns helpful text about the different subcommands.", "5.0.0"),
+    CommandSpec::new("id", 2, CA, (0, 0, 0), G, client_id)
+        .doc("Returns the unique client ID of the connection.", "5.0.0"),
+    CommandSpec::new("setname", 3, CA, (0, 0, 0), G, client_setname)
+        .doc("Sets the connection name.", "2.6.9"),
+    CommandSpec::new("getname", 2, CA, (0, 0, 0), G, client_getname)
+        .doc("Returns the name of the connection.", "2.6.9"),
+    CommandSpec::new("setinfo", 4, CA, (0, 0, 0), G, client_setinfo).doc(
+        "Sets information specific to the client or connection.",
+        "7.2.0",
+    ),
+    CommandSpec::new("list", -2, ADMIN | CA, (0, 0, 0), G, client_list)
+        .doc("Lists open connections.", "2.4.0"),
+    CommandSpec::new("info", 2, CA, (0, 0, 0), G, client_info)
+        .doc("Returns information about the connection.", "6.2.0"),
+    CommandSpec::new("kill", -3, ADMIN | CA, (0, 0, 0), G, client_kill)
+        .doc("Terminates open connections.", "2.4.0"),
+    CommandSpec::new("reply", 3, CA, (0, 0, 0), G, client_reply).doc(
+        "Instructs the server whether to reply to commands.",
+        "3.2.0",
+    ),
+    CommandSpec::new("no-evict", 3, ADMIN | CA, (0, 0, 0), G, client_no_evict)
+        .doc("Sets the client eviction mode of the connection.", "7.0.0"),
+    CommandSpec::new("no-touch", 3, CA, (0, 0, 0), G, client_no_touch).doc(
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        "7.2.0",
+    ),
+    CommandSpec::new("unblock", -3, ADMIN | CA, (0, 0, 0), G, client_unblock).doc(
+        "Unblocks a client blocked by a blocking command from a different connection.",
+        "5.0.0",
+    ),
+    CommandSpec::new("pause", -3, ADMIN | CA, (0, 0, 0), G, client_pause)
+        .doc("Suspends commands processing.", "3.0.0"),
+    CommandSpec::new("unpause", 2, ADMIN | CA, (0, 0, 0), G, client_unpause)
+        .doc("Resumes processing commands from paused clients.", "6.2.0"),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, client_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
 ];
 
 fn ping(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if args.len() > 2 {
-        return Err(Error::Msg("ERR wrong number of arguments for 'ping' command"));
+        return Err(Error::Msg(
+            "ERR wrong number of arguments for 'ping' command",
+        ));
     }
     if !ctx.session.resp3 && ctx.session.subscriptions() > 0 {
         out.array(2);
@@ -75,7 +144,12 @@ fn reset(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     s.resp3 = false;
     out.resp3 = false;
     s.name = None;
-    s.flags &= !(sf::REPLY_OFF | sf::REPLY_SKIP | sf::REPLY_SKIP_NEXT | sf::NO_EVICT | sf::NO_TOUCH | sf::MONITOR);
+    s.flags &= !(sf::REPLY_OFF
+        | sf::REPLY_SKIP
+        | sf::REPLY_SKIP_NEXT
+        | sf::NO_EVICT
+        | sf::NO_TOUCH
+        | sf::MONITOR);
     s.authenticated = ctx.state.config.requirepass.is_empty();
     out.simple("RESET");
     Ok(())
@@ -92,7 +166,9 @@ fn auth(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     let (user, pass) = if args.len() == 2 {
         if ctx.state.config.requirepass.is_empty() {
-            return Err(Error::Msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+            return Err(Error::Msg(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
         }
         (&b"default"[..], args.get(1))
     } else {
@@ -292,7 +368,11 @@ pub fn client_line(s: &Session, now_ms: i64) -> String {
         16384usize.saturating_sub(s.qbuf_len),
         s.obuf_len,
         s.qbuf_len + s.obuf_len + 20000,
-        if s.last_cmd.is_empty() { "NULL" } else { &s.last_cmd },
+        if s.last_cmd.is_empty() {
+            "NULL"
+        } else {
+            &s.last_cmd
+        },
         if s.resp3 { 3 } else { 2 },
         lossy(&s.lib_name),
         lossy(&s.lib_ver),
@@ -314,7 +394,10 @@ fn client_list(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     while i < args.len() {
         if args.is(i, "type") && i + 1 < args.len() {
             let t = args.get(i + 1).to_ascii_lowercase();
-            if !matches!(t.as_slice(), b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+            if !matches!(
+                t.as_slice(),
+                b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
+            ) {
                 return Err(Error::Owned(format!(
                     "ERR Unknown client type '{}'",
                     String::from_utf8_lossy(args.get(i + 1))
@@ -404,7 +487,10 @@ fn client_kill(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             laddr = Some(v.to_vec());
         } else if args.is(i, "type") {
             let t = v.to_ascii_lowercase();
-            if !matches!(t.as_slice(), b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+            if !matches!(
+                t.as_slice(),
+                b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
+            ) {
                 return Err(Error::Owned(format!(
                     "ERR Unknown client type '{}'",
                     String::from_utf8_lossy(v)
@@ -434,8 +520,12 @@ fn client_kill(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         .into_iter()
         .filter(|(k, s)| {
             id.is_none_or(|id| s.id == id)
-                && addr.as_ref().is_none_or(|a| s.addr.as_bytes() == a.as_slice())
-                && laddr.as_ref().is_none_or(|a| s.laddr.as_bytes() == a.as_slice())
+                && addr
+                    .as_ref()
+                    .is_none_or(|a| s.addr.as_bytes() == a.as_slice())
+                && laddr
+                    .as_ref()
+                    .is_none_or(|a| s.laddr.as_bytes() == a.as_slice())
                 && user.as_ref().is_none_or(|u| u.as_slice() == b"default")
                 && ctype.as_ref().is_none_or(|t| match t.as_slice() {
                     b"pubsub" => s.subscriptions() > 0,

@@ -195,7 +195,12 @@ impl<'a> Ctx<'a> {
 
     /// Sends `msg` to subscribers of `channel`; returns how many received it.
     pub fn publish(&mut self, channel: &[u8], msg: &[u8], out: &mut Reply) -> usize {
-        publish(self.state, Some((self.client, &mut *self.session, out)), channel, msg)
+        publish(
+            self.state,
+            Some((self.client, &mut *self.session, out)),
+            channel,
+            msg,
+        )
     }
 }
 

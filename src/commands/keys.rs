@@ -40,11 +40,22 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("encoding", 3, READONLY, (2, 2, 1), G, object_encoding).doc("Returns the internal encoding of a Redis object.", "2.2.3"),
-    CommandSpec::new("refcount", 3, READONLY, (2, 2, 1), G, object_refcount).doc("Returns the reference count of a value of a key.", "2.2.3"),
-    CommandSpec::new("idletime", 3, READONLY, (2, 2, 1), G, object_idletime).doc("Returns the time since the last access to a Redis object.", "2.2.3"),
-    CommandSpec::new("freq", 3, READONLY, (2, 2, 1), G, object_freq).doc("Returns the logarithmic access frequency counter of a Redis object.", "4.0.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, object_help).doc("Returns helpful text about the different subcommands.", "6.2.0"),
+    CommandSpec::new("encoding", 3, READONLY, (2, 2, 1), G, object_encoding)
+        .doc("Returns the internal encoding of a Redis object.", "2.2.3"),
+    CommandSpec::new("refcount", 3, READONLY, (2, 2, 1), G, object_refcount)
+        .doc("Returns the reference count of a value of a key.", "2.2.3"),
+    CommandSpec::new("idletime", 3, READONLY, (2, 2, 1), G, object_idletime).doc(
+        "Returns the time since the last access to a Redis object.",
+        "2.2.3",
+    ),
+    CommandSpec::new("freq", 3, READONLY, (2, 2, 1), G, object_freq).doc(
+        "Returns the logarithmic access frequency counter of a Redis object.",
+        "4.0.0",
+    ),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, object_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "6.2.0",
+    ),
 ];
 
 fn del(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
@@ -71,7 +82,9 @@ fn touch(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 fn type_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
-    let t = ctx.lookup_write(args.get(1)).map_or("none", |v| v.type_name());
+    let t = ctx
+        .lookup_write(args.get(1))
+        .map_or("none", |v| v.type_name());
     out.simple(t);
     Ok(())
 }
@@ -149,7 +162,11 @@ pub struct ScanOpts<'a> {
     pub type_name: Option<&'a [u8]>,
 }
 
-pub fn parse_scan_opts<'a>(args: &Args<'a>, from: usize, allow_type: bool) -> Result<ScanOpts<'a>, Error> {
+pub fn parse_scan_opts<'a>(
+    args: &Args<'a>,
+    from: usize,
+    allow_type: bool,
+) -> Result<ScanOpts<'a>, Error> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
@@ -244,7 +261,14 @@ fn randomkey(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-fn expire_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, unit_ms: i64, absolute: bool, cmd: &str) -> CmdResult {
+fn expire_generic(
+    ctx: &mut Ctx,
+    args: &Args,
+    out: &mut Reply,
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> CmdResult {
     let key = args.get(1);
     let n = parse_i64(args.get(2)).ok_or(NOT_INT)?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
@@ -394,7 +418,13 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.signal_modified(key);
     ctx.state.touch_watched(dst, key);
     ctx.notify(notify::GENERIC, "move_from", key);
-    crate::commands::context::notify_keyspace_event(ctx.state, notify::GENERIC, "move_to", key, dst);
+    crate::commands::context::notify_keyspace_event(
+        ctx.state,
+        notify::GENERIC,
+        "move_to",
+        key,
+        dst,
+    );
     ctx.dirty(1);
     out.int(1);
     Ok(())
@@ -437,7 +467,13 @@ fn copy(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         ctx.state.dbs[dst_db].set_expire(dst, t);
     }
     ctx.state.touch_watched(dst_db, dst);
-    crate::commands::context::notify_keyspace_event(ctx.state, notify::GENERIC, "copy_to", dst, dst_db);
+    crate::commands::context::notify_keyspace_event(
+        ctx.state,
+        notify::GENERIC,
+        "copy_to",
+        dst,
+        dst_db,
+    );
     ctx.dirty(1);
     out.int(1);
     Ok(())
@@ -539,7 +575,9 @@ fn lfu_policy(ctx: &Ctx) -> bool {
 
 fn object_idletime(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if lfu_policy(ctx) {
-        return Err(Error::Msg("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+        return Err(Error::Msg(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
     }
     match object_value(ctx, args) {
         Some(_) => out.int(0),
@@ -550,7 +588,9 @@ fn object_idletime(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 fn object_freq(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if !lfu_policy(ctx) {
-        return Err(Error::Msg("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+        return Err(Error::Msg(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
     }
     match object_value(ctx, args) {
         Some(_) => out.int(0),

@@ -258,11 +258,21 @@ pub fn full_name(parent: Option<&CommandSpec>, spec: &'static CommandSpec) -> Co
     }
 }
 
-fn command_stats<'s>(state: &'s mut State, name: &Cow<'static, str>) -> &'s mut crate::state::CommandStats {
+fn command_stats<'s>(
+    state: &'s mut State,
+    name: &Cow<'static, str>,
+) -> &'s mut crate::state::CommandStats {
     if !state.stats.commands.contains_key(name.as_ref()) {
-        state.stats.commands.insert(name.clone(), Default::default());
+        state
+            .stats
+            .commands
+            .insert(name.clone(), Default::default());
     }
-    state.stats.commands.get_mut(name.as_ref()).expect("inserted above")
+    state
+        .stats
+        .commands
+        .get_mut(name.as_ref())
+        .expect("inserted above")
 }
 
 /// An error reply. The text starts with its code (`ERR`, `WRONGTYPE` ...).
@@ -417,7 +427,12 @@ fn run(
     let name_flags = spec.flags | parent.map_or(0, |p| p.flags);
     if !session.authenticated && name_flags & flag::NO_AUTH == 0 {
         flag_multi_error(session);
-        reject(state, Some(spec), out, &Error::Msg("NOAUTH Authentication required."));
+        reject(
+            state,
+            Some(spec),
+            out,
+            &Error::Msg("NOAUTH Authentication required."),
+        );
         return Outcome::Done;
     }
     // RESP2 subscribed clients may only run the pub/sub-context commands.
@@ -432,9 +447,7 @@ fn run(
     if session.has(sf::MULTI) && !transactions::runs_inside_multi(spec) {
         if name_flags & flag::NO_MULTI != 0 {
             flag_multi_error(session);
-            let e = Error::Owned(format!(
-                "ERR Command not allowed inside a transaction"
-            ));
+            let e = Error::Owned(format!("ERR Command not allowed inside a transaction"));
             reject(state, Some(spec), out, &e);
             return Outcome::Done;
         }

@@ -16,24 +16,100 @@ const G: &str = "pubsub";
 const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT;
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("subscribe", -2, SUB, (0, 0, 0), G, subscribe).doc("Listens for messages published to channels.", "2.0.0"),
-    CommandSpec::new("unsubscribe", -1, SUB, (0, 0, 0), G, unsubscribe).doc("Stops listening to messages posted to channels.", "2.0.0"),
-    CommandSpec::new("psubscribe", -2, SUB, (0, 0, 0), G, psubscribe).doc("Listens for messages published to channels that match one or more patterns.", "2.0.0"),
-    CommandSpec::new("punsubscribe", -1, SUB, (0, 0, 0), G, punsubscribe).doc("Stops listening to messages published to channels that match one or more patterns.", "2.0.0"),
-    CommandSpec::new("ssubscribe", -2, SUB, (1, -1, 1), G, ssubscribe).doc("Listens for messages published to shard channels.", "7.0.0"),
-    CommandSpec::new("sunsubscribe", -1, SUB, (1, -1, 1), G, sunsubscribe).doc("Stops listening to messages posted to shard channels.", "7.0.0"),
-    CommandSpec::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (0, 0, 0), G, publish).doc("Posts a message to a channel.", "2.0.0"),
-    CommandSpec::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (1, 1, 1), G, spublish).doc("Post a message to a shard channel", "7.0.0"),
-    CommandSpec::new("pubsub", -2, 0, (0, 0, 0), G, container).doc("A container for Pub/Sub commands.", "2.8.0").subs(PUBSUB_SUBS),
+    CommandSpec::new("subscribe", -2, SUB, (0, 0, 0), G, subscribe)
+        .doc("Listens for messages published to channels.", "2.0.0"),
+    CommandSpec::new("unsubscribe", -1, SUB, (0, 0, 0), G, unsubscribe)
+        .doc("Stops listening to messages posted to channels.", "2.0.0"),
+    CommandSpec::new("psubscribe", -2, SUB, (0, 0, 0), G, psubscribe).doc(
+        "Listens for messages published to channels that match one or more patterns.",
+        "2.0.0",
+    ),
+    CommandSpec::new("punsubscribe", -1, SUB, (0, 0, 0), G, punsubscribe).doc(
+        "Stops listening to messages published to channels that match one or more patterns.",
+        "2.0.0",
+    ),
+    CommandSpec::new("ssubscribe", -2, SUB, (1, -1, 1), G, ssubscribe)
+        .doc("Listens for messages published to shard channels.", "7.0.0"),
+    CommandSpec::new("sunsubscribe", -1, SUB, (1, -1, 1), G, sunsubscribe).doc(
+        "Stops listening to messages posted to shard channels.",
+        "7.0.0",
+    ),
+    CommandSpec::new(
+        "publish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        (0, 0, 0),
+        G,
+        publish,
+    )
+    .doc("Posts a message to a channel.", "2.0.0"),
+    CommandSpec::new(
+        "spublish",
+        3,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        (1, 1, 1),
+        G,
+        spublish,
+    )
+    .doc("Post a message to a shard channel", "7.0.0"),
+    CommandSpec::new("pubsub", -2, 0, (0, 0, 0), G, container)
+        .doc("A container for Pub/Sub commands.", "2.8.0")
+        .subs(PUBSUB_SUBS),
 ];
 
 static PUBSUB_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("channels", -2, PUBSUB | LOADING | STALE, (0, 0, 0), G, pubsub_channels).doc("Returns the active channels.", "2.8.0"),
-    CommandSpec::new("numsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), G, pubsub_numsub).doc("Returns a count of subscribers to channels.", "2.8.0"),
-    CommandSpec::new("numpat", 2, PUBSUB | LOADING | STALE, (0, 0, 0), G, pubsub_numpat).doc("Returns a count of unique pattern subscriptions.", "2.8.0"),
-    CommandSpec::new("shardchannels", -2, PUBSUB | LOADING | STALE, (0, 0, 0), G, pubsub_shardchannels).doc("Returns the active shard channels.", "7.0.0"),
-    CommandSpec::new("shardnumsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), G, pubsub_shardnumsub).doc("Returns the count of subscribers of shard channels.", "7.0.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, pubsub_help).doc("Returns helpful text about the different subcommands.", "6.2.0"),
+    CommandSpec::new(
+        "channels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        pubsub_channels,
+    )
+    .doc("Returns the active channels.", "2.8.0"),
+    CommandSpec::new(
+        "numsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        pubsub_numsub,
+    )
+    .doc("Returns a count of subscribers to channels.", "2.8.0"),
+    CommandSpec::new(
+        "numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        pubsub_numpat,
+    )
+    .doc("Returns a count of unique pattern subscriptions.", "2.8.0"),
+    CommandSpec::new(
+        "shardchannels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        pubsub_shardchannels,
+    )
+    .doc("Returns the active shard channels.", "7.0.0"),
+    CommandSpec::new(
+        "shardnumsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        pubsub_shardnumsub,
+    )
+    .doc(
+        "Returns the count of subscribers of shard channels.",
+        "7.0.0",
+    ),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, pubsub_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "6.2.0",
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -56,11 +132,17 @@ impl Kind {
 fn sets<'c>(
     ctx: &'c mut Ctx,
     kind: Kind,
-) -> (&'c mut HashSet<Vec<u8>>, &'c mut HashMap<Vec<u8>, Vec<ClientKey>>) {
+) -> (
+    &'c mut HashSet<Vec<u8>>,
+    &'c mut HashMap<Vec<u8>, Vec<ClientKey>>,
+) {
     match kind {
         Kind::Channel => (&mut ctx.session.channels, &mut ctx.state.pubsub.channels),
         Kind::Pattern => (&mut ctx.session.patterns, &mut ctx.state.pubsub.patterns),
-        Kind::Shard => (&mut ctx.session.shard_channels, &mut ctx.state.pubsub.shard_channels),
+        Kind::Shard => (
+            &mut ctx.session.shard_channels,
+            &mut ctx.state.pubsub.shard_channels,
+        ),
     }
 }
 
@@ -150,7 +232,13 @@ fn publish(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 fn spublish(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let (ch, msg) = (args.get(1), args.get(2));
-    let subs = ctx.state.pubsub.shard_channels.get(ch).cloned().unwrap_or_default();
+    let subs = ctx
+        .state
+        .pubsub
+        .shard_channels
+        .get(ch)
+        .cloned()
+        .unwrap_or_default();
     let mut frames: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     for &c in &subs {
         if c == ctx.client {
@@ -177,7 +265,11 @@ fn spublish(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-fn channels_matching(map: &HashMap<Vec<u8>, Vec<ClientKey>>, pattern: Option<&[u8]>, out: &mut Reply) {
+fn channels_matching(
+    map: &HashMap<Vec<u8>, Vec<ClientKey>>,
+    pattern: Option<&[u8]>,
+    out: &mut Reply,
+) {
     let names: Vec<&Vec<u8>> = map
         .keys()
         .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))

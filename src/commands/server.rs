@@ -15,32 +15,152 @@ pub const REDIS_VERSION: &str = "7.2.4";
 const G: &str = "server";
 
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("info", -1, LOADING | STALE, (0, 0, 0), G, info).doc("Returns information and statistics about the server.", "1.0.0"),
-    CommandSpec::new("config", -2, 0, (0, 0, 0), G, container).doc("A container for server configuration commands.", "2.0.0").subs(CONFIG_SUBS),
-    CommandSpec::new("command", -1, LOADING | STALE, (0, 0, 0), G, command_all).doc("Returns detailed information about all commands.", "2.8.13").subs(COMMAND_SUBS),
-    CommandSpec::new("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), G, debug).doc("A container for debugging commands.", "1.0.0"),
-    CommandSpec::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), G, time).doc("Returns the server time.", "2.6.0"),
-    CommandSpec::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), G, lastsave).doc("Returns the Unix timestamp of the last successful save to disk.", "1.0.0"),
-    CommandSpec::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, (0, 0, 0), G, shutdown).doc("Synchronously saves the database(s) to disk and shuts down the Redis server.", "1.0.0"),
-    CommandSpec::new("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), G, monitor).doc("Listens for all requests received by the server in real-time.", "1.0.0"),
+    CommandSpec::new("info", -1, LOADING | STALE, (0, 0, 0), G, info).doc(
+        "Returns information and statistics about the server.",
+        "1.0.0",
+    ),
+    CommandSpec::new("config", -2, 0, (0, 0, 0), G, container)
+        .doc("A container for server configuration commands.", "2.0.0")
+        .subs(CONFIG_SUBS),
+    CommandSpec::new("command", -1, LOADING | STALE, (0, 0, 0), G, command_all)
+        .doc("Returns detailed information about all commands.", "2.8.13")
+        .subs(COMMAND_SUBS),
+    CommandSpec::new(
+        "debug",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        debug,
+    )
+    .doc("A container for debugging commands.", "1.0.0"),
+    CommandSpec::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), G, time)
+        .doc("Returns the server time.", "2.6.0"),
+    CommandSpec::new(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        (0, 0, 0),
+        G,
+        lastsave,
+    )
+    .doc(
+        "Returns the Unix timestamp of the last successful save to disk.",
+        "1.0.0",
+    ),
+    CommandSpec::new(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+        (0, 0, 0),
+        G,
+        shutdown,
+    )
+    .doc(
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        "1.0.0",
+    ),
+    CommandSpec::new(
+        "monitor",
+        1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        monitor,
+    )
+    .doc(
+        "Listens for all requests received by the server in real-time.",
+        "1.0.0",
+    ),
 ];
 
 static CONFIG_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), G, config_get).doc("Returns the effective values of configuration parameters.", "2.0.0"),
-    CommandSpec::new("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), G, config_set).doc("Sets configuration parameters in-flight.", "2.0.0"),
-    CommandSpec::new("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), G, config_resetstat).doc("Resets the server's statistics.", "2.0.0"),
-    CommandSpec::new("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), G, config_rewrite).doc("Persists the effective configuration to file.", "2.8.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, config_help).doc("Returns helpful text about the different subcommands.", "5.0.0"),
+    CommandSpec::new(
+        "get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        config_get,
+    )
+    .doc(
+        "Returns the effective values of configuration parameters.",
+        "2.0.0",
+    ),
+    CommandSpec::new(
+        "set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        config_set,
+    )
+    .doc("Sets configuration parameters in-flight.", "2.0.0"),
+    CommandSpec::new(
+        "resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        config_resetstat,
+    )
+    .doc("Resets the server's statistics.", "2.0.0"),
+    CommandSpec::new(
+        "rewrite",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        (0, 0, 0),
+        G,
+        config_rewrite,
+    )
+    .doc("Persists the effective configuration to file.", "2.8.0"),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, config_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
 ];
 
 static COMMAND_SUBS: &[CommandSpec] = &[
-    CommandSpec::new("count", 2, LOADING | STALE, (0, 0, 0), G, command_count).doc("Returns a count of commands.", "2.8.13"),
-    CommandSpec::new("info", -2, LOADING | STALE, (0, 0, 0), G, command_info).doc("Returns information about one, multiple or all commands.", "2.8.13"),
-    CommandSpec::new("docs", -2, LOADING | STALE, (0, 0, 0), G, command_docs).doc("Returns documentary information about one, multiple or all commands.", "7.0.0"),
-    CommandSpec::new("list", -2, LOADING | STALE, (0, 0, 0), G, command_list).doc("Returns a list of command names.", "7.0.0"),
-    CommandSpec::new("getkeys", -3, LOADING | STALE, (0, 0, 0), G, command_getkeys).doc("Extracts the key names from an arbitrary command.", "2.8.13"),
-    CommandSpec::new("getkeysandflags", -3, LOADING | STALE, (0, 0, 0), G, command_getkeysandflags).doc("Extracts the key names and access flags for an arbitrary command.", "7.0.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, command_help).doc("Returns helpful text about the different subcommands.", "5.0.0"),
+    CommandSpec::new("count", 2, LOADING | STALE, (0, 0, 0), G, command_count)
+        .doc("Returns a count of commands.", "2.8.13"),
+    CommandSpec::new("info", -2, LOADING | STALE, (0, 0, 0), G, command_info).doc(
+        "Returns information about one, multiple or all commands.",
+        "2.8.13",
+    ),
+    CommandSpec::new("docs", -2, LOADING | STALE, (0, 0, 0), G, command_docs).doc(
+        "Returns documentary information about one, multiple or all commands.",
+        "7.0.0",
+    ),
+    CommandSpec::new("list", -2, LOADING | STALE, (0, 0, 0), G, command_list)
+        .doc("Returns a list of command names.", "7.0.0"),
+    CommandSpec::new(
+        "getkeys",
+        -3,
+        LOADING | STALE,
+        (0, 0, 0),
+        G,
+        command_getkeys,
+    )
+    .doc(
+        "Extracts the key names from an arbitrary command.",
+        "2.8.13",
+    ),
+    CommandSpec::new(
+        "getkeysandflags",
+        -3,
+        LOADING | STALE,
+        (0, 0, 0),
+        G,
+        command_getkeysandflags,
+    )
+    .doc(
+        "Extracts the key names and access flags for an arbitrary command.",
+        "7.0.0",
+    ),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, command_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
 ];
 
 /// The reply of every `X HELP` command: a header line and the lines given, plus HELP.
@@ -142,7 +262,13 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
             state.config.maxclients,
             state.blocking.count,
             pubsub.min(state.connected_clients),
-            state.watches.by_key.values().flatten().collect::<std::collections::HashSet<_>>().len(),
+            state
+                .watches
+                .by_key
+                .values()
+                .flatten()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
             state.blocking.count,
             state.watches.by_key.len(),
             state.blocking.waiters.len(),
@@ -164,7 +290,11 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
             state.config.maxmemory,
             human(state.config.maxmemory as u64),
             state.config.maxmemory_policy,
-            if used > 0 { rss as f64 / used as f64 } else { 1.0 },
+            if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                1.0
+            },
             rss as i64 - used as i64,
         );
     }
@@ -173,9 +303,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
         let _ = write!(
             o,
             "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            state.dirty,
-            state.lastsave,
-            state.config.appendonly as i32,
+            state.dirty, state.lastsave, state.config.appendonly as i32,
         );
     }
     if want("stats") {
@@ -285,7 +413,13 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
 /// Redis's bytesToHuman: 1.50K, 2.00M ...
 pub fn human(n: u64) -> String {
     let n = n as f64;
-    let units = [("B", 1.0), ("K", 1024.0), ("M", 1048576.0), ("G", 1073741824.0), ("T", 1099511627776.0)];
+    let units = [
+        ("B", 1.0),
+        ("K", 1024.0),
+        ("M", 1048576.0),
+        ("G", 1073741824.0),
+        ("T", 1099511627776.0),
+    ];
     if n < 1024.0 {
         return format!("{}B", n as u64);
     }
@@ -302,22 +436,25 @@ pub fn human(n: u64) -> String {
 fn config_get(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let patterns: Vec<&[u8]> = args.iter().skip(2).collect();
     let mut pairs: Vec<(&str, String)> = Vec::new();
+    let matches = |name: &str, hidden: bool| {
+        patterns.iter().any(|pat| {
+            if hidden {
+                pat.eq_ignore_ascii_case(name.as_bytes())
+            } else {
+                glob_match(pat, name.as_bytes(), true)
+            }
+        })
+    };
     for p in PARAMS {
-        if p.name == "rudis-reserved" {
+        let hidden = p.flags & config::HIDDEN != 0;
+        let names = std::iter::once(p.name).chain(p.aliases.iter().copied());
+        let shown: Vec<&str> = names.filter(|n| matches(n, hidden)).collect();
+        if shown.is_empty() {
             continue;
         }
-        let value = || (p.get)(&ctx.state.config);
-        if patterns.iter().any(|pat| glob_match(pat, p.name.as_bytes(), true)) {
-            pairs.push((p.name, value()));
-        }
-        for alias in p.aliases {
-            // Aliases show up only when asked for by a pattern without wildcards.
-            if patterns
-                .iter()
-                .any(|pat| pat.eq_ignore_ascii_case(alias.as_bytes()))
-            {
-                pairs.push((alias, value()));
-            }
+        let value = (p.get)(&ctx.state.config);
+        for n in shown {
+            pairs.push((n, value.clone()));
         }
     }
     out.map(pairs.len());
@@ -345,7 +482,9 @@ fn config_set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             )));
         };
         if seen.contains(&p.name) {
-            return Err(Error::Owned(format!("ERR Duplicate parameter - '{name}'")));
+            return Err(Error::Owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )));
         }
         seen.push(p.name);
         if let Err(reason) = new.set(&name, &[value.as_str()], false) {
@@ -375,7 +514,9 @@ fn config_resetstat(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
 
 fn config_rewrite(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     let Some(path) = ctx.state.config_file.clone() else {
-        return Err(Error::Msg("ERR The server is running without a config file"));
+        return Err(Error::Msg(
+            "ERR The server is running without a config file",
+        ));
     };
     let original = std::fs::read_to_string(&path).unwrap_or_default();
     let text = ctx.state.config.rewrite(&original);
@@ -600,7 +741,8 @@ fn command_list(_: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 fn getkeys(args: &Args) -> Result<(&'static CommandSpec, Vec<usize>), Error> {
     let inner = args.rest(2);
-    let (_, spec) = super::resolve(&inner).map_err(|_| Error::Msg("ERR Invalid command specified"))?;
+    let (_, spec) =
+        super::resolve(&inner).map_err(|_| Error::Msg("ERR Invalid command specified"))?;
     let argc = inner.len() as i32;
     if (spec.arity > 0 && argc != spec.arity) || (spec.arity < 0 && argc < -spec.arity) {
         return Err(Error::Msg(
@@ -676,7 +818,8 @@ fn debug_allowed(ctx: &Ctx) -> bool {
     match ctx.state.config.enable_debug_command.as_str() {
         "yes" => true,
         "local" => {
-            ctx.session.addr.starts_with("127.") || ctx.session.addr.starts_with("[::1]")
+            ctx.session.addr.starts_with("127.")
+                || ctx.session.addr.starts_with("[::1]")
                 || ctx.session.addr.starts_with("/")
         }
         _ => false,
@@ -685,7 +828,9 @@ fn debug_allowed(ctx: &Ctx) -> bool {
 
 fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if !debug_allowed(ctx) {
-        return Err(Error::Msg("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."));
+        return Err(Error::Msg(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ));
     }
     let sub = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
     match sub.as_str() {
@@ -698,15 +843,23 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             ctx.state.active_expire_enabled = args.i64(2)? != 0;
             out.ok();
         }
-        "jmap" | "change-repl-id" | "pause-cron" | "quicklist-packed-threshold"
-        | "set-skip-checksum-validation" | "lua-always-replicate-commands"
-        | "replybuffer" | "dict-resizing" | "config-rewrite-force-all" => out.ok(),
+        "jmap"
+        | "change-repl-id"
+        | "pause-cron"
+        | "quicklist-packed-threshold"
+        | "set-skip-checksum-validation"
+        | "lua-always-replicate-commands"
+        | "replybuffer"
+        | "dict-resizing"
+        | "config-rewrite-force-all" => out.ok(),
         "log" => {
             log::warn!("DEBUG LOG: {}", String::from_utf8_lossy(args.get(2)));
             out.ok();
         }
         "error" => {
-            return Err(Error::Owned(String::from_utf8_lossy(args.get(2)).into_owned()));
+            return Err(Error::Owned(
+                String::from_utf8_lossy(args.get(2)).into_owned(),
+            ));
         }
         "object" => {
             let key = args.get(2);
@@ -746,7 +899,11 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                 return Err(Error::Msg("ERR count is negative"));
             }
             let prefix = if args.len() > 3 { args.get(3) } else { b"key" };
-            let size = if args.len() > 4 { Some(args.i64(4)?) } else { None };
+            let size = if args.len() > 4 {
+                Some(args.i64(4)?)
+            } else {
+                None
+            };
             for i in 0..count {
                 let mut key = prefix.to_vec();
                 key.push(b':');
@@ -942,4 +1099,3 @@ pub fn feed_monitors(state: &mut State, line: &[u8]) {
         state.outbox.send(m, line);
     }
 }
-

@@ -175,7 +175,13 @@ fn setnx(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-fn setex_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, unit_ms: i64, cmd: &str) -> CmdResult {
+fn setex_generic(
+    ctx: &mut Ctx,
+    args: &Args,
+    out: &mut Reply,
+    unit_ms: i64,
+    cmd: &str,
+) -> CmdResult {
     let key = args.get(1);
     let at = expire_at(ctx, args.get(2), unit_ms, false, cmd)?;
     ctx.set_key(key, Value::str(args.get(3)));
@@ -409,7 +415,13 @@ fn setrange(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                 return Ok(());
             }
             check_size(ctx, offset + value.len() as u64)?;
-            ctx.set_key(key, Value::Str(StrValue::Bytes { data: Vec::new(), raw: true }));
+            ctx.set_key(
+                key,
+                Value::Str(StrValue::Bytes {
+                    data: Vec::new(),
+                    raw: true,
+                }),
+            );
             0
         }
         Some(s) => s.len(),

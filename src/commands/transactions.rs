@@ -15,10 +15,23 @@ const TF: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("multi", 1, TF, (0, 0, 0), G, multi).doc("Starts a transaction.", "1.2.0"),
-    CommandSpec::new("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, (0, 0, 0), G, exec).doc("Executes all commands in a transaction.", "1.2.0"),
-    CommandSpec::new("discard", 1, TF, (0, 0, 0), G, discard).doc("Discards a transaction.", "2.0.0"),
-    CommandSpec::new("watch", -2, TF, (1, -1, 1), G, watch).doc("Monitors changes to keys to determine the execution of a transaction.", "2.2.0"),
-    CommandSpec::new("unwatch", 1, TF, (0, 0, 0), G, unwatch).doc("Forgets about watched keys of a transaction.", "2.2.0"),
+    CommandSpec::new(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
+        (0, 0, 0),
+        G,
+        exec,
+    )
+    .doc("Executes all commands in a transaction.", "1.2.0"),
+    CommandSpec::new("discard", 1, TF, (0, 0, 0), G, discard)
+        .doc("Discards a transaction.", "2.0.0"),
+    CommandSpec::new("watch", -2, TF, (1, -1, 1), G, watch).doc(
+        "Monitors changes to keys to determine the execution of a transaction.",
+        "2.2.0",
+    ),
+    CommandSpec::new("unwatch", 1, TF, (0, 0, 0), G, unwatch)
+        .doc("Forgets about watched keys of a transaction.", "2.2.0"),
 ];
 
 /// Commands that run immediately even inside MULTI.

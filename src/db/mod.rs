@@ -2,8 +2,8 @@
 //! themselves. Nothing here knows about the protocol; it is unit-testable on its own.
 
 pub mod bitops;
-pub mod digest;
 pub mod dict;
+pub mod digest;
 pub mod hash;
 pub mod hll;
 pub mod list;

@@ -54,7 +54,10 @@ pub enum StrValue {
     Int(i64),
     /// `raw` is true once the string was modified in place (APPEND, SETRANGE), as
     /// Redis then reports "raw" whatever the length.
-    Bytes { data: Vec<u8>, raw: bool },
+    Bytes {
+        data: Vec<u8>,
+        raw: bool,
+    },
 }
 
 impl StrValue {

@@ -34,8 +34,10 @@ impl<'a> Reply<'a> {
     /// Status line from bytes; CR/LF are replaced by spaces as Redis does.
     pub fn simple_bytes(&mut self, s: &[u8]) {
         self.buf.push(b'+');
-        self.buf
-            .extend(s.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.buf.extend(
+            s.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
         self.buf.extend_from_slice(b"\r\n");
     }
 
@@ -55,8 +57,10 @@ impl<'a> Reply<'a> {
         {
             self.buf.extend_from_slice(b"ERR ");
         }
-        self.buf
-            .extend(msg.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.buf.extend(
+            msg.bytes()
+                .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
         self.buf.extend_from_slice(b"\r\n");
     }
 

@@ -89,6 +89,9 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(super::timestamp(0), "01 Jan 1970 00:00:00.000");
-        assert_eq!(super::timestamp(1_795_309_323_456), "22 Nov 2026 01:02:03.456");
+        assert_eq!(
+            super::timestamp(1_795_309_323_456),
+            "22 Nov 2026 01:02:03.456"
+        );
     }
 }

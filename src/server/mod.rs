@@ -179,9 +179,8 @@ impl Server {
         if !state.config.unixsocket.is_empty() {
             let path = &state.config.unixsocket;
             let _ = std::fs::remove_file(path);
-            let l = UnixListener::bind(path).map_err(|e| {
-                format!("Failed opening Unix socket: {}", io_error_text(&e))
-            })?;
+            let l = UnixListener::bind(path)
+                .map_err(|e| format!("Failed opening Unix socket: {}", io_error_text(&e)))?;
             if state.config.unixsocketperm != 0 {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = std::fs::set_permissions(
@@ -345,7 +344,10 @@ impl Server {
             self.state.next_client_id += 1;
             self.state.sessions.insert(key, session);
             self.state.connected_clients += 1;
-            log::debug!("Accepted {}", self.state.sessions.get(key).map_or("", |s| &s.addr));
+            log::debug!(
+                "Accepted {}",
+                self.state.sessions.get(key).map_or("", |s| &s.addr)
+            );
         }
     }
 
@@ -418,9 +420,7 @@ impl Server {
             let Some(session) = self.state.sessions.get(key) else {
                 return;
             };
-            if session.blocked.is_some()
-                || session.has(sf::CLOSE_AFTER_REPLY | sf::CLOSE_ASAP)
-            {
+            if session.blocked.is_some() || session.has(sf::CLOSE_AFTER_REPLY | sf::CLOSE_ASAP) {
                 break;
             }
             if self.state.paused_until > now_ms() {
@@ -487,7 +487,9 @@ impl Server {
         let spans = conn.parser.spans();
         // Quoted inline arguments need decoding: a rare, hand-typed path that copies.
         let decoded = (conn.parser.was_inline()
-            && spans.iter().any(|&(s, e)| parse::is_quoted(&conn.query[s..e])))
+            && spans
+                .iter()
+                .any(|&(s, e)| parse::is_quoted(&conn.query[s..e])))
         .then(|| decode_quoted(&conn.query, spans));
         let args = match &decoded {
             Some(o) => Args::owned(o),
@@ -601,7 +603,8 @@ impl Server {
             .map(|(k, _)| k)
             .collect();
         for k in expired {
-            let (Some(conn), Some(mut session)) = (self.conns.get_mut(k), self.state.sessions.take(k))
+            let (Some(conn), Some(mut session)) =
+                (self.conns.get_mut(k), self.state.sessions.take(k))
             else {
                 continue;
             };

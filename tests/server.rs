@@ -1,0 +1,256 @@
+//! Start-up and administration: redis.conf + command-line parsing with Redis's error
+//! texts, SIGTERM, CONFIG GET/SET/REWRITE, CLIENT, INFO, COMMAND, DEBUG.
+
+mod common;
+
+use std::process::Command;
+
+use common::{RealRedis, TestServer, assert_same_replies};
+
+fn run_server(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn bad_config_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(&conf, "port 7000\n# comment\nnosuchdirective yes\n").unwrap();
+    let (code, text) = run_server(&[conf.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("FATAL CONFIG FILE ERROR"), "{text}");
+    assert!(text.contains("at line 3"), "{text}");
+    assert!(text.contains("'nosuchdirective yes'"), "{text}");
+    assert!(
+        text.contains("Bad directive or wrong number of arguments"),
+        "{text}"
+    );
+    let (code, text) = run_server(&["--port", "99999"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("argument must be between 0 and 65535 inclusive"),
+        "{text}"
+    );
+    let (code, text) = run_server(&["--maxmemory", "lots"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("argument must be a memory value"), "{text}");
+}
+
+#[test]
+fn config_file_then_overrides_and_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("redis.conf");
+    let port = common::free_port();
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nsave 900 1\nhz 20\nmaxmemory 1mb\ndir {}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
+        .args([conf.to_str().unwrap(), "--hz", "15", "--save", ""])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut con = None;
+    for _ in 0..200 {
+        if let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+        {
+            con = Some(c);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut con = con.expect("server started");
+    let hz: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hz")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(hz, vec!["hz", "15"]);
+    let save: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("save")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(save, vec!["save", ""]);
+    let mm: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(mm, vec!["maxmemory", "1048576"]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .arg("hz")
+        .arg("30")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut con).unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("hz 30"), "{text}");
+    assert!(text.contains("maxmemory-policy allkeys-lru"), "{text}");
+    assert!(text.contains(&format!("port {port}")), "{text}");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM exits cleanly");
+}
+
+#[test]
+fn config_commands_match_redis() {
+    let a = TestServer::start();
+    let b = RealRedis::start(&[]);
+    assert_same_replies(
+        &a,
+        &b,
+        r#"
+        CONFIG GET maxmemory
+        CONFIG GET hash-max-ziplist-entries
+        CONFIG GET nosuchparam
+        CONFIG SET maxmemory 10mb
+        CONFIG GET maxmemory
+        CONFIG SET maxmemory lots
+        CONFIG SET port 99999
+        CONFIG SET nosuch 1
+        CONFIG SET maxmemory 1 maxmemory 2
+        CONFIG SET daemonize yes
+        CONFIG SET appendfsync sometimes
+        CONFIG SET lazyfree-lazy-eviction maybe
+        CONFIG SET hz 15 maxmemory-samples 7
+        CONFIG GET maxmemory-samples
+        CONFIG SET maxmemory
+        CONFIG SET notify-keyspace-events KEA
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events Z
+        CONFIG SET save "100 10 20 5"
+        CONFIG GET save
+        CONFIG RESETSTAT
+        "#,
+    );
+}
+
+#[test]
+fn client_commands() {
+    let srv = TestServer::start();
+    let mut a = srv.client();
+    let mut b = srv.client();
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("alpha")
+        .query(&mut a)
+        .unwrap();
+    let name: String = redis::cmd("CLIENT").arg("GETNAME").query(&mut a).unwrap();
+    assert_eq!(name, "alpha");
+    let err = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("has space")
+        .query::<()>(&mut a)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Client names cannot contain spaces")
+    );
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut b).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains("name=alpha"));
+    assert!(list.contains("cmd=client|list"));
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut a).unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut b)
+        .unwrap();
+    assert_eq!(killed, 1);
+    assert!(redis::cmd("PING").query::<String>(&mut a).is_err());
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut b).unwrap();
+    assert!(info.contains("connected_clients:1"), "{info}");
+    let mut raw = srv.raw();
+    raw.send(&common::encode(&[b"CLIENT", b"REPLY", b"OFF"]));
+    raw.send(&common::encode(&[b"SET", b"x", b"1"]));
+    raw.send(&common::encode(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    raw.send(&common::encode(&[b"CLIENT", b"REPLY", b"ON"]));
+    assert_eq!(raw.read_reply(), b"+OK\r\n");
+    raw.send(&common::encode(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    raw.send(&common::encode(&[b"GET", b"x"]));
+    assert_eq!(raw.cmd(&[b"GET", b"x"]), b"$1\r\n1\r\n");
+}
+
+#[test]
+fn info_and_command() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let _: () = redis::cmd("SET").arg("a").arg(1).query(&mut c).unwrap();
+    let info: String = redis::cmd("INFO").query(&mut c).unwrap();
+    for field in [
+        "redis_version:7.2.4",
+        "rudis_version:",
+        "role:master",
+        "db0:keys=1,expires=0",
+        "used_memory:",
+        "connected_clients:1",
+    ] {
+        assert!(info.contains(field), "missing {field}");
+    }
+    let all: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    assert!(all.contains("cmdstat_set:calls=1"), "{all}");
+    let n: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert!(n > 100, "{n}");
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+    let info: redis::Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("get")
+        .query(&mut c)
+        .unwrap();
+    let text = format!("{info:?}");
+    assert!(text.contains("readonly") && text.contains("fast"), "{text}");
+}
+
+#[test]
+fn debug_requires_enable_and_digest_tracks_data() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let err = redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("DEBUG command not allowed"));
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut c = srv.client();
+    let empty: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_eq!(empty, "0".repeat(40));
+    let _: () = redis::cmd("SET").arg("a").arg(1).query(&mut c).unwrap();
+    let d1: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("a").arg(2).query(&mut c).unwrap();
+    let d2: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("a").arg(1).query(&mut c).unwrap();
+    let d3: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut c).unwrap();
+    assert_ne!(d1, d2);
+    assert_eq!(d1, d3);
+    assert_ne!(d1, empty);
+}
