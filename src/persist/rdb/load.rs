@@ -73,11 +73,18 @@ impl<R: Read> Source<R> {
             Some(r) if n > r => Err(self.corrupt(format!(
                 "length {n} exceeds the {r} bytes left in the input"
             ))),
+            // Up to 64 KiB is a bounded risk: read it in one go.
+            Some(_) | None if n <= 1 << 16 => {
+                let mut v = vec![0u8; n as usize];
+                self.fill(&mut v)?;
+                Ok(v)
+            }
             Some(_) => {
                 let mut v = vec![0u8; n as usize];
                 self.fill(&mut v)?;
                 Ok(v)
             }
+            // Larger and unknown to be there: allocate as the data arrives.
             None => {
                 let mut v = Vec::with_capacity(n.min(1 << 16) as usize);
                 if let Err(e) = (&mut self.inner).take(n).read_to_end(&mut v) {
