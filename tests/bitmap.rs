@@ -385,7 +385,7 @@ fn notifications_match_redis() {
     ];
     let mut seen = Vec::new();
     for (mut sub, mut run) in [(rudis.raw(), rudis.raw()), (redis.raw(), redis.raw())] {
-        run.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"]);
+        run.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAn"]);
         sub.send(&encode(&[b"PSUBSCRIBE", b"__key*@0__:*"]));
         sub.read_reply();
         for c in cmds {

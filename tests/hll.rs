@@ -236,7 +236,7 @@ fn notifications_match_redis() {
     let mut out = Vec::new();
     for port_conns in [(rudis.raw(), rudis.raw()), (redis.raw(), redis.raw())] {
         let (mut sub, mut run) = port_conns;
-        run.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"]);
+        run.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAn"]);
         sub.send(&encode(&[b"PSUBSCRIBE", b"__keyevent@0__:*"]));
         sub.read_reply();
         let ev = events(

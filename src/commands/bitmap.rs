@@ -72,6 +72,7 @@ fn string_for_bits<'c>(
             raw: true,
         });
         ctx.db().set(key, value);
+        ctx.notify(notify::NEW, "new", key);
     }
     Ok(match ctx.db().get_mut(key) {
         Some(Value::Str(s)) => {
@@ -204,7 +205,11 @@ fn bitop(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             data: result,
             raw: true,
         });
+        let existed = ctx.exists(dest);
         ctx.set_key(dest, value);
+        if !existed {
+            ctx.notify(notify::NEW, "new", dest);
+        }
         ctx.notify(notify::STRING, "set", dest);
         ctx.dirty(1);
     } else if ctx.delete(dest) {

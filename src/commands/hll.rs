@@ -76,6 +76,7 @@ fn pfadd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let created = !check_hll_for_write(ctx, key)?;
     if created {
         ctx.db().set(key, new_hll_value());
+        ctx.notify(notify::NEW, "new", key);
     }
     let Some(data) = string_bytes(ctx, key) else {
         return Ok(());
@@ -151,6 +152,7 @@ fn pfmerge(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let max_bytes = sparse_max_bytes(ctx);
     if ctx.write_str(key)?.is_none() {
         ctx.db().set(key, new_hll_value());
+        ctx.notify(notify::NEW, "new", key);
     }
     let Some(data) = string_bytes(ctx, key) else {
         return Ok(());
