@@ -625,6 +625,25 @@ fn blocking_pops_wake_up_and_time_out() {
         "*2\r\n$2\r\nk3\r\n*1\r\n*2\r\n$1\r\nn\r\n$1\r\n6\r\n"
     );
 
+    // A key that became something else is no reason to wake up (Redis keeps waiting).
+    waiter.send(&encode(&[b"bzpopmin", b"k5", b"0"]));
+    std::thread::sleep(Duration::from_millis(100));
+    for line in [
+        "multi",
+        "zadd k5 0 foo",
+        "del k5",
+        "set k5 foo",
+        "exec",
+        "del k5",
+    ] {
+        cmd(&mut writer, line);
+    }
+    cmd(&mut writer, "zadd k5 1 bar");
+    assert_eq!(
+        text(&waiter.read_reply()),
+        "*3\r\n$2\r\nk5\r\n$3\r\nbar\r\n$1\r\n1\r\n"
+    );
+
     // A timeout replies with a null array.
     let start = Instant::now();
     assert_eq!(cmd(&mut waiter, "bzpopmax nokey 0.2"), b"*-1\r\n");

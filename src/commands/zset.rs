@@ -810,13 +810,18 @@ fn blocking_pop(
     shape: PopShape,
 ) -> CmdResult {
     let deadline = parse_timeout(timeout_arg, ctx.now())?;
+    // Woken up because a key was written: Redis serves a blocked client only from a
+    // key that now holds a sorted set, and otherwise leaves it blocked.
+    let woken = ctx.session.has(crate::state::flags::REPROCESSING);
     for &key in keys {
-        match ctx.write_zset(key)? {
-            Some(z) if !z.is_empty() => {
+        match ctx.write_zset(key) {
+            Ok(Some(z)) if !z.is_empty() => {
                 pop_and_reply(ctx, key, max, count, shape, out);
                 return Ok(());
             }
-            _ => continue,
+            Err(_) if woken => continue,
+            Err(e) => return Err(e),
+            Ok(_) => continue,
         }
     }
     if !ctx.can_block() {
