@@ -557,7 +557,7 @@ fn keyspace_events_match_redis() {
     let mut msgs = Vec::new();
     for port_conns in [(rudis.raw(), rudis.raw()), (redis.raw(), redis.raw())] {
         let (mut sub, mut c) = port_conns;
-        cmd(&mut c, "config set notify-keyspace-events KEA");
+        cmd(&mut c, "config set notify-keyspace-events KEAn");
         cmd(&mut sub, "psubscribe __key*__:*");
         cmd(&mut sub, "subscribe end");
         for line in [
@@ -596,6 +596,7 @@ fn keyspace_events_match_redis() {
         "keyspace events (left: rudis, right: redis-server)"
     );
     assert!(msgs[0].len() > 20, "too few events: {:?}", msgs[0]);
+    assert!(msgs[0].iter().any(|m| m.contains("__keyevent@0__:new")));
 }
 
 #[test]

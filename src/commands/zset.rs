@@ -192,10 +192,13 @@ fn zadd_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, incr_cmd: bool) -> 
             }
             return Ok(());
         }
-        None => ctx.db().set(
-            key,
-            Value::ZSet(ZSetValue::with_hint(elements, max_len, limits)),
-        ),
+        None => {
+            ctx.db().set(
+                key,
+                Value::ZSet(ZSetValue::with_hint(elements, max_len, limits)),
+            );
+            ctx.notify(notify::NEW, "new", key);
+        }
     }
     let Some(z) = ctx.write_zset(key)? else {
         return Err(Error::Msg("ERR internal: sorted set vanished"));
@@ -590,7 +593,11 @@ fn finish_store(
     match value {
         Some(v) if !v.is_empty() => {
             let n = v.len();
+            let existed = ctx.exists(dst);
             ctx.set_key(dst, Value::ZSet(v));
+            if !existed {
+                ctx.notify(notify::NEW, "new", dst);
+            }
             ctx.notify(notify::ZSET, event, dst);
             ctx.signal_ready(dst);
             ctx.dirty(1);
