@@ -96,7 +96,9 @@ fn parse_timeout(ctx: &Ctx, arg: &[u8]) -> Result<Option<i64>, Error> {
     let ms = (secs * 1000.0).ceil();
     // Redis converts with a C cast, which turns anything beyond the i64 range (infinity
     // included) into a negative number, hence "negative" for huge timeouts.
-    let ms = if (-9.2e18..9.2e18).contains(&ms) {
+    // 2^63: from there on the value does not fit an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let ms = if (-LIMIT..LIMIT).contains(&ms) {
         ms as i64
     } else {
         i64::MIN
