@@ -63,22 +63,23 @@ fn string_for_bits<'c>(
     key: &[u8],
     max_bit: u64,
 ) -> Result<Option<(&'c mut Vec<u8>, bool)>, Error> {
-    let exists = ctx.write_str(key)?.is_some();
-    if !exists {
-        let len = (max_bit >> 3) as usize + 1;
-        // vec![0; n] is a zeroed allocation: large offsets cost no page touches here.
-        let value = Value::Str(StrValue::Bytes {
-            data: vec![0; len],
-            raw: true,
-        });
-        ctx.db().set(key, value);
+    let oom = |_| Error::Msg(bitops::ERR_OOM);
+    if ctx.write_str(key)?.is_none() {
+        let mut data = Vec::new();
+        bitops::grow_for_bit(&mut data, max_bit).map_err(oom)?;
+        ctx.db()
+            .set(key, Value::Str(StrValue::Bytes { data, raw: true }));
         ctx.notify(notify::NEW, "new", key);
+        return Ok(match ctx.db().get_mut(key) {
+            Some(Value::Str(s)) => Some((s.make_raw(), true)),
+            _ => None,
+        });
     }
     Ok(match ctx.db().get_mut(key) {
         Some(Value::Str(s)) => {
             let data = s.make_raw();
-            let grew = bitops::grow_for_bit(data, max_bit) > 0;
-            Some((data, grew || !exists))
+            let grew = bitops::grow_for_bit(data, max_bit).map_err(oom)? > 0;
+            Some((data, grew))
         }
         _ => None,
     })

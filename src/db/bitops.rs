@@ -74,16 +74,29 @@ pub fn parse_range_unit(arg: &[u8]) -> Option<bool> {
 }
 
 /// Grow `s` with zero bytes so that bit `max_bit` exists; the number of bytes added.
-pub fn grow_for_bit(s: &mut Vec<u8>, max_bit: u64) -> usize {
-    let need = (max_bit >> 3) as usize + 1;
+/// Fails (instead of aborting) only when the memory cannot be had, which takes a
+/// proto-max-bulk-len configured beyond the machine.
+pub fn grow_for_bit(s: &mut Vec<u8>, max_bit: u64) -> Result<usize, OutOfMemory> {
+    let need = usize::try_from(max_bit >> 3)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .ok_or(OutOfMemory)?;
     if s.len() < need {
         let added = need - s.len();
+        s.try_reserve_exact(added).map_err(|_| OutOfMemory)?;
         s.resize(need, 0);
-        added
+        Ok(added)
     } else {
-        0
+        Ok(0)
     }
 }
+
+/// A bitmap could not be grown to the requested size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// The reply for [`OutOfMemory`].
+pub const ERR_OOM: &str = "ERR bitmap too large: out of memory";
 
 /// GETBIT: bits past the end read as zero.
 pub fn getbit(s: &[u8], offset: u64) -> bool {
@@ -676,12 +689,13 @@ mod tests {
     #[test]
     fn set_and_get_bits() {
         let mut s = Vec::new();
-        assert_eq!(grow_for_bit(&mut s, 7), 1);
+        assert_eq!(grow_for_bit(&mut s, 7), Ok(1));
         assert!(!setbit(&mut s, 7, true));
         assert_eq!(s, [1]);
         assert!(setbit(&mut s, 7, false));
-        assert_eq!(grow_for_bit(&mut s, 7), 0);
-        assert_eq!(grow_for_bit(&mut s, 100), 12);
+        assert_eq!(grow_for_bit(&mut s, 7), Ok(0));
+        assert_eq!(grow_for_bit(&mut s, 100), Ok(12));
+        assert_eq!(grow_for_bit(&mut s, u64::MAX - 7), Err(OutOfMemory));
         setbit(&mut s, 0, true);
         assert_eq!(s[0], 0x80);
         assert!(getbit(&s, 0));
@@ -769,7 +783,7 @@ mod tests {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         let bf = parse_bitfield(&args, M).unwrap();
         if let Some(m) = bf.max_write_bit {
-            grow_for_bit(s, m);
+            grow_for_bit(s, m).unwrap();
         }
         bf.ops.iter().map(|op| apply_write(s, op).reply).collect()
     }

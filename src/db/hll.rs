@@ -327,6 +327,9 @@ pub fn to_dense(s: &mut Vec<u8>) -> Result<bool, HllError> {
     if is_dense(s) {
         return Ok(false);
     }
+    if s.len() < HDR_SIZE {
+        return Err(HllError::NotHll);
+    }
     let mut dense = vec![0u8; DENSE_SIZE];
     dense[..HDR_SIZE].copy_from_slice(&s[..HDR_SIZE]);
     dense[4] = ENCODING_DENSE;
@@ -945,6 +948,10 @@ mod tests {
         // Empty register stream.
         let mut e = s[..HDR_SIZE].to_vec();
         assert_eq!(add(&mut e, b"x", 3000), Err(HllError::Corrupt));
+        // A header cut short, even on the promotion path (register value > 32).
+        let mut short = b"HYLL\x01".to_vec();
+        assert_eq!(sparse_set(&mut short, 0, 40, 3000), Err(HllError::NotHll));
+        assert_eq!(to_dense(&mut short), Err(HllError::NotHll));
         // Truncated XZERO.
         let mut t = s[..17].to_vec();
         assert_eq!(add(&mut t, b"x", 3000), Err(HllError::Corrupt));
