@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod commands;
 pub mod config;
+pub mod dataset;
 pub mod db;
 pub mod expire;
 pub mod persist;

@@ -100,6 +100,10 @@ fn main() {
     }
     let mut state = State::new(config);
     state.config_file = config_file;
+    if let Err(e) = rudis::dataset::load_at_startup(&mut state) {
+        log::warn!("{e}");
+        std::process::exit(1);
+    }
     let mut server = match Server::bind(state) {
         Ok(s) => s,
         Err(e) => {

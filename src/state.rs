@@ -272,6 +272,8 @@ pub struct State {
     /// Seconds the event loop should pause all command processing (CLIENT PAUSE), as unix ms.
     pub paused_until: i64,
     pub tcp_port: u16,
+    /// RDB save status and the running BGSAVE, if any.
+    pub persistence: crate::dataset::Persistence,
 }
 
 impl State {
@@ -307,6 +309,7 @@ impl State {
             active_expire_enabled: true,
             kill_requests: Vec::new(),
             paused_until: 0,
+            persistence: crate::dataset::Persistence::new(),
         }
     }
 

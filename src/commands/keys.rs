@@ -535,6 +535,12 @@ fn flushall(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     ctx.state.touch_all_watched(None);
     ctx.dirty(n);
+    // Redis 7 writes an empty snapshot right away when save points are configured,
+    // so a restart cannot bring the flushed data back.
+    if !ctx.state.config.save.0.is_empty() {
+        crate::dataset::wait_bgsave(ctx.state);
+        let _ = crate::dataset::save_now(ctx.state);
+    }
     out.ok();
     Ok(())
 }

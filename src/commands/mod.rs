@@ -12,6 +12,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -165,6 +166,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     server::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    persistence::COMMANDS,
     list::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
@@ -444,6 +446,11 @@ fn run(
         reject(state, Some(spec), out, &e);
         return Outcome::Done;
     }
+    if name_flags & (flag::WRITE | flag::DENYOOM) != 0 && writes_refused(state) {
+        flag_multi_error(session);
+        reject(state, Some(spec), out, &Error::Msg(MISCONF));
+        return Outcome::Done;
+    }
     if session.has(sf::MULTI) && !transactions::runs_inside_multi(spec) {
         if name_flags & flag::NO_MULTI != 0 {
             flag_multi_error(session);
@@ -513,6 +520,15 @@ pub fn call(
     } else {
         Outcome::Done
     }
+}
+
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// stop-writes-on-bgsave-error: refuse writes while the last save failed.
+fn writes_refused(state: &State) -> bool {
+    state.config.stop_writes_on_bgsave_error
+        && !state.config.save.0.is_empty()
+        && !state.persistence.last_save_ok
 }
 
 fn flag_multi_error(session: &mut Session) {

@@ -300,10 +300,22 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
     }
     if want("persistence") {
         sep(&mut o);
+        let p = &state.persistence;
         let _ = write!(
             o,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            state.dirty, state.lastsave, state.config.appendonly as i32,
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            state.dirty,
+            p.bgsave.is_some() as i32,
+            state.lastsave,
+            if p.last_bgsave_ok { "ok" } else { "err" },
+            p.last_bgsave_secs,
+            p.bgsave
+                .as_ref()
+                .map_or(-1, |j| j.started.elapsed().as_secs() as i64),
+            p.saves,
+            p.loaded_expired,
+            p.loaded_keys,
+            state.config.appendonly as i32,
         );
     }
     if want("stats") {
@@ -311,7 +323,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
         let s = &state.stats;
         let _ = write!(
             o,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\neventloop_cycles:0\r\neventloop_duration_sum:0\r\neventloop_duration_cmd_sum:0\r\ninstantaneous_eventloop_cycles_per_sec:0\r\ninstantaneous_eventloop_duration_usec:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:{}\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\neventloop_cycles:0\r\neventloop_duration_sum:0\r\neventloop_duration_cmd_sum:0\r\ninstantaneous_eventloop_cycles_per_sec:0\r\ninstantaneous_eventloop_duration_usec:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
             s.connections_received,
             s.commands_processed,
             s.net_input_bytes,
@@ -326,6 +338,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
             state.pubsub.channels.len(),
             state.pubsub.patterns.len(),
             state.pubsub.shard_channels.len(),
+            state.persistence.latest_copy_usec,
             s.unexpected_error_replies,
             s.total_error_replies,
             s.commands_processed,
@@ -839,6 +852,34 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
             out.ok();
         }
+        "reload" => {
+            let opts: Vec<Vec<u8>> = args
+                .iter()
+                .skip(2)
+                .map(|a| a.to_ascii_lowercase())
+                .collect();
+            let nosave = opts.iter().any(|o| o == b"nosave");
+            let noflush = opts.iter().any(|o| o == b"noflush");
+            crate::dataset::wait_bgsave(ctx.state);
+            if !nosave && crate::dataset::save_now(ctx.state).is_err() {
+                return Err(Error::Msg("ERR Error trying to save the DB, check logs."));
+            }
+            if !noflush {
+                for db in ctx.state.dbs.iter_mut() {
+                    db.clear();
+                }
+            }
+            let path = crate::dataset::rdb_path(ctx.state);
+            let state = &mut *ctx.state;
+            if let Err(e) = crate::dataset::load(&path, &mut state.dbs, &state.config) {
+                log::warn!("DEBUG RELOAD failed to load: {e}");
+                return Err(Error::Msg(
+                    "ERR Error trying to load the RDB dump, check server logs.",
+                ));
+            }
+            log::info!("DB reloaded by DEBUG RELOAD");
+            out.ok();
+        }
         "set-active-expire" => {
             ctx.state.active_expire_enabled = args.i64(2)? != 0;
             out.ok();
@@ -1040,8 +1081,27 @@ fn shutdown(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         }
     }
     let _ = out;
-    ctx.state.shutdown = Some(ShutdownRequest { save });
+    if !shutdown_save(ctx.state, save) {
+        return Err(Error::Msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    ctx.state.shutdown = Some(ShutdownRequest { save: Some(false) });
     Ok(())
+}
+
+/// Saves before exiting when save points are set (or SAVE was asked), unless NOSAVE;
+/// false if the save failed and the shutdown must not proceed.
+pub fn shutdown_save(state: &mut State, save: Option<bool>) -> bool {
+    crate::dataset::wait_bgsave(state);
+    let want = save.unwrap_or(!state.config.save.0.is_empty());
+    if !want {
+        return true;
+    }
+    log::info!("Saving the final RDB snapshot before exiting.");
+    if crate::dataset::save_now(state).is_err() {
+        log::warn!("Error trying to save the DB, can't exit.");
+        return false;
+    }
+    true
 }
 
 fn monitor(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {

@@ -779,6 +779,7 @@ impl Server {
         self.next_cron = Instant::now() + period;
         self.cron_loops += 1;
         self.state.now_ms = now_ms();
+        crate::dataset::cron(&mut self.state);
         if self.state.active_expire_enabled {
             crate::expire::active_expire_cycle(&mut self.state, period);
         }
@@ -820,7 +821,9 @@ impl Server {
     /// Runs the shutdown sequence; false if it was refused.
     fn prepare_shutdown(&mut self, req: crate::state::ShutdownRequest) -> bool {
         log::warn!("User requested shutdown...");
-        let _ = req;
+        if !commands::server::shutdown_save(&mut self.state, req.save) {
+            return false;
+        }
         let keys: Vec<ClientKey> = self.conns.iter().map(|(k, _)| k).collect();
         for k in keys {
             self.close(k);

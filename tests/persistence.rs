@@ -1,0 +1,281 @@
+//! RDB persistence end to end: SAVE/BGSAVE/restart, save on SIGTERM, DEBUG RELOAD,
+//! and interop both ways with the real redis-server and redis-check-rdb.
+
+mod common;
+
+use std::process::Command;
+
+use common::{RealRedis, TestServer};
+
+fn populate(con: &mut redis::Connection) {
+    let cmds: &[&[&str]] = &[
+        &["SET", "str", "hello"],
+        &["SET", "int", "12345"],
+        &["SET", "long", &"x".repeat(300)],
+        &["SET", "ttl", "v", "EX", "1000"],
+        &["RPUSH", "list", "a", "b", "c", "1"],
+        &["SADD", "intset", "1", "2", "3"],
+        &["SADD", "set", "a", "b", "c"],
+        &["HSET", "hash", "f1", "v1", "f2", "v2"],
+        &["ZADD", "zset", "1.5", "a", "2", "b", "-3", "c"],
+        &["SELECT", "3"],
+        &["SET", "in3", "yes"],
+        &["SELECT", "0"],
+    ];
+    for c in cmds {
+        let _: redis::Value = redis::cmd(c[0]).arg(&c[1..]).query(con).unwrap();
+    }
+    for i in 0..300 {
+        let _: () = redis::cmd("RPUSH")
+            .arg("biglist")
+            .arg(i)
+            .query(con)
+            .unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg("bighash")
+            .arg(format!("f{i}"))
+            .arg("x".repeat(i % 80))
+            .query(con)
+            .unwrap();
+        let _: () = redis::cmd("ZADD")
+            .arg("bigzset")
+            .arg(i)
+            .arg(format!("m{i}"))
+            .query(con)
+            .unwrap();
+        let _: () = redis::cmd("SADD")
+            .arg("bigset")
+            .arg(format!("s{i}"))
+            .query(con)
+            .unwrap();
+    }
+}
+
+fn digest(con: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(con).unwrap()
+}
+
+/// A dump of every key's type and contents through ordinary commands, comparable
+/// between rudis and redis-server.
+fn contents(con: &mut redis::Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in [0, 3] {
+        let _: () = redis::cmd("SELECT").arg(db).query(con).unwrap();
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(con).unwrap();
+        keys.sort();
+        for k in keys {
+            let t: String = redis::cmd("TYPE").arg(&k).query(con).unwrap();
+            let v: redis::Value = match t.as_str() {
+                "string" => redis::cmd("GET").arg(&k).query(con).unwrap(),
+                "list" => redis::cmd("LRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .query(con)
+                    .unwrap(),
+                "set" => redis::cmd("SORT")
+                    .arg(&k)
+                    .arg("ALPHA")
+                    .query(con)
+                    .unwrap_or(redis::Value::Nil),
+                "hash" => redis::cmd("HGETALL").arg(&k).query(con).unwrap(),
+                "zset" => redis::cmd("ZRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query(con)
+                    .unwrap(),
+                _ => redis::Value::Nil,
+            };
+            let v = if t == "set" {
+                let mut m: Vec<String> = redis::cmd("SMEMBERS").arg(&k).query(con).unwrap();
+                m.sort();
+                format!("{m:?}")
+            } else if t == "hash" {
+                let mut m: Vec<(String, String)> =
+                    redis::cmd("HGETALL").arg(&k).query(con).unwrap();
+                m.sort();
+                format!("{m:?}")
+            } else {
+                format!("{v:?}")
+            };
+            let ttl: i64 = redis::cmd("TTL").arg(&k).query(con).unwrap();
+            out.push(format!("{db} {k} {t} {v} ttl>0={}", ttl > 0));
+        }
+    }
+    let _: () = redis::cmd("SELECT").arg(0).query(con).unwrap();
+    out
+}
+
+#[test]
+fn save_restart_and_sigterm_save() {
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    populate(&mut con);
+    let before = digest(&mut con);
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let dir = srv.into_dir();
+    let srv = TestServer::start_in(dir, &["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    assert_eq!(digest(&mut con), before);
+    // BGSAVE, then a write, then SIGTERM with save points: the write must survive.
+    let started: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    assert_eq!(started, "Background saving started");
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("bgsave")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("save")
+        .arg("3600 1")
+        .query(&mut con)
+        .unwrap();
+    let after = digest(&mut con);
+    let mut srv = srv;
+    assert_eq!(srv.terminate(), Some(0));
+    let dir = srv.into_dir();
+    let srv = TestServer::start_in(dir, &["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    assert_eq!(digest(&mut con), after);
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut con)
+        .unwrap();
+    assert!(info.contains("rdb_last_load_keys_loaded:"), "{info}");
+}
+
+#[test]
+fn debug_reload_keeps_everything() {
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    populate(&mut con);
+    let before = digest(&mut con);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
+    assert_eq!(digest(&mut con), before);
+    let enc: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("intset")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(enc, "intset");
+}
+
+#[test]
+fn rudis_rdb_loads_in_redis_and_passes_check_rdb() {
+    let srv = TestServer::start();
+    let mut con = srv.client();
+    populate(&mut con);
+    let ours = contents(&mut con);
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let dir = srv.into_dir();
+    let check = Command::new("redis-check-rdb")
+        .arg(dir.path().join("dump.rdb"))
+        .output()
+        .expect("redis-check-rdb must be installed");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let redis = RealRedis::start_in(dir, &["--dbfilename", "dump.rdb"]);
+    let mut rc = redis.client();
+    assert_eq!(contents(&mut rc), ours);
+}
+
+#[test]
+fn redis_rdb_loads_in_rudis() {
+    let redis = RealRedis::start(&[]);
+    let mut rc = redis.client();
+    populate(&mut rc);
+    let theirs = contents(&mut rc);
+    let _: () = redis::cmd("SAVE").query(&mut rc).unwrap();
+    let dir = redis.into_dir();
+    let srv = TestServer::start_in(dir, &[]);
+    let mut con = srv.client();
+    assert_eq!(contents(&mut con), theirs);
+}
+
+#[test]
+fn dump_restore_both_ways() {
+    let srv = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let mut a = srv.client();
+    let mut b = redis.client();
+    populate(&mut a);
+    populate(&mut b);
+    for key in [
+        "str", "int", "long", "list", "intset", "set", "hash", "zset", "biglist", "bighash",
+        "bigzset", "bigset",
+    ] {
+        let ours: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut a).unwrap();
+        let theirs: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut b).unwrap();
+        let _: () = redis::cmd("RESTORE")
+            .arg(format!("{key}:ours"))
+            .arg(0)
+            .arg(&ours)
+            .query(&mut b)
+            .unwrap();
+        let _: () = redis::cmd("RESTORE")
+            .arg(format!("{key}:theirs"))
+            .arg(0)
+            .arg(&theirs)
+            .query(&mut a)
+            .unwrap();
+    }
+    let err = redis::cmd("RESTORE")
+        .arg("fresh")
+        .arg(0)
+        .arg("garbage")
+        .query::<()>(&mut a)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("DUMP payload version or checksum are wrong"),
+        "{err}"
+    );
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("str").query(&mut a).unwrap();
+    let err = redis::cmd("RESTORE")
+        .arg("str")
+        .arg(0)
+        .arg(&payload)
+        .query::<()>(&mut a)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Target key name already exists"),
+        "{err}"
+    );
+    // Flip bits all over a payload: errors, never a crash.
+    let big: Vec<u8> = redis::cmd("DUMP").arg("bighash").query(&mut a).unwrap();
+    for i in (0..big.len()).step_by(7) {
+        let mut p = big.clone();
+        p[i] ^= 0x5a;
+        let _ = redis::cmd("RESTORE")
+            .arg("fuzz")
+            .arg(0)
+            .arg(&p)
+            .arg("REPLACE")
+            .query::<redis::Value>(&mut a);
+    }
+    let pong: String = redis::cmd("PING").query(&mut a).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn corrupt_rdb_is_refused_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = b"REDIS0010\xfe\x00\x00\x03key\x10garbage";
+    std::fs::write(dir.path().join("dump.rdb"), bad).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
+        .args(["--port", &common::free_port().to_string(), "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Fatal error loading the DB"), "{text}");
+    // The bad file is left as it was.
+    assert_eq!(std::fs::read(dir.path().join("dump.rdb")).unwrap(), bad);
+}
