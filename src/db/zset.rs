@@ -260,8 +260,10 @@ impl<'a> LexRange<'a> {
 // ---------------------------------------------------------------------------------
 
 /// Entries packed back to back in one buffer, each
-/// `[len varint][member][score: 8 bytes LE][len varint, bytes reversed]`.
-/// The trailing copy of the length lets walks run backwards, as listpack's backlen does.
+/// `[header varint][member][score][header varint, bytes reversed]`, where the header
+/// is `member_len << 4 | kind`: kind 0 is an 8-byte f64 score, kind 1..=7 an integral
+/// score stored as a k-byte signed integer (as a listpack stores integers compactly).
+/// The trailing copy of the header lets walks run backwards, as listpack's backlen does.
 #[derive(Clone, Debug, Default)]
 struct Packed {
     buf: Vec<u8>,
@@ -277,54 +279,84 @@ fn varint_size(mut n: usize) -> usize {
     k
 }
 
-fn entry_size(member_len: usize) -> usize {
-    2 * varint_size(member_len) + member_len + 8
+/// How a score is stored: (kind, integer value when kind > 0).
+fn score_kind(score: f64) -> (usize, i64) {
+    // Integral scores within f64's exact integer range take 1..=7 bytes.
+    if score.fract() == 0.0 && score.abs() < (1u64 << 53) as f64 {
+        let v = score as i64;
+        let mut k = 1;
+        while k < 7 && (v < -(1i64 << (8 * k - 1)) || v >= 1i64 << (8 * k - 1)) {
+            k += 1;
+        }
+        (k, v)
+    } else {
+        (0, 0)
+    }
+}
+
+fn score_size(kind: usize) -> usize {
+    if kind == 0 { 8 } else { kind }
+}
+
+fn entry_size(member_len: usize, score: f64) -> usize {
+    let kind = score_kind(score).0;
+    2 * varint_size(member_len << 4 | kind) + member_len + score_size(kind)
 }
 
 impl Packed {
+    /// Reads a score of `kind` at `at`.
+    #[inline]
+    fn score_at(&self, at: usize, kind: usize) -> f64 {
+        if kind == 0 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.buf[at..at + 8]);
+            return f64::from_le_bytes(b);
+        }
+        let mut b = [0u8; 8];
+        b[..kind].copy_from_slice(&self.buf[at..at + kind]);
+        // Sign-extend the k-byte little-endian integer.
+        let shift = 64 - 8 * kind as u32;
+        ((i64::from_le_bytes(b) << shift) >> shift) as f64
+    }
+
     /// Reads the entry starting at `off`: (member, score, offset after it).
     #[inline]
     fn entry(&self, off: usize) -> (&[u8], f64, usize) {
-        let (mut n, mut shift, mut k) = (0usize, 0, 0);
+        let (mut h, mut shift, mut k) = (0usize, 0, 0);
         loop {
             let b = self.buf[off + k];
-            n |= ((b & 0x7f) as usize) << shift;
+            h |= ((b & 0x7f) as usize) << shift;
             k += 1;
             if b & 0x80 == 0 {
                 break;
             }
             shift += 7;
         }
+        let (n, kind) = (h >> 4, h & 15);
         let m = off + k;
-        let mut score = [0u8; 8];
-        score.copy_from_slice(&self.buf[m + n..m + n + 8]);
-        (
-            &self.buf[m..m + n],
-            f64::from_le_bytes(score),
-            m + n + 8 + k,
-        )
+        let score = self.score_at(m + n, kind);
+        (&self.buf[m..m + n], score, m + n + score_size(kind) + k)
     }
 
     /// Reads the entry ending at `end`: (member, score, offset where it starts).
     #[inline]
     fn entry_back(&self, end: usize) -> (&[u8], f64, usize) {
-        let (mut n, mut shift, mut k) = (0usize, 0, 0);
+        let (mut h, mut shift, mut k) = (0usize, 0, 0);
         loop {
             let b = self.buf[end - 1 - k];
-            n |= ((b & 0x7f) as usize) << shift;
+            h |= ((b & 0x7f) as usize) << shift;
             k += 1;
             if b & 0x80 == 0 {
                 break;
             }
             shift += 7;
         }
-        let score_at = end - k - 8;
-        let mut score = [0u8; 8];
-        score.copy_from_slice(&self.buf[score_at..score_at + 8]);
+        let (n, kind) = (h >> 4, h & 15);
+        let score_at = end - k - score_size(kind);
         let start = score_at - n - k;
         (
             &self.buf[start + k..score_at],
-            f64::from_le_bytes(score),
+            self.score_at(score_at, kind),
             start,
         )
     }
@@ -394,32 +426,41 @@ impl Packed {
         // A real listpack stores integral scores as integers, which drops the sign of
         // -0: so does ours, to read back what Redis reads back.
         let score = if score == 0.0 { 0.0 } else { score };
-        let size = entry_size(member.len());
+        let (kind, int) = score_kind(score);
+        let size = entry_size(member.len(), score);
         let old_len = self.buf.len();
+        // Exact growth, as a listpack reallocates: small sets are many, slack adds up.
+        self.buf.reserve_exact(size);
         self.buf.resize(old_len + size, 0);
         self.buf.copy_within(at..old_len, at + size);
-        let mut w = at;
-        let mut n = member.len();
-        let k = varint_size(n);
+        let mut h = member.len() << 4 | kind;
+        let k = varint_size(h);
         for i in 0..k {
             let more = if i + 1 < k { 0x80 } else { 0 };
-            let b = (n & 0x7f) as u8 | more;
-            self.buf[w + i] = b;
+            let b = (h & 0x7f) as u8 | more;
+            self.buf[at + i] = b;
             // The trailing copy is written in reverse so a backward reader meets the
             // low 7 bits first, like the forward one.
             self.buf[at + size - 1 - i] = b;
-            n >>= 7;
+            h >>= 7;
         }
-        w += k;
+        let mut w = at + k;
         self.buf[w..w + member.len()].copy_from_slice(member);
         w += member.len();
-        self.buf[w..w + 8].copy_from_slice(&score.to_le_bytes());
+        if kind == 0 {
+            self.buf[w..w + 8].copy_from_slice(&score.to_le_bytes());
+        } else {
+            self.buf[w..w + kind].copy_from_slice(&int.to_le_bytes()[..kind]);
+        }
         self.count += 1;
     }
 
     fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
         self.buf.drain(start..end);
         self.count -= entries;
+        if self.buf.capacity() > 2 * self.buf.len() + 64 {
+            self.buf.shrink_to_fit();
+        }
     }
 }
 
@@ -472,10 +513,15 @@ impl Node {
     }
 }
 
+/// Nodes per arena chunk. The arena grows a chunk at a time, so it never copies the
+/// nodes it has (no latency spike on a big set's growth) and wastes at most one chunk.
+const CHUNK: usize = 256;
+
 /// Redis's `zskiplist` in an arena: node 0 is the header, freed slots are reused.
 #[derive(Clone, Debug)]
 struct SkipList {
-    nodes: Vec<Node>,
+    /// Node `i` is `nodes[i / CHUNK][i % CHUNK]`; every chunk but the last is full.
+    nodes: Vec<Vec<Node>>,
     free: Vec<u32>,
     tail: u32,
     length: usize,
@@ -492,8 +538,10 @@ impl SkipList {
             level0: EMPTY_LEVEL,
             upper: vec![EMPTY_LEVEL; MAX_LEVEL - 1].into_boxed_slice(),
         };
+        let mut first = Vec::with_capacity(CHUNK);
+        first.push(header);
         SkipList {
-            nodes: vec![header],
+            nodes: vec![first],
             free: Vec::new(),
             tail: NIL,
             length: 0,
@@ -504,12 +552,12 @@ impl SkipList {
 
     #[inline]
     fn node(&self, i: u32) -> &Node {
-        &self.nodes[i as usize]
+        &self.nodes[i as usize / CHUNK][i as usize % CHUNK]
     }
 
     #[inline]
     fn node_mut(&mut self, i: u32) -> &mut Node {
-        &mut self.nodes[i as usize]
+        &mut self.nodes[i as usize / CHUNK][i as usize % CHUNK]
     }
 
     #[inline]
@@ -544,12 +592,17 @@ impl SkipList {
         };
         match self.free.pop() {
             Some(i) => {
-                self.nodes[i as usize] = node;
+                *self.node_mut(i) = node;
                 i
             }
             None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
+                if self.nodes.last().is_none_or(|c| c.len() == CHUNK) {
+                    self.nodes.push(Vec::with_capacity(CHUNK));
+                }
+                let chunks = self.nodes.len();
+                let last = &mut self.nodes[chunks - 1];
+                last.push(node);
+                ((chunks - 1) * CHUNK + last.len() - 1) as u32
             }
         }
     }
@@ -562,6 +615,7 @@ impl SkipList {
         if self.length == 0 {
             // Nothing live: drop the arena rather than keep a long free list.
             self.nodes.truncate(1);
+            self.nodes[0].truncate(1);
             self.free = Vec::new();
         } else {
             self.free.push(x);
@@ -886,10 +940,8 @@ impl ZSetValue {
     /// `max_member_len` bytes call for (Redis's `zsetTypeCreate`).
     pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
         if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
-            let mut p = Packed::default();
-            p.buf.reserve(size_hint.min(128) * 16);
             ZSetValue {
-                repr: Repr::Listpack(p),
+                repr: Repr::Listpack(Packed::default()),
             }
         } else {
             ZSetValue {
@@ -1454,7 +1506,7 @@ impl ZSetValue {
             Repr::Listpack(p) => p.buf.capacity(),
             Repr::Skiplist(b) => {
                 let node = std::mem::size_of::<Node>();
-                let mut bytes = b.list.nodes.capacity() * node + b.list.free.capacity() * 4;
+                let mut bytes = b.list.nodes.len() * CHUNK * node + b.list.free.capacity() * 4;
                 let mut x = b.list.first();
                 while x != NIL {
                     let n = b.list.node(x);
@@ -1629,7 +1681,63 @@ mod tests {
         assert_eq!((m, s), (&b""[..], 3.0));
         let (m, s, _) = p.entry_back(start);
         assert_eq!((m.len(), s), (300, 2.0));
-        assert_eq!(p.buf.len(), entry_size(300) + entry_size(1) + entry_size(0));
+        assert_eq!(
+            p.buf.len(),
+            entry_size(300, 2.0) + entry_size(1, 1.0) + entry_size(0, 3.0)
+        );
+    }
+
+    #[test]
+    fn packed_scores_roundtrip_in_every_width() {
+        let scores = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            127.0,
+            128.0,
+            -128.0,
+            -129.0,
+            32767.0,
+            65536.0,
+            -8388609.0,
+            4294967296.0,
+            -140737488355328.0,
+            9007199254740991.0,
+            9007199254740992.0,
+            -9007199254740992.0,
+            1e300,
+            -1e-300,
+            0.5,
+            -2.75,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ];
+        let mut p = Packed::default();
+        for (i, &s) in scores.iter().enumerate() {
+            p.insert(format!("m{i}").as_bytes(), s);
+        }
+        let mut want: Vec<f64> = scores
+            .iter()
+            .map(|&s| if s == 0.0 { 0.0 } else { s })
+            .collect();
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let fwd: Vec<f64> = p.iter_from(0).map(|(_, s, _)| s).collect();
+        assert_eq!(fwd, want);
+        let mut back = Vec::new();
+        let mut end = p.buf.len();
+        while end > 0 {
+            let (_, s, start) = p.entry_back(end);
+            back.push(s);
+            end = start;
+        }
+        back.reverse();
+        assert_eq!(back, want);
+        // Small integers cost one byte: a 2-byte member with score 5 is 5 bytes.
+        assert_eq!(entry_size(2, 5.0), 5);
+        assert_eq!(entry_size(2, 0.5), 12);
     }
 
     #[test]
@@ -1991,6 +2099,19 @@ mod tests {
         assert_eq!(top[1], (b"m0998".to_vec(), 998.0));
         assert_eq!(z.len(), 998);
         assert!(z.mem_usage() > 998 * 16);
+        // Free slots all over the arena's chunks get reused in order.
+        for i in (0..998).step_by(2) {
+            z.remove(format!("m{i:04}").as_bytes());
+        }
+        for i in (0..998).step_by(2) {
+            z.insert(format!("n{i:04}").as_bytes(), i as f64 + 0.5, l);
+        }
+        let all: Vec<_> = z.iter().map(|(_, s)| s).collect();
+        assert_eq!(all.len(), 998);
+        assert!(all.windows(2).all(|w| w[0] <= w[1]));
+        for (rank, (m, s)) in z.iter().enumerate() {
+            assert_eq!(z.rank(m, false), Some((rank, s)));
+        }
     }
 
     #[test]
