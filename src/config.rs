@@ -154,7 +154,7 @@ impl ConfValue for SavePoints {
         if words.is_empty() {
             return Ok(SavePoints(Vec::new()));
         }
-        if words.len() % 2 != 0 {
+        if !words.len().is_multiple_of(2) {
             return Err("Invalid save parameters".into());
         }
         let mut v = Vec::new();
@@ -211,7 +211,7 @@ impl ConfValue for OutputLimits {
     fn parse(args: &[&str], _: Kind) -> Result<Self, String> {
         // Called with the current value merged in by the setter below.
         let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
-        if words.is_empty() || words.len() % 4 != 0 {
+        if words.is_empty() || !words.len().is_multiple_of(4) {
             return Err("Wrong number of arguments in buffer limit configuration.".into());
         }
         let mut limits = [

@@ -34,7 +34,7 @@ pub fn active_expire_cycle(state: &mut State, tick: Duration) {
             }
             total_sampled += sampled;
             total_expired += expired_keys.len();
-            if iteration % 16 == 0 && started.elapsed() > budget {
+            if iteration.is_multiple_of(16) && started.elapsed() > budget {
                 break 'dbs;
             }
             if sampled == 0 || expired_keys.len() * 100 <= sampled * acceptable_stale {

@@ -260,21 +260,14 @@ pub fn full_name(parent: Option<&CommandSpec>, spec: &'static CommandSpec) -> Co
     }
 }
 
-fn command_stats<'s>(
-    state: &'s mut State,
-    name: &Cow<'static, str>,
-) -> &'s mut crate::state::CommandStats {
-    if !state.stats.commands.contains_key(name.as_ref()) {
+fn command_stats<'s>(state: &'s mut State, name: &str) -> &'s mut crate::state::CommandStats {
+    if !state.stats.commands.contains_key(name) {
         state
             .stats
             .commands
-            .insert(name.clone(), Default::default());
+            .insert(Cow::Owned(name.to_string()), Default::default());
     }
-    state
-        .stats
-        .commands
-        .get_mut(name.as_ref())
-        .expect("inserted above")
+    state.stats.commands.get_mut(name).expect("inserted above")
 }
 
 /// An error reply. The text starts with its code (`ERR`, `WRONGTYPE` ...).
@@ -454,7 +447,7 @@ fn run(
     if session.has(sf::MULTI) && !transactions::runs_inside_multi(spec) {
         if name_flags & flag::NO_MULTI != 0 {
             flag_multi_error(session);
-            let e = Error::Owned(format!("ERR Command not allowed inside a transaction"));
+            let e = Error::Msg("ERR Command not allowed inside a transaction");
             reject(state, Some(spec), out, &e);
             return Outcome::Done;
         }
@@ -539,7 +532,7 @@ fn flag_multi_error(session: &mut Session) {
 
 fn reject(state: &mut State, spec: Option<&'static CommandSpec>, out: &mut Reply, e: &Error) {
     if let Some(spec) = spec {
-        command_stats(state, &Cow::Borrowed(spec.name)).rejected_calls += 1;
+        command_stats(state, spec.name).rejected_calls += 1;
     }
     count_error(state, e);
     out.error(e.text());

@@ -129,13 +129,10 @@ impl Kind {
     }
 }
 
-fn sets<'c>(
-    ctx: &'c mut Ctx,
-    kind: Kind,
-) -> (
-    &'c mut HashSet<Vec<u8>>,
-    &'c mut HashMap<Vec<u8>, Vec<ClientKey>>,
-) {
+/// Subscribers by channel (or pattern).
+type Registry = HashMap<Vec<u8>, Vec<ClientKey>>;
+
+fn sets<'c>(ctx: &'c mut Ctx, kind: Kind) -> (&'c mut HashSet<Vec<u8>>, &'c mut Registry) {
     match kind {
         Kind::Channel => (&mut ctx.session.channels, &mut ctx.state.pubsub.channels),
         Kind::Pattern => (&mut ctx.session.patterns, &mut ctx.state.pubsub.patterns),

@@ -479,7 +479,7 @@ fn config_get(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(Error::Msg(
             "ERR wrong number of arguments for 'config|set' command",
         ));
@@ -993,12 +993,16 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
+/// The double DEBUG PROTOCOL replies with in Redis (its test value, not pi).
+#[allow(clippy::approx_constant)]
+const DEBUG_DOUBLE: f64 = 3.141;
+
 fn debug_protocol(args: &Args, out: &mut Reply) -> CmdResult {
     let t = String::from_utf8_lossy(args.get(2)).to_ascii_lowercase();
     match t.as_str() {
         "string" => out.bulk(b"Hello World"),
         "integer" => out.int(12345),
-        "double" => out.double(3.141),
+        "double" => out.double(DEBUG_DOUBLE),
         "bignum" => out.big_number("1234567999999999999999999999999999999"),
         "null" => out.null(),
         "array" => {

@@ -120,10 +120,7 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     let key = args.get(1);
     let old = if want_get {
-        match ctx.read_str(key)? {
-            Some(s) => Some(s.clone()),
-            None => None,
-        }
+        ctx.read_str(key)?.cloned()
     } else {
         None
     };
@@ -241,12 +238,10 @@ fn getex(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             ctx.dirty(1);
             ctx.notify(notify::GENERIC, "expire", key);
         }
-        Expiry::Persist => {
-            if ctx.db().persist(key) {
-                ctx.signal_modified(key);
-                ctx.dirty(1);
-                ctx.notify(notify::GENERIC, "persist", key);
-            }
+        Expiry::Persist if ctx.db().persist(key) => {
+            ctx.signal_modified(key);
+            ctx.dirty(1);
+            ctx.notify(notify::GENERIC, "persist", key);
         }
         _ => {}
     }
@@ -290,7 +285,7 @@ fn mget(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 fn mset_pairs_ok(args: &Args, name: &str) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(Error::Owned(format!(
             "ERR wrong number of arguments for '{name}' command"
         )));
@@ -510,6 +505,9 @@ fn incrbyfloat(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
+/// One LCS match: the range in the first string, in the second, and its length.
+type LcsMatch = ((usize, usize), (usize, usize), usize);
+
 fn lcs(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let (mut want_len, mut want_idx, mut with_match_len) = (false, false, false);
     let mut min_match_len = 0i64;
@@ -572,7 +570,7 @@ fn lcs(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let mut result = vec![0u8; total];
     let mut idx = total;
     let (mut x, mut y) = (n, m);
-    let mut matches: Vec<((usize, usize), (usize, usize), usize)> = Vec::new();
+    let mut matches: Vec<LcsMatch> = Vec::new();
     // (a_start, a_end, b_start, b_end) of the range being tracked, if any.
     let mut range: Option<(usize, usize, usize, usize)> = None;
     while x > 0 && y > 0 {

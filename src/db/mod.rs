@@ -139,7 +139,7 @@ impl Db {
                 expired.push(k.clone());
                 // If every key is volatile and expired we could loop forever; Redis returns
                 // an expired key after 100 tries in that case.
-                if tries >= 100 || self.expires.len() == self.dict.len() && tries >= 100 {
+                if tries >= 100 {
                     return Some(k.clone());
                 }
                 continue;

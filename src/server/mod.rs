@@ -227,10 +227,10 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    log::warn!("poll failed: {e}");
-                }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                log::warn!("poll failed: {e}");
             }
             for ev in events.iter() {
                 let t = ev.token().0;
@@ -257,10 +257,10 @@ impl Server {
             self.deliver_outbox();
             self.handle_kills();
             self.flush_pending();
-            if let Some(req) = self.state.shutdown.take() {
-                if self.prepare_shutdown(req) {
-                    return 0;
-                }
+            if let Some(req) = self.state.shutdown.take()
+                && self.prepare_shutdown(req)
+            {
+                return 0;
             }
         }
     }
