@@ -769,4 +769,20 @@ fn zrandmember_and_zscan_cover_the_set() {
         assert_eq!(seen.len(), n, "{key}: zscan missed members");
         assert!(seen.iter().all(|(m, s)| *m == format!("m{s}")));
     }
+    // An absurd negative count does not eat the server's memory: the client is dropped.
+    let mut r = rudis.raw();
+    cmd(&mut r, "config set proto-max-bulk-len 1048576");
+    r.send(&encode(&[b"zrandmember", b"small", b"-1000000000000"]));
+    let (mut total, mut buf) = (0usize, vec![0u8; 1 << 16]);
+    loop {
+        use std::io::Read;
+        match r.s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("connection not closed after {total} bytes: {e}"),
+        }
+    }
+    assert!(total < 16 << 20, "{total} bytes sent before closing");
+    let mut r2 = rudis.raw();
+    assert_eq!(cmd(&mut r2, "zcard small"), b":20\r\n");
 }

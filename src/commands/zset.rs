@@ -1257,6 +1257,8 @@ fn zrandmember(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(Error::Msg("ERR value is out of range"));
     }
+    let reply_cap = ctx.config().proto_max_bulk_len.max(0) as usize;
+    let mut overflow = false;
     let mut rng = std::mem::take(&mut ctx.state.rng);
     let result = (|| -> CmdResult {
         let Some(z) = ctx.read_zset(args.get(1))? else {
@@ -1275,7 +1277,14 @@ fn zrandmember(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             } else {
                 count
             });
-            for _ in 0..count {
+            let start = out.buf.len();
+            for i in 0..count {
+                // Redis streams this into an unlimited buffer; stop at a reply bigger
+                // than the biggest request we accept and drop the client instead.
+                if i % 1024 == 0 && out.buf.len() - start > reply_cap {
+                    overflow = true;
+                    break;
+                }
                 let (m, s) = z.random_entry(&mut rng).unwrap_or((b"", 0.0));
                 if withscores && out.resp3 {
                     out.array(2);
@@ -1292,6 +1301,9 @@ fn zrandmember(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         Ok(())
     })();
     ctx.state.rng = rng;
+    if overflow {
+        ctx.session.flags |= crate::state::flags::CLOSE_AFTER_REPLY;
+    }
     result
 }
 
