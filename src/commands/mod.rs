@@ -16,6 +16,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod transactions;
 pub mod zset;
@@ -167,6 +168,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     persistence::COMMANDS,
+    sort::COMMANDS,
     list::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,
