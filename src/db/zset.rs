@@ -1501,20 +1501,25 @@ impl ZSetValue {
     }
 
     /// Approximate heap bytes used (for MEMORY USAGE).
+    /// Like MEMORY USAGE, big sets are estimated from a sample of their first entries.
     pub fn mem_usage(&self) -> usize {
+        const SAMPLE: usize = 64;
         match &self.repr {
             Repr::Listpack(p) => p.buf.capacity(),
             Repr::Skiplist(b) => {
                 let node = std::mem::size_of::<Node>();
-                let mut bytes = b.list.nodes.len() * CHUNK * node + b.list.free.capacity() * 4;
+                let fixed = b.list.nodes.len() * CHUNK * node + b.list.free.capacity() * 4;
+                let (mut sampled, mut sample_bytes) = (0usize, 0usize);
                 let mut x = b.list.first();
-                while x != NIL {
+                while x != NIL && sampled < SAMPLE {
                     let n = b.list.node(x);
-                    // Arc header + bytes, upper levels, and a dict entry (~32 bytes).
-                    bytes += 16 + n.member.len() + n.upper.len() * 8 + 32;
+                    // Arc header + bytes, upper levels, and a dict entry with its bucket.
+                    sample_bytes += 16 + n.member.len() + n.upper.len() * 8 + 48;
+                    sampled += 1;
                     x = n.level0.forward;
                 }
-                bytes
+                let per_entry = sample_bytes.checked_div(sampled).unwrap_or(0);
+                fixed + per_entry * b.list.length
             }
         }
     }
