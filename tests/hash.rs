@@ -447,3 +447,60 @@ fn counters_accumulate() {
         "-ERR hash value is not an integer\r\n"
     );
 }
+
+/// Runs `script` on a server with every keyspace event enabled and returns, for each
+/// command, the keyevent notifications it published (as raw RESP frames).
+fn keyevents(main: &mut RawConn, sub: &mut RawConn, script: &str) -> Vec<(String, Vec<String>)> {
+    assert_eq!(
+        text(&cmd(main, "CONFIG SET notify-keyspace-events KEA")),
+        "+OK\r\n"
+    );
+    cmd(sub, "PSUBSCRIBE __keyevent@0__:*");
+    let mut out = Vec::new();
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        cmd(main, line);
+        // A PING on the subscriber is answered after every event published so far.
+        sub.send(&common::encode(&[b"PING"]));
+        let mut events = Vec::new();
+        loop {
+            let r = text(&sub.read_reply());
+            if r.contains("pong") {
+                break;
+            }
+            events.push(r);
+        }
+        out.push((line.to_string(), events));
+    }
+    out
+}
+
+#[test]
+fn keyspace_events_match_redis() {
+    if !redis_installed() {
+        return;
+    }
+    let script = "
+        HSET h a 1 b 2
+        HSET h a 1
+        HSETNX h a 1
+        HSETNX h c 1
+        HINCRBY h a 5
+        HINCRBYFLOAT h a 1.5
+        HDEL h zz
+        HDEL h a
+        HDEL h b c
+        HINCRBY fresh n 1
+        HMSET fresh n 2
+        HGET fresh n
+        HDEL fresh n
+    ";
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let ours = keyevents(&mut rudis.raw(), &mut rudis.raw(), script);
+    let theirs = keyevents(&mut redis.raw(), &mut redis.raw(), script);
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.iter()
+            .any(|(_, e)| e.iter().any(|m| m.contains("hincrbyfloat")))
+    );
+}

@@ -522,3 +522,74 @@ fn sscan_iterates_everything() {
         "*2\r\n$1\r\n0\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"
     );
 }
+
+/// Runs `script` on a server with every keyspace event enabled and returns, for each
+/// command, the keyevent notifications it published (as raw RESP frames).
+fn keyevents(main: &mut RawConn, sub: &mut RawConn, script: &str) -> Vec<(String, Vec<String>)> {
+    assert_eq!(
+        text(&cmd(main, "CONFIG SET notify-keyspace-events KEA")),
+        "+OK\r\n"
+    );
+    cmd(sub, "PSUBSCRIBE __keyevent@0__:*");
+    let mut out = Vec::new();
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        cmd(main, line);
+        // A PING on the subscriber is answered after every event published so far.
+        sub.send(&common::encode(&[b"PING"]));
+        let mut events = Vec::new();
+        loop {
+            let r = text(&sub.read_reply());
+            if r.contains("pong") {
+                break;
+            }
+            events.push(r);
+        }
+        out.push((line.to_string(), events));
+    }
+    out
+}
+
+#[test]
+fn keyspace_events_match_redis() {
+    if !redis_installed() {
+        return;
+    }
+    let script = "
+        SADD s a b
+        SADD s a
+        SREM s zz
+        SREM s a b
+        SADD s 1 2 3
+        SPOP s
+        SPOP s 1
+        SPOP s 5
+        SPOP s 5
+        SADD s 1 2 3
+        SMOVE s d 1
+        SMOVE s d 1
+        SMOVE s d 2
+        SMOVE s d 3
+        SADD a 1 2
+        SADD b 2 3
+        SINTERSTORE dst a b
+        SUNIONSTORE dst a b
+        SDIFFSTORE dst a b
+        SDIFFSTORE dst a a
+        SINTERSTORE dst a nokey
+        SET x 1
+        SINTERSTORE x a nokey
+        SUNIONSTORE x nokey
+        SADD t 1 2 3 4 5 6 7 8 9 10
+        SPOP t 3
+        SPOP t 0
+    ";
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let ours = keyevents(&mut rudis.raw(), &mut rudis.raw(), script);
+    let theirs = keyevents(&mut redis.raw(), &mut redis.raw(), script);
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.iter()
+            .any(|(_, e)| e.iter().any(|m| m.contains("sinterstore")))
+    );
+}

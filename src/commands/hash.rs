@@ -69,11 +69,10 @@ fn hset(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let limits = limits(ctx);
     let pairs = args.rest(2);
     let h = hash_for_write(ctx, key)?;
-    let fields: Vec<&[u8]> = pairs.iter().collect();
-    h.prepare_write(&fields, &limits);
+    h.prepare_write(pairs.iter(), &limits);
     let mut created = 0;
-    for pair in fields.chunks_exact(2) {
-        if h.set(pair[0], pair[1], &limits) {
+    for i in (0..pairs.len()).step_by(2) {
+        if h.set(pairs.get(i), pairs.get(i + 1), &limits) {
             created += 1;
         }
     }
@@ -97,7 +96,7 @@ fn hsetnx(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    h.prepare_write(&[field, value], &limits);
+    h.prepare_write([field, value].into_iter(), &limits);
     h.set(field, value, &limits);
     out.int(1);
     ctx.signal_modified(key);

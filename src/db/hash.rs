@@ -387,14 +387,16 @@ impl HashValue {
     /// `args` is the flat field, value, field, value ... list of the command. Converts
     /// when there are more new pairs than a listpack may hold (even if some repeat) or
     /// when any argument is longer than a listpack entry may be.
-    pub fn prepare_write<A: AsRef<[u8]>>(&mut self, args: &[A], limits: &HashLimits) {
+    pub fn prepare_write<'a>(
+        &mut self,
+        mut args: impl ExactSizeIterator<Item = &'a [u8]>,
+        limits: &HashLimits,
+    ) {
         if !self.is_listpack() {
             return;
         }
         if args.len() / 2 > limits.max_listpack_entries
-            || args
-                .iter()
-                .any(|a| a.as_ref().len() > limits.max_listpack_value)
+            || args.any(|a| a.len() > limits.max_listpack_value)
         {
             self.convert_to_table();
         }
@@ -764,18 +766,18 @@ mod tests {
     fn prepare_write_mirrors_try_conversion() {
         let mut h = HashValue::new();
         let args: Vec<Vec<u8>> = vec![b"a".to_vec(), vec![b'x'; 65]];
-        h.prepare_write(&args, &limits());
+        h.prepare_write(args.iter().map(|a| &a[..]), &limits());
         assert_eq!(h.encoding(), "hashtable");
 
         // 513 pairs, all the same field: converts though only one field results.
         let mut h = HashValue::new();
         let args: Vec<&[u8]> = std::iter::repeat_n(&b"f"[..], 1026).collect();
-        h.prepare_write(&args, &limits());
+        h.prepare_write(args.iter().copied(), &limits());
         assert_eq!(h.encoding(), "hashtable");
 
         let mut h = HashValue::new();
         let args: Vec<&[u8]> = std::iter::repeat_n(&b"f"[..], 1024).collect();
-        h.prepare_write(&args, &limits());
+        h.prepare_write(args.iter().copied(), &limits());
         assert_eq!(h.encoding(), "listpack");
     }
 
