@@ -55,7 +55,16 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
                 // hexadecimal floats such as 0x1p3 are accepted by strtod
                 return parse_hex_float(&lower);
             }
-            st.parse::<f64>().ok()?
+            let v = st.parse::<f64>().ok()?;
+            // strtod reports ERANGE for overflow and underflow; Redis rejects both.
+            let mantissa_nonzero = lower
+                .split('e')
+                .next()
+                .is_some_and(|m| m.bytes().any(|c| (b'1'..=b'9').contains(&c)));
+            if v.is_infinite() || (v == 0.0 && mantissa_nonzero) {
+                return None;
+            }
+            v
         }
     };
     if v.is_nan() { None } else { Some(v) }
@@ -88,8 +97,10 @@ fn parse_hex_float(s: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
-/// Formats a double as Redis 7.2 replies it: the shortest text that reads back the same
-/// value, in `%g` style (exponent form below 1e-4 and from 1e17), "inf"/"-inf".
+/// Formats a double as Redis 7.0 replies it (`%.17g`): 17 significant digits with
+/// trailing zeros dropped, exponent form below 1e-4 and from 1e17, "inf"/"-inf".
+/// (Redis 7.2 switched to the shortest round-trip form; the upstream 6.2 test suite and
+/// Debian's redis-server 7.0, our references, expect `%.17g`.)
 pub fn fmt_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
@@ -101,15 +112,48 @@ pub fn fmt_double(d: f64) -> String {
             "0".into()
         };
     }
-    let sci = format!("{:e}", d); // shortest digits, e.g. "1.5e-7"
+    let sci = format!("{d:.16e}"); // 17 significant digits: "1.2345678901234567e-7"
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-5..17).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{d}")
+    let (neg, mant) = match mant.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mant),
+    };
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    let mut out = String::with_capacity(24);
+    if neg {
+        out.push('-');
     }
+    if !(-4..17).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        out.push_str(&format!("e{sign}{:02}", exp.abs()));
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
 }
 
 /// Formats a double as INCRBYFLOAT / HINCRBYFLOAT store it: plain decimal, never an
@@ -322,10 +366,16 @@ mod tests {
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
         assert_eq!(fmt_double(1.5), "1.5");
-        assert_eq!(fmt_double(0.1), "0.1");
+        assert_eq!(fmt_double(0.1), "0.10000000000000001");
+        assert_eq!(fmt_double(-2.5), "-2.5");
         assert_eq!(fmt_double(1e21), "1e+21");
-        assert_eq!(fmt_double(1e-7), "1e-07");
+        assert_eq!(fmt_double(1e-7), "9.9999999999999995e-08");
         assert_eq!(fmt_double(100.0), "100");
+        assert_eq!(fmt_double(123456.789), "123456.789");
+        assert_eq!(fmt_double(0.001), "0.001");
+        assert_eq!(parse_f64(b"1e400"), None);
+        assert_eq!(parse_f64(b"1e-400"), None);
+        assert_eq!(parse_f64(b"0e5"), Some(0.0));
         assert_eq!(fmt_double_human(10.6), "10.6");
         assert_eq!(fmt_double_human(5.0e3), "5000");
     }

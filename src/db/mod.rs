@@ -69,23 +69,15 @@ impl Db {
 
     /// Insert or overwrite, dropping any TTL (Redis's setKey without KEEPTTL).
     pub fn set(&mut self, key: &[u8], value: Value) {
-        if let Some(v) = self.dict.get_mut(key) {
-            *v = value;
-            if !self.expires.is_empty() {
-                self.expires.remove(key);
-            }
-        } else {
-            self.dict.insert(key.into(), value);
+        // One hash and one lookup: the key is copied only when it is new.
+        if self.dict.upsert(key, value, || key.into()).is_some() && !self.expires.is_empty() {
+            self.expires.remove(key);
         }
     }
 
     /// Insert or overwrite keeping the TTL.
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        if let Some(v) = self.dict.get_mut(key) {
-            *v = value;
-        } else {
-            self.dict.insert(key.into(), value);
-        }
+        self.dict.upsert(key, value, || key.into());
     }
 
     /// Remove a key and its TTL; returns the value if it existed.

@@ -708,12 +708,15 @@ impl Server {
                     .reregister(conn.stream.source(), Token(key), interest);
                 conn.want_write = want_write;
             }
-            let close_after = self
-                .state
-                .sessions
-                .get(key)
-                .is_some_and(|s| s.has(sf::CLOSE_AFTER_REPLY));
-            if error || (close_after && remaining == 0) || self.over_output_limit(key, remaining) {
+            let (close_after, close_asap) =
+                self.state.sessions.get(key).map_or((false, false), |s| {
+                    (s.has(sf::CLOSE_AFTER_REPLY), s.has(sf::CLOSE_ASAP))
+                });
+            if error
+                || close_asap
+                || (close_after && remaining == 0)
+                || self.over_output_limit(key, remaining)
+            {
                 self.close(key);
             }
         }
