@@ -144,7 +144,7 @@ fn random_adds_are_byte_identical() {
             args.extend(eles.iter().map(|e| e.as_slice()));
             same(&mut a, &mut b, &args);
             added += batch;
-            if g.next() % 8 == 0 {
+            if g.next().is_multiple_of(8) {
                 same(&mut a, &mut b, &[b"PFCOUNT", key.as_bytes()]);
             }
         }
