@@ -113,6 +113,26 @@ impl HelpTable {
                 for (name, spec) in pairs(&docs) {
                     table.add_command(&text(name), None, spec);
                 }
+                // Servers whose docs describe no arguments still give hints from COMMAND's arity.
+                let undocumented = |e: &HelpEntry| e.words.len() == 1 && e.params.is_empty();
+                let mut names = vec!["COMMAND".to_string(), "INFO".to_string()];
+                names.extend(
+                    table
+                        .entries
+                        .iter()
+                        .filter(|e| undocumented(e))
+                        .map(|e| e.full.to_lowercase()),
+                );
+                if names.len() > 2
+                    && let Ok(Value::Array(cmds)) = conn.call(&names)
+                {
+                    for (name, params) in cmds.iter().filter_map(params_from_info) {
+                        let found = table.entries.iter_mut().find(|e| e.full == name);
+                        if let Some(entry) = found.filter(|e| undocumented(e)) {
+                            entry.params = params;
+                        }
+                    }
+                }
             }
             _ => {
                 if let Ok(Value::Array(cmds)) = conn.call(&["COMMAND"]) {
@@ -190,25 +210,9 @@ impl HelpTable {
 
     /// Older servers: derive "key arg ..." from COMMAND's arity.
     fn add_from_command_info(&mut self, info: &Value) {
-        let Some(fields) = info.as_list() else { return };
-        let (Some(name), Some(arity)) = (fields.first(), fields.get(1).and_then(Value::as_int))
-        else {
+        let Some((upper, params)) = params_from_info(info) else {
             return;
         };
-        let first_key = fields.get(3).and_then(Value::as_int).unwrap_or(0);
-        let mut args = arity.unsigned_abs().saturating_sub(1);
-        let mut params = String::new();
-        if first_key == 1 && args > 0 {
-            params.push_str("key ");
-            args -= 1;
-        }
-        for _ in 0..args.min(16) {
-            params.push_str("arg ");
-        }
-        if arity < 0 {
-            params.push_str("...options...");
-        }
-        let upper = text(name).to_uppercase();
         self.entries.push(HelpEntry {
             words: vec![upper.clone()],
             full: upper,
@@ -318,6 +322,28 @@ impl HelpTable {
             .map(|e| format!("{}{}", &line[..start], e.full))
             .collect()
     }
+}
+
+/// The upper-cased name and "key arg ...options..." parameters derived from
+/// one COMMAND entry's arity and first key position (redis-cli's fallback).
+fn params_from_info(info: &Value) -> Option<(String, String)> {
+    let fields = info.as_list()?;
+    let name = fields.first()?;
+    let arity = fields.get(1).and_then(Value::as_int)?;
+    let first_key = fields.get(3).and_then(Value::as_int).unwrap_or(0);
+    let mut args = arity.unsigned_abs().saturating_sub(1);
+    let mut params = String::new();
+    if first_key == 1 && args > 0 {
+        params.push_str("key ");
+        args -= 1;
+    }
+    for _ in 0..args.min(16) {
+        params.push_str("arg ");
+    }
+    if arity < 0 {
+        params.push_str("...options...");
+    }
+    Some((text(name).to_uppercase(), params.trim_end().to_string()))
 }
 
 /// The text of a bare `HELP`.
