@@ -454,9 +454,9 @@ fn scan_and_bigkeys_tools() {
     // keys are "biggest so far" depends on the SCAN order: compare the
     // summaries as sets.
     let summary = |out: &Output| {
-        let all = text(&out.stdout);
-        let from = all.find("-------- summary").unwrap_or(all.len());
-        sorted_lines(all[from..].as_bytes())
+        let all = &out.stdout;
+        let from = text(all).find("-------- summary").unwrap_or(all.len());
+        sorted_lines(&all[from..])
     };
     let args = ["-p", &p, "--bigkeys"];
     let theirs = run(redis_cli(), &args, b"");
