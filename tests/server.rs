@@ -254,3 +254,33 @@ fn debug_requires_enable_and_digest_tracks_data() {
     assert_eq!(d1, d3);
     assert_ne!(d1, empty);
 }
+
+#[test]
+fn monitor_feeds_commands_of_other_clients() {
+    let srv = TestServer::start();
+    let mut mon = srv.raw();
+    assert_eq!(mon.cmd(&[b"MONITOR"]), b"+OK\r\n");
+    let mut c = srv.raw();
+    c.cmd(&[b"SET", b"k", b"v w"]);
+    let line = String::from_utf8_lossy(&mon.read_reply()).into_owned();
+    assert!(
+        line.starts_with('+') && line.contains("[0 127.0.0.1:"),
+        "{line}"
+    );
+    assert!(line.ends_with("\"SET\" \"k\" \"v w\"\r\n"), "{line}");
+}
+
+#[test]
+fn bare_command_lists_all() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let all: Vec<redis::Value> = redis::cmd("COMMAND").query(&mut c).unwrap();
+    let n: usize = redis::cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert_eq!(all.len(), n);
+    let err = redis::cmd("CONFIG").query::<()>(&mut c).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("wrong number of arguments for 'config' command"),
+        "{err}"
+    );
+}

@@ -211,10 +211,9 @@ pub fn resolve(args: &Args) -> Result<Resolved, Error> {
         return Ok((None, cmd));
     }
     if args.len() < 2 {
-        return Err(Error::Owned(format!(
-            "ERR wrong number of arguments for '{}' command",
-            cmd.name
-        )));
+        // The container itself: its arity decides (COMMAND alone lists every command,
+        // CONFIG alone is an arity error).
+        return Ok((None, cmd));
     }
     let sub = args.get(1);
     cmd.subcommands

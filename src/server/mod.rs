@@ -369,7 +369,9 @@ impl Server {
                 Ok(n) => {
                     conn.query.truncate(len + n);
                     total += n;
-                    if n < READ_CHUNK || total >= 1024 * 1024 {
+                    // Sockets are edge-triggered: read until the kernel buffer is empty
+                    // (a short read says so), or no new event would come for the rest.
+                    if n < READ_CHUNK {
                         break;
                     }
                 }
