@@ -176,6 +176,10 @@ fn replies_match_redis() {
         blpop l nan
         blpop l " 1"
         blpop l 1e400
+        blpop l 1e4000
+        blpop l 1e5000
+        blpop l -1e400
+        blpop l 1e-400
         brpoplpush a b -0.5
         blmove a b left up 1
         blmove a b left left -1
@@ -448,4 +452,61 @@ fn client_unblock_answers_with_timeout_or_error() {
     // The registration is gone: a later push is not consumed by the old waiter.
     cmd(&mut ctl, "RPUSH never v");
     assert_eq!(cmd(&mut ctl, "LLEN never"), b":1\r\n");
+}
+
+/// Reads pub/sub messages until the one published on channel `end`.
+fn messages_until_end(sub: &mut RawConn) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let m = text(&sub.read_reply());
+        if m.contains("\r\n$3\r\nend\r\n") {
+            return got;
+        }
+        got.push(m);
+    }
+}
+
+#[test]
+fn keyspace_notifications_match_redis() {
+    if !redis_installed() {
+        eprintln!("redis-server not installed: skipping the comparison");
+        return;
+    }
+    let script = "rpush l a b c d e f
+        lpush l z
+        lpushx l y
+        rpushx nokey y
+        lpop l
+        rpop l 2
+        linsert l before a q
+        linsert l before nope q
+        lset l 0 w
+        lrem l 1 q
+        ltrim l 0 1
+        lmove l l2 left right
+        rpoplpush l l2
+        lmpop 1 l2 left count 1
+        blpop l2 0
+        rpush t 1
+        blmove t t2 left right 0
+        rpush t 1 2
+        ltrim t 5 6
+        rpush u 1
+        lmove u u left left
+        lrem u 0 1";
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let mut streams = Vec::new();
+    for (mut c, mut sub) in [(rudis.raw(), rudis.raw()), (redis.raw(), redis.raw())] {
+        cmd(&mut c, "CONFIG SET notify-keyspace-events KEAn");
+        cmd(&mut sub, "PSUBSCRIBE __key*__:*");
+        cmd(&mut sub, "SUBSCRIBE end");
+        for line in script.lines() {
+            cmd(&mut c, line.trim());
+        }
+        cmd(&mut c, "PUBLISH end x");
+        streams.push(messages_until_end(&mut sub));
+    }
+    assert!(streams[1].len() > 40, "{}", streams[1].len());
+    assert_eq!(streams[0], streams[1]);
 }

@@ -92,7 +92,9 @@ fn parse_non_negative(arg: &[u8], err: Error) -> Result<i64, Error> {
 /// A blocking timeout in seconds, as Redis's `getTimeoutFromObjectOrReply`: the
 /// deadline in unix ms, or None for 0 (wait forever).
 fn parse_timeout(ctx: &Ctx, arg: &[u8]) -> Result<Option<i64>, Error> {
-    let secs = parse_f64(arg).ok_or(TIMEOUT_NOT_FLOAT)?;
+    let secs = parse_f64(arg)
+        .or_else(|| parse_beyond_double(arg))
+        .ok_or(TIMEOUT_NOT_FLOAT)?;
     let ms = (secs * 1000.0).ceil();
     // Redis converts with a C cast, which turns anything beyond the i64 range (infinity
     // included) into a negative number, hence "negative" for huge timeouts.
@@ -107,6 +109,52 @@ fn parse_timeout(ctx: &Ctx, arg: &[u8]) -> Result<Option<i64>, Error> {
         return Err(TIMEOUT_NEGATIVE);
     }
     Ok((ms > 0).then(|| ctx.now().saturating_add(ms)))
+}
+
+/// Redis parses timeouts as `long double`, whose range (about 1e±4932) goes far
+/// beyond f64's: a decimal number that over- or underflows f64 but fits a long double
+/// is accepted there. Returns it as f64 infinity or the smallest positive double, with
+/// its sign, which lead to the same outcome (far beyond any deadline, or 1 ms).
+fn parse_beyond_double(arg: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(arg).ok()?;
+    let v: f64 = s.parse().ok()?;
+    if v.is_nan()
+        || s.bytes()
+            .any(|c| c.is_ascii_alphabetic() && !matches!(c, b'e' | b'E'))
+    {
+        return None;
+    }
+    let negative = s.starts_with('-');
+    let unsigned = s.trim_start_matches(['+', '-']);
+    let (mantissa, exp) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int_digits = int.trim_start_matches('0');
+    let lead = if !int_digits.is_empty() {
+        int_digits.len() as i64 - 1
+    } else {
+        let frac_digits = frac.trim_start_matches('0');
+        if frac_digits.is_empty() {
+            return None; // zero parses as a double already
+        }
+        -((frac.len() - frac_digits.len()) as i64) - 1
+    };
+    // The decimal exponent of the leading digit, within long double's range.
+    let magnitude = exp.checked_add(lead)?;
+    let tiny_or_huge = if v.is_infinite() && magnitude <= 4931 {
+        f64::INFINITY
+    } else if v == 0.0 && magnitude >= -4950 {
+        f64::MIN_POSITIVE
+    } else {
+        return None;
+    };
+    Some(if negative {
+        -tiny_or_huge
+    } else {
+        tiny_or_huge
+    })
 }
 
 /// Stores a new list at `key` (which does not exist) and announces the new key.
