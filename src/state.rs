@@ -379,6 +379,17 @@ impl State {
         }
     }
 
+    /// A key of `db` got elements a blocked client may want (lists, zsets).
+    pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        if self.blocking.waiters.is_empty() {
+            return;
+        }
+        let wk = (db, Key::from(key));
+        if self.blocking.waiters.contains_key(&wk) && !self.blocking.ready.contains(&wk) {
+            self.blocking.ready.push(wk);
+        }
+    }
+
     /// Earliest blocked-client deadline, for the poll timeout.
     pub fn next_block_deadline(&self) -> Option<i64> {
         if self.blocking.count == 0 {

@@ -106,8 +106,12 @@ impl<'a> Ctx<'a> {
 
     /// Stores `value` at `key` (dropping any TTL) and signals the change.
     pub fn set_key(&mut self, key: &[u8], value: Value) {
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
         self.db().set(key, value);
         self.signal_modified(key);
+        if wakes {
+            self.signal_ready(key);
+        }
     }
 
     /// Deletes `key` and signals the change; true if it existed.
@@ -141,11 +145,7 @@ impl<'a> Ctx<'a> {
     /// A list/zset/stream at `key` got elements: clients blocked on it may proceed.
     pub fn signal_ready(&mut self, key: &[u8]) {
         let db = self.session.db;
-        let wk = (db, Key::from(key));
-        if self.state.blocking.waiters.contains_key(&wk) && !self.state.blocking.ready.contains(&wk)
-        {
-            self.state.blocking.ready.push(wk);
-        }
+        self.state.signal_ready(db, key);
     }
 
     /// True when a blocking command may really block (not inside MULTI/EXEC).

@@ -415,6 +415,7 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if let Some(t) = ttl {
         ctx.state.dbs[dst].set_expire(key, t);
     }
+    ctx.state.signal_ready(dst, key);
     ctx.signal_modified(key);
     ctx.state.touch_watched(dst, key);
     ctx.notify(notify::GENERIC, "move_from", key);
@@ -466,6 +467,7 @@ fn copy(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if let Some(t) = ttl {
         ctx.state.dbs[dst_db].set_expire(dst, t);
     }
+    ctx.state.signal_ready(dst_db, dst);
     ctx.state.touch_watched(dst_db, dst);
     crate::commands::context::notify_keyspace_event(
         ctx.state,
