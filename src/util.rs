@@ -170,10 +170,14 @@ pub fn fmt_double_human(d: f64) -> String {
 
 /// Redis's glob matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
 pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
-    glob_rec(pattern, string, nocase, 0)
+    let mut skip_longer = false;
+    glob_rec(pattern, string, nocase, 0, &mut skip_longer)
 }
 
-fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
+/// `skip_longer` is Redis's guard against exponential backtracking (CVE-2022-36021):
+/// once the rest of a pattern after a `*` failed to match anywhere in the remaining
+/// string, no earlier `*` can help by matching more, so the whole search stops.
+fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32, skip_longer: &mut bool) -> bool {
     // Bound recursion as Redis does (it guards against pathological patterns too).
     if depth > 1000 {
         return false;
@@ -195,11 +199,15 @@ fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
                     return true;
                 }
                 while !s.is_empty() {
-                    if glob_rec(&p[1..], s, nocase, depth + 1) {
+                    if glob_rec(&p[1..], s, nocase, depth + 1, skip_longer) {
                         return true;
+                    }
+                    if *skip_longer {
+                        return false;
                     }
                     s = &s[1..];
                 }
+                *skip_longer = true;
                 return false;
             }
             b'?' => {
@@ -392,5 +400,11 @@ mod tests {
         assert!(glob_match(b"HELLO", b"hello", true));
         assert!(glob_match(b"a*", b"a", false));
         assert!(!glob_match(b"a[", b"ab", false));
+        // Nested stars against a long non-matching string finish at once.
+        let pat = b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        let t = std::time::Instant::now();
+        assert!(!glob_match(pat, &[b'a'; 40], false));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert!(glob_match(b"*a*b", b"xxaxxb", false));
     }
 }

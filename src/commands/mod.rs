@@ -472,7 +472,11 @@ pub fn call(
     let started = std::time::Instant::now();
     let stat_name = full_name(parent, spec);
     session.last_cmd = stat_name.clone();
-    let monitor_line = if !state.monitors.is_empty() && !spec.has(flag::SKIP_MONITOR) {
+    // Like Redis, admin commands (MONITOR itself, CONFIG, DEBUG ...) are not fed.
+    let monitor_line = if !state.monitors.is_empty()
+        && spec.flags & (flag::SKIP_MONITOR | flag::ADMIN) == 0
+        && parent.is_none_or(|p| p.flags & flag::ADMIN == 0)
+    {
         Some(server::monitor_line(state, session, args))
     } else {
         None
