@@ -593,3 +593,38 @@ fn keyspace_events_match_redis() {
             .any(|(_, e)| e.iter().any(|m| m.contains("sinterstore")))
     );
 }
+
+/// Writes that change a key invalidate a WATCH on it; writes that change nothing do not.
+#[test]
+fn writes_signal_watchers() {
+    let srv = TestServer::start();
+    let mut a = srv.raw();
+    let mut b = srv.raw();
+    cmd(&mut a, "SADD s x y");
+    cmd(&mut a, "HSET h f v");
+    let cases = [
+        ("s", "SADD s x", false),
+        ("s", "SREM s absent", false),
+        ("s", "SMOVE s s x", false),
+        ("h", "HSETNX h f other", false),
+        ("h", "HDEL h absent", false),
+        ("s", "SADD s z", true),
+        ("s", "SREM s z", true),
+        ("s", "SPOP s 0", false),
+        ("h", "HSET h f v", true),
+        ("h", "HINCRBY h n 1", true),
+        ("dst", "SINTERSTORE dst s nokey", false),
+        ("dst", "SUNIONSTORE dst s", true),
+        ("dst", "SINTERSTORE dst s nokey", true),
+        ("d2", "SMOVE s d2 x", true),
+    ];
+    for (key, write, invalidates) in cases {
+        cmd(&mut a, &format!("WATCH {key}"));
+        cmd(&mut a, "MULTI");
+        cmd(&mut a, "PING");
+        cmd(&mut b, write);
+        let r = text(&cmd(&mut a, "EXEC"));
+        let aborted = r == "*-1\r\n";
+        assert_eq!(aborted, invalidates, "`{write}` on watched {key}: {r:?}");
+    }
+}
