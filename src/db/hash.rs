@@ -31,8 +31,6 @@ impl Default for HashLimits {
 
 /// Rough per-allocation bookkeeping of the allocator, for memory estimates.
 const ALLOC_OVERHEAD: usize = 8;
-/// Rough per-entry cost of the dict beyond the entry itself (bucket slot, chaining).
-const DICT_ENTRY_OVERHEAD: usize = 16;
 
 // ---------------------------------------------------------------------------------
 // Listpack
@@ -585,22 +583,42 @@ impl HashValue {
         }
     }
 
-    /// Estimated bytes of memory this value uses (MEMORY USAGE).
+    /// Estimated bytes of memory this value uses (MEMORY USAGE). A table's fields and
+    /// values are sampled (the first `MEM_SAMPLES`) and extrapolated, as Redis does.
     pub fn mem_usage(&self) -> usize {
         let base = std::mem::size_of::<Self>();
         match &self.repr {
             Repr::Listpack(lp) => base + lp.capacity() + ALLOC_OVERHEAD,
             Repr::Table(t) => {
-                let per_entry = std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>()
-                    + DICT_ENTRY_OVERHEAD
-                    + 2 * ALLOC_OVERHEAD;
-                base + t
+                let sizes = t
                     .iter()
-                    .map(|(k, v)| per_entry + k.len() + v.len())
-                    .sum::<usize>()
+                    .map(|(k, v)| heap_size(k.len()) + heap_size(v.len()));
+                base + t.mem_usage() + sampled_total(t.len(), sizes)
             }
         }
     }
+}
+
+/// How many entries MEMORY USAGE looks at in a big collection.
+pub(crate) const MEM_SAMPLES: usize = 64;
+
+/// Bytes malloc hands out for a `len`-byte buffer (16-byte granularity plus a header).
+pub(crate) fn heap_size(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len + ALLOC_OVERHEAD).next_multiple_of(16)
+    }
+}
+
+/// Sum of `sizes` over `n` items, from the first `MEM_SAMPLES` of them.
+pub(crate) fn sampled_total(n: usize, sizes: impl Iterator<Item = usize>) -> usize {
+    let (mut seen, mut sum) = (0usize, 0usize);
+    for size in sizes.take(MEM_SAMPLES) {
+        seen += 1;
+        sum += size;
+    }
+    (sum * n).checked_div(seen).unwrap_or(0)
 }
 
 /// Selection sampling over an iterator of known length `n`.

@@ -8,7 +8,7 @@
 use std::fmt;
 
 use super::dict::Dict;
-use super::hash::{Either, Listpack, scan_dict, select_sorted};
+use super::hash::{Either, Listpack, heap_size, sampled_total, scan_dict, select_sorted};
 use crate::util::{Rng, parse_i64};
 
 /// The CONFIG thresholds that decide a set's encoding.
@@ -39,9 +39,8 @@ impl SetLimits {
     }
 }
 
-/// Rough allocator bookkeeping per allocation and dict overhead per entry.
+/// Rough allocator bookkeeping per allocation.
 const ALLOC_OVERHEAD: usize = 8;
-const DICT_ENTRY_OVERHEAD: usize = 16;
 
 /// A member as stored: intsets hold integers, the other encodings bytes. Replies write
 /// integers as bulk strings of their decimal form.
@@ -583,16 +582,16 @@ impl SetValue {
         }
     }
 
-    /// Estimated bytes of memory this value uses (MEMORY USAGE).
+    /// Estimated bytes of memory this value uses (MEMORY USAGE); a table's members are
+    /// sampled and extrapolated, as Redis does.
     pub fn mem_usage(&self) -> usize {
         let base = std::mem::size_of::<Self>();
         match &self.repr {
             Repr::Intset(v) => base + v.capacity() * 8 + ALLOC_OVERHEAD,
             Repr::Listpack(lp) => base + lp.capacity() + ALLOC_OVERHEAD,
             Repr::Table(t) => {
-                let per_entry =
-                    std::mem::size_of::<Box<[u8]>>() + DICT_ENTRY_OVERHEAD + ALLOC_OVERHEAD;
-                base + t.iter().map(|(k, _)| per_entry + k.len()).sum::<usize>()
+                let members = t.iter().map(|(k, _)| heap_size(k.len()));
+                base + t.mem_usage() + sampled_total(t.len(), members)
             }
         }
     }
