@@ -386,3 +386,14 @@ fn debug_set_active_expire_disables_the_cycle() {
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn incrbyfloat_uses_long_double_like_redis() {
+    let (a, b) = both();
+    let mut script = String::from("SET f 0\n");
+    for _ in 0..10 {
+        script.push_str("INCRBYFLOAT f 0.1\n");
+    }
+    script.push_str("SET g 1234.5678\nINCRBYFLOAT g 0\nINCRBYFLOAT g 1e300\nINCRBYFLOAT g 1e400\nINCRBYFLOAT h 5.0e3\nINCRBYFLOAT h -5000\n");
+    assert_same_replies(&a, &b, &script);
+}

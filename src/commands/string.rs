@@ -10,7 +10,6 @@ use super::{Args, CmdResult, CommandSpec, Ctx, Error, NOT_INT, OVERFLOW, SYNTAX}
 use crate::config::notify;
 use crate::db::{StrValue, Value};
 use crate::protocol::Reply;
-use crate::util::{fmt_double_human, parse_f64};
 
 const G: &str = "string";
 
@@ -482,17 +481,26 @@ fn decrby(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    // Redis adds in 80-bit long double and prints with "%.17Lf" trimmed: plain f64
+    // would turn ten increments of 0.1 into 0.9999999999999999 instead of 1.
+    use super::hash::long_double::{self as ld, Parsed};
+    const NAN_INF: Error = Error::Msg("ERR increment would produce NaN or Infinity");
     let key = args.get(1);
-    let by = args.f64(2)?;
-    let cur = match ctx.read_str(key)? {
-        None => 0.0,
-        Some(s) => s.with_bytes(parse_f64).ok_or(super::NOT_FLOAT)?,
+    let by = match ld::parse(args.get(2)) {
+        Parsed::Finite(v) => v,
+        Parsed::Infinite => return Err(NAN_INF),
+        Parsed::Invalid => return Err(super::NOT_FLOAT),
     };
-    let new = cur + by;
-    if new.is_nan() || new.is_infinite() {
-        return Err(Error::Msg("ERR increment would produce NaN or Infinity"));
-    }
-    let text = fmt_double_human(new);
+    let cur = match ctx.read_str(key)? {
+        None => ld::parse(b"0"),
+        Some(s) => s.with_bytes(ld::parse),
+    };
+    let cur = match cur {
+        Parsed::Finite(v) => v,
+        _ => return Err(super::NOT_FLOAT),
+    };
+    let new = ld::add(cur, by).ok_or(NAN_INF)?;
+    let text = ld::format_human(new);
     let value = StrValue::from_bytes(text.as_bytes());
     match ctx.write_str(key)? {
         Some(s) => *s = value,
