@@ -156,18 +156,6 @@ pub fn fmt_double(d: f64) -> String {
     out
 }
 
-/// Formats a double as INCRBYFLOAT / HINCRBYFLOAT store it: plain decimal, never an
-/// exponent, no trailing zeros (Redis's `ld2string(..., LD_STR_HUMAN)`).
-pub fn fmt_double_human(d: f64) -> String {
-    if d == 0.0 {
-        return "0".into();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    format!("{d}")
-}
-
 /// Redis's glob matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
 pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     let mut skip_longer = false;
@@ -384,8 +372,6 @@ mod tests {
         assert_eq!(parse_f64(b"1e400"), None);
         assert_eq!(parse_f64(b"1e-400"), None);
         assert_eq!(parse_f64(b"0e5"), Some(0.0));
-        assert_eq!(fmt_double_human(10.6), "10.6");
-        assert_eq!(fmt_double_human(5.0e3), "5000");
     }
 
     #[test]
