@@ -116,3 +116,18 @@ fn slow_subscriber_is_disconnected_others_keep_going() {
     let info = publ.cmd(&[b"INFO", b"stats"]);
     assert!(String::from_utf8_lossy(&info).contains("client_output_buffer_limit_disconnections:1"));
 }
+
+#[test]
+fn subscribe_confirmations_survive_client_reply_off() {
+    let srv = TestServer::start_with(&["--notify-keyspace-events", "KA"]);
+    let mut sub = srv.raw();
+    sub.send(&encode(&[b"CLIENT", b"REPLY", b"OFF"]));
+    let conf = sub.cmd(&[b"PSUBSCRIBE", b"*"]);
+    assert!(String::from_utf8_lossy(&conf).contains("psubscribe"));
+    srv.raw().cmd(&[b"SET", b"foo", b"bar"]);
+    let msg = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+    assert!(
+        msg.contains("__keyspace@0__:foo") && msg.contains("set"),
+        "{msg}"
+    );
+}

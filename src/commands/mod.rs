@@ -52,6 +52,9 @@ pub mod flag {
     pub const ALLOW_BUSY: u32 = 1 << 16;
     /// Allowed while a RESP2 client is subscribed.
     pub const PUBSUB_CONTEXT: u32 = 1 << 17;
+    /// Replies are push messages, delivered even under CLIENT REPLY OFF/SKIP
+    /// (the (P|S)SUBSCRIBE family, as Redis's CLIENT_PUSHING).
+    pub const PUSH_REPLY: u32 = 1 << 18;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -382,8 +385,9 @@ pub fn execute(
     let start_len = out.len();
     let mut reply = Reply::new(out, session.resp3);
     let outcome = run(state, key, session, args, &mut reply);
-    // CLIENT REPLY OFF / SKIP: drop whatever this command replied.
-    if session.flags & (sf::REPLY_OFF | sf::REPLY_SKIP) != 0 {
+    // CLIENT REPLY OFF / SKIP: drop whatever this command replied, except pushes.
+    let pushes = lookup(args.get(0)).is_some_and(|c| c.has(flag::PUSH_REPLY));
+    if session.flags & (sf::REPLY_OFF | sf::REPLY_SKIP) != 0 && !pushes {
         out.truncate(start_len);
     }
     if session.has(sf::REPLY_SKIP) {

@@ -13,7 +13,7 @@ use crate::state::ClientKey;
 use crate::util::glob_match;
 
 const G: &str = "pubsub";
-const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT;
+const SUB: u32 = PUBSUB | NOSCRIPT | LOADING | STALE | PUBSUB_CONTEXT | PUSH_REPLY;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("subscribe", -2, SUB, (0, 0, 0), G, subscribe)
