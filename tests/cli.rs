@@ -706,10 +706,10 @@ fn wait_for_screen(session: &str, want: &str) -> String {
 
 #[test]
 fn interactive_session_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed; skipping the terminal session test");
-        return;
-    }
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok(),
+        "tmux must be installed for the terminal test (apt-get install tmux; .ci/run does)"
+    );
     let server = Server::start(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let history: PathBuf = dir.path().join("history");

@@ -6,24 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RawConn, RealRedis, TestServer, split};
-
-/// Sends one command line (redis-cli quoting) and returns the raw reply.
-fn cmd(c: &mut RawConn, line: &str) -> Vec<u8> {
-    let args = split(line);
-    let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
-    c.cmd(&refs)
-}
+use common::{RawConn, RealRedis, TestServer, cmd, compare_with_redis as compare, split, text};
 
 /// Sends a command without waiting for its reply (for blocking commands).
 fn send(c: &mut RawConn, line: &str) {
     let args = split(line);
     let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
     c.send(&common::encode(&refs));
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Waits until the server reports `n` blocked clients.
@@ -37,40 +26,6 @@ fn wait_blocked(c: &mut RawConn, n: usize) {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("never saw {want:?}");
-}
-
-fn redis_installed() -> bool {
-    std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok()
-}
-
-/// Runs `script` on both servers and asserts byte-identical replies. With `resp3`
-/// both connections first switch protocol (the HELLO replies themselves differ).
-fn compare(script: &str, resp3: bool) {
-    if !redis_installed() {
-        eprintln!("redis-server not installed: skipping the comparison");
-        return;
-    }
-    let rudis = TestServer::start();
-    let redis = RealRedis::start(&[]);
-    let (mut a, mut b) = (rudis.raw(), redis.raw());
-    if resp3 {
-        cmd(&mut a, "HELLO 3");
-        cmd(&mut b, "HELLO 3");
-    }
-    for line in script.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (ra, rb) = (cmd(&mut a, line), cmd(&mut b, line));
-        assert_eq!(
-            text(&ra),
-            text(&rb),
-            "reply differs for `{line}` (left rudis, right redis)"
-        );
-    }
 }
 
 #[test]
@@ -468,10 +423,6 @@ fn messages_until_end(sub: &mut RawConn) -> Vec<String> {
 
 #[test]
 fn keyspace_notifications_match_redis() {
-    if !redis_installed() {
-        eprintln!("redis-server not installed: skipping the comparison");
-        return;
-    }
     let script = "rpush l a b c d e f
         lpush l z
         lpushx l y

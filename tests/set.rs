@@ -7,49 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{RawConn, RealRedis, TestServer, split};
-
-fn cmd(c: &mut RawConn, line: &str) -> Vec<u8> {
-    let args = split(line);
-    let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
-    c.cmd(&refs)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn redis_installed() -> bool {
-    std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok()
-}
-
-fn compare(script: &str, resp3: bool) {
-    if !redis_installed() {
-        eprintln!("redis-server not installed: skipping the comparison");
-        return;
-    }
-    let rudis = TestServer::start();
-    let redis = RealRedis::start(&[]);
-    let (mut a, mut b) = (rudis.raw(), redis.raw());
-    if resp3 {
-        cmd(&mut a, "HELLO 3");
-        cmd(&mut b, "HELLO 3");
-    }
-    for line in script.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (ra, rb) = (cmd(&mut a, line), cmd(&mut b, line));
-        assert_eq!(
-            text(&ra),
-            text(&rb),
-            "`{line}` (left rudis, right redis-server)"
-        );
-    }
-}
+use common::{RawConn, RealRedis, TestServer, cmd, compare_with_redis as compare, text};
 
 /// Deterministic set commands. Replies listing members stay on intsets (sorted in both
 /// servers): Redis 7.0, the reference installed here, has no listpack sets, so the
@@ -551,9 +509,6 @@ fn keyevents(main: &mut RawConn, sub: &mut RawConn, script: &str) -> Vec<(String
 
 #[test]
 fn keyspace_events_match_redis() {
-    if !redis_installed() {
-        return;
-    }
     let script = "
         SADD s a b
         SADD s a

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RawConn, RealRedis, TestServer, assert_same_replies, encode, split};
+use common::{RawConn, RealRedis, TestServer, assert_same_replies, cmd, encode, split, text};
 
 fn both() -> (TestServer, RealRedis) {
     (TestServer::start(), RealRedis::start(&[]))
@@ -25,16 +25,6 @@ fn same(a: &mut RawConn, b: &mut RawConn, line: &str) -> Vec<u8> {
         "reply differs for `{line}` (left: rudis, right: redis-server)"
     );
     ra
-}
-
-fn cmd(c: &mut RawConn, line: &str) -> Vec<u8> {
-    let args = split(line);
-    let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
-    c.cmd(&refs)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Commands, options, errors and edge cases shared by every RESP version.

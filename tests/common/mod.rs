@@ -413,3 +413,44 @@ pub fn assert_same_replies(rudis: &TestServer, redis: &RealRedis, script: &str) 
         );
     }
 }
+
+/// Sends one command line (redis-cli quoting) and returns the raw reply.
+pub fn cmd(c: &mut RawConn, line: &str) -> Vec<u8> {
+    let args = split(line);
+    let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
+    c.cmd(&refs)
+}
+
+/// A raw reply as text, for assertions and messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Starts a fresh rudis and a fresh real redis-server, runs `script` on both (after
+/// `HELLO 3` on both when `resp3`) and asserts byte-identical replies. Never skips:
+/// redis-server missing is a failure (`.ci/run` installs it).
+pub fn compare_with_redis(script: &str, resp3: bool) {
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let (mut a, mut b) = (rudis.raw(), redis.raw());
+    if resp3 {
+        // The HELLO replies differ (server version): switch both, compare what follows.
+        cmd(&mut a, "HELLO 3");
+        cmd(&mut b, "HELLO 3");
+    }
+    compare_on(&mut a, &mut b, script.lines());
+}
+
+fn compare_on<'s>(a: &mut RawConn, b: &mut RawConn, lines: impl Iterator<Item = &'s str>) {
+    for line in lines
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (ra, rb) = (cmd(a, line), cmd(b, line));
+        assert_eq!(
+            text(&ra),
+            text(&rb),
+            "reply differs for `{line}` (left: rudis, right: redis-server)"
+        );
+    }
+}
