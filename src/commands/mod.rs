@@ -264,14 +264,13 @@ pub fn full_name(parent: Option<&CommandSpec>, spec: &'static CommandSpec) -> Co
     }
 }
 
-fn command_stats<'s>(state: &'s mut State, name: &str) -> &'s mut crate::state::CommandStats {
-    if !state.stats.commands.contains_key(name) {
-        state
-            .stats
-            .commands
-            .insert(Cow::Owned(name.to_string()), Default::default());
-    }
-    state.stats.commands.get_mut(name).expect("inserted above")
+/// The stats entry of a command: one hash, and no allocation for ordinary commands
+/// (their name is a borrowed `&'static str`).
+fn command_stats<'s>(
+    state: &'s mut State,
+    name: Cow<'static, str>,
+) -> &'s mut crate::state::CommandStats {
+    state.stats.commands.entry(name).or_default()
 }
 
 /// An error reply. The text starts with its code (`ERR`, `WRONGTYPE` ...).
@@ -507,7 +506,7 @@ pub fn call(
     }
     let usec = started.elapsed().as_micros() as u64;
     state.stats.commands_processed += 1;
-    let cs = command_stats(state, &stat_name);
+    let cs = command_stats(state, stat_name.clone());
     if !blocked {
         cs.calls += 1;
         cs.usec += usec;
@@ -541,7 +540,7 @@ fn flag_multi_error(session: &mut Session) {
 
 fn reject(state: &mut State, spec: Option<&'static CommandSpec>, out: &mut Reply, e: &Error) {
     if let Some(spec) = spec {
-        command_stats(state, spec.name).rejected_calls += 1;
+        command_stats(state, Cow::Borrowed(spec.name)).rejected_calls += 1;
     }
     count_error(state, e);
     out.error(e.text());
