@@ -5,6 +5,7 @@
 //! [`rdb::RdbValue`]s and the writer takes them (or plain iterators), so the codec can be
 //! tested on its own against real redis-server files (tests/rdb_interop.rs).
 
+pub mod aof;
 pub mod crc64;
 pub mod intset;
 pub mod listpack;
