@@ -5,6 +5,7 @@
 //! `protocol` writes the reply -> `server` flushes. See DESIGN.md in the shared folder.
 
 pub mod alloc;
+pub mod aof;
 pub mod commands;
 pub mod config;
 pub mod dataset;

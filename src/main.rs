@@ -100,7 +100,13 @@ fn main() {
     }
     let mut state = State::new(config);
     state.config_file = config_file;
-    if let Err(e) = rudis::dataset::load_at_startup(&mut state) {
+    // As Redis: with appendonly yes the AOF is the dataset, and the RDB is not read.
+    let loaded = if state.config.appendonly {
+        rudis::aof::load_at_startup(&mut state)
+    } else {
+        rudis::dataset::load_at_startup(&mut state)
+    };
+    if let Err(e) = loaded {
         log::warn!("{e}");
         std::process::exit(1);
     }

@@ -274,6 +274,8 @@ pub struct State {
     pub tcp_port: u16,
     /// RDB save status and the running BGSAVE, if any.
     pub persistence: crate::dataset::Persistence,
+    /// The append-only file: what commands propagate, the open incr file, rewrites.
+    pub aof: crate::aof::Aof,
 }
 
 impl State {
@@ -310,6 +312,7 @@ impl State {
             kill_requests: Vec::new(),
             paused_until: 0,
             persistence: crate::dataset::Persistence::new(),
+            aof: crate::aof::Aof::default(),
         }
     }
 

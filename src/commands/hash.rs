@@ -264,6 +264,8 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.signal_modified(key);
     ctx.notify(notify::HASH, "hincrbyfloat", key);
     ctx.dirty(1);
+    // The result, not the increment: replaying the addition could round differently.
+    ctx.propagate(&[b"HSET", key, field, text.as_bytes()]);
     Ok(())
 }
 

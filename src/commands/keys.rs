@@ -317,10 +317,18 @@ fn expire_generic(
     if when <= ctx.now() {
         ctx.delete(key);
         ctx.notify(notify::GENERIC, "del", key);
+        ctx.propagate(&[b"DEL", key]);
     } else {
         ctx.db().set_expire(key, when);
         ctx.signal_modified(key);
         ctx.notify(notify::GENERIC, "expire", key);
+        if ctx.feeding() {
+            // Logged as PEXPIREAT with the same options, so a replay sets the same deadline.
+            let mut ts = itoa::Buffer::new();
+            let mut argv: Vec<&[u8]> = vec![b"PEXPIREAT", key, ts.format(when).as_bytes()];
+            argv.extend(args.iter().skip(3));
+            ctx.propagate(&argv);
+        }
     }
     ctx.dirty(1);
     out.int(1);

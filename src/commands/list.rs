@@ -606,6 +606,15 @@ fn pop_first_nonempty<'a>(
             }
         };
         popped(ctx, key, end, n, now_empty);
+        // Logged as the plain pop (BLPOP and BLMPOP must not block on replay).
+        if ctx.feeding() {
+            let pop: &[u8] = end_name(end, "LPOP", "RPOP").as_bytes();
+            let mut num = itoa::Buffer::new();
+            match count {
+                Some(c) => ctx.propagate(&[pop, key, num.format(c).as_bytes()]),
+                None => ctx.propagate(&[pop, key]),
+            }
+        }
         return Ok(true);
     }
     Ok(false)
@@ -735,7 +744,16 @@ fn blmove_generic(
         .write_list(src)
         .map(|l| l.is_some_and(|l| !l.is_empty()));
     match has_elements {
-        Ok(true) => return lmove_generic(ctx, args, out, from, to),
+        Ok(true) => {
+            lmove_generic(ctx, args, out, from, to)?;
+            // Logged in the non-blocking form: a replay must not block.
+            if args.is(0, "brpoplpush") {
+                ctx.propagate(&[b"RPOPLPUSH", src, args.get(2)]);
+            } else {
+                ctx.propagate(&[b"LMOVE", src, args.get(2), args.get(3), args.get(4)]);
+            }
+            return Ok(());
+        }
         Ok(false) => {}
         Err(e) if !woken_on_wrong_type(ctx, &e) => return Err(e),
         Err(_) => {}

@@ -484,6 +484,8 @@ pub fn call(
     } else {
         None
     };
+    let dirty_before = state.dirty;
+    let outer_explicit = crate::aof::begin_call(state);
     let mut ctx = Ctx {
         state,
         session,
@@ -501,6 +503,8 @@ pub fn call(
     });
     let blocked = ctx.blocked;
     let state = ctx.state;
+    let changed = state.dirty != dirty_before;
+    crate::aof::end_call(state, outer_explicit, changed, ctx.session.db, args.iter());
     if let Some(line) = monitor_line {
         server::feed_monitors(state, &line);
     }

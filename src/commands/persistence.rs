@@ -1,4 +1,5 @@
-//! Persistence commands: SAVE, BGSAVE, DUMP, RESTORE (the file work is in `dataset`).
+//! Persistence commands: SAVE, BGSAVE, BGREWRITEAOF, DUMP, RESTORE (the file work is in
+//! `dataset` and `aof`).
 
 use super::flag::*;
 use super::{Args, CmdResult, CommandSpec, Ctx, Error, SYNTAX};
@@ -14,6 +15,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("Synchronously saves the database(s) to disk.", "1.0.0"),
     CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), G, bgsave)
         .doc("Asynchronously saves the database(s) to disk.", "1.0.0"),
+    CommandSpec::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), G, bgrewriteaof)
+        .doc("Asynchronously rewrites the append-only file to disk.", "1.0.0"),
     CommandSpec::new("dump", 2, READONLY, (1, 1, 1), "generic", dump).doc(
         "Returns a serialized representation of the value stored at a key.",
         "2.6.0",
@@ -65,6 +68,19 @@ fn bgsave(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         }
         Err(e) => Err(Error::Owned(format!("ERR {e}"))),
     }
+}
+
+fn bgrewriteaof(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
+    match crate::aof::bgrewrite(ctx.state) {
+        Ok(crate::aof::RewriteStart::Started) => {
+            out.simple("Background append only file rewriting started")
+        }
+        Ok(crate::aof::RewriteStart::Scheduled) => {
+            out.simple("Background append only file rewriting scheduled")
+        }
+        Err(e) => return Err(Error::Owned(e)),
+    }
+    Ok(())
 }
 
 fn dump(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
@@ -130,6 +146,7 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             ctx.delete(key);
             ctx.notify(notify::GENERIC, "del", key);
             ctx.dirty(1);
+            ctx.propagate(&[b"DEL", key]);
         }
         out.ok();
         return Ok(());
@@ -141,6 +158,17 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.signal_ready(key);
     ctx.notify(notify::GENERIC, "restore", key);
     ctx.dirty(1);
+    if let Some(t) = when
+        && !absttl
+        && ctx.feeding()
+    {
+        // A relative TTL is logged as an absolute one.
+        let mut ts = itoa::Buffer::new();
+        let mut argv: Vec<&[u8]> = vec![b"RESTORE", key, ts.format(t).as_bytes()];
+        argv.extend(args.iter().skip(3));
+        argv.push(b"ABSTTL");
+        ctx.propagate(&argv);
+    }
     out.ok();
     Ok(())
 }

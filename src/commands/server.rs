@@ -303,7 +303,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
         let p = &state.persistence;
         let _ = write!(
             o,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             state.dirty,
             p.bgsave.is_some() as i32,
             state.lastsave,
@@ -315,8 +315,8 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
             p.saves,
             p.loaded_expired,
             p.loaded_keys,
-            state.config.appendonly as i32,
         );
+        crate::aof::info(state, &mut o);
     }
     if want("stats") {
         sep(&mut o);
@@ -504,6 +504,20 @@ fn config_set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             return Err(Error::Owned(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
             )));
+        }
+        if p.name == "appendonly" && new.appendonly != ctx.state.config.appendonly {
+            let turned = if new.appendonly {
+                crate::aof::turn_on(ctx.state)
+            } else {
+                crate::aof::turn_off(ctx.state);
+                Ok(())
+            };
+            if let Err(e) = turned {
+                log::warn!("Unable to turn on AOF: {e}");
+                return Err(Error::Msg(
+                    "ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.",
+                ));
+            }
         }
         if p.name == "dir"
             && let Err(e) = std::env::set_current_dir(&value)
@@ -880,6 +894,16 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             log::info!("DB reloaded by DEBUG RELOAD");
             out.ok();
         }
+        "loadaof" => {
+            if let Err(e) = crate::aof::reload(ctx.state) {
+                // As Redis: a damaged AOF while the server runs is fatal.
+                log::warn!("{e}");
+                std::process::exit(1);
+            }
+            crate::aof::propagate_nothing(ctx.state);
+            log::warn!("Append Only File loaded by DEBUG LOADAOF");
+            out.ok();
+        }
         "set-active-expire" => {
             ctx.state.active_expire_enabled = args.i64(2)? != 0;
             out.ok();
@@ -1096,6 +1120,10 @@ fn shutdown(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 /// false if the save failed and the shutdown must not proceed.
 pub fn shutdown_save(state: &mut State, save: Option<bool>) -> bool {
     crate::dataset::wait_bgsave(state);
+    if state.aof.is_on() {
+        log::info!("Calling fsync() on the AOF file.");
+        crate::aof::flush_and_sync(state);
+    }
     let want = save.unwrap_or(!state.config.save.0.is_empty());
     if !want {
         return true;

@@ -233,7 +233,11 @@ fn spop_one(ctx: &mut Ctx, key: &[u8], out: &mut Reply) -> CmdResult {
     let popped = s.pop_random(&mut state.rng);
     let emptied = s.is_empty();
     match popped {
-        Some(m) => out.bulk(&m),
+        Some(m) => {
+            out.bulk(&m);
+            // The member chosen at random is logged, so a replay removes the same one.
+            ctx.propagate(&[b"SREM", key, &m]);
+        }
         None => out.null(),
     }
     ctx.notify(notify::SET, "spop", key);
@@ -262,17 +266,30 @@ fn spop_many(ctx: &mut Ctx, key: &[u8], count: u64, out: &mut Reply) -> CmdResul
     ctx.notify(notify::SET, "spop", key);
     ctx.dirty(n as u64);
     out.set(n);
+    let feeding = ctx.feeding();
+    let mut chosen: Vec<Vec<u8>> = Vec::new();
     let state = &mut *ctx.state;
     if let Some(Value::Set(s)) = state.dbs[ctx.session.db].get_mut(key) {
         if whole {
             s.iter().for_each(|m| reply_member(out, m));
         } else {
-            s.pop_many(n, &mut state.rng, &limits, |m| reply_member(out, m));
+            s.pop_many(n, &mut state.rng, &limits, |m| {
+                reply_member(out, m);
+                if feeding {
+                    chosen.push(m.to_vec());
+                }
+            });
         }
     }
     if whole {
         ctx.db().remove(key);
         ctx.notify(notify::GENERIC, "del", key);
+        ctx.propagate(&[b"DEL", key]);
+    }
+    // The members chosen at random are logged, one SREM each as Redis 7.0 does (in
+    // MULTI/EXEC when several).
+    for m in &chosen {
+        ctx.propagate(&[b"SREM", key, m]);
     }
     ctx.signal_modified(key);
     Ok(())

@@ -143,9 +143,16 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.signal_modified(key);
     ctx.dirty(1);
     ctx.notify(notify::STRING, "set", key);
-    if let Expiry::At(t) = expiry {
+    let at = match expiry {
+        Expiry::At(t) => Some(t),
+        _ => None,
+    };
+    if let Some(t) = at {
         ctx.db().set_expire(key, t);
         ctx.notify(notify::GENERIC, "expire", key);
+    }
+    if (at.is_some() || want_get) && ctx.feeding() {
+        propagate_set(ctx, args, at);
     }
     if want_get {
         match &old {
@@ -156,6 +163,29 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.ok();
     }
     Ok(())
+}
+
+/// Logs SET as Redis does: an expiry as `PXAT <unix ms>`, so a replay sets the same
+/// deadline, and without GET.
+fn propagate_set(ctx: &mut Ctx, args: &Args, at_ms: Option<i64>) {
+    let mut ts = itoa::Buffer::new();
+    let ts = ts.format(at_ms.unwrap_or(0)).as_bytes();
+    let mut argv: Vec<&[u8]> = vec![b"SET", args.get(1), args.get(2)];
+    let mut i = 3;
+    while i < args.len() {
+        let a = args.get(i);
+        if [&b"ex"[..], b"px", b"exat", b"pxat"]
+            .iter()
+            .any(|w| a.eq_ignore_ascii_case(w))
+        {
+            argv.extend([&b"PXAT"[..], ts]);
+            i += 1;
+        } else if !a.eq_ignore_ascii_case(b"get") {
+            argv.push(a);
+        }
+        i += 1;
+    }
+    ctx.propagate(&argv);
 }
 
 fn setnx(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
@@ -185,6 +215,10 @@ fn setex_generic(
     ctx.dirty(1);
     ctx.notify(notify::STRING, "set", key);
     ctx.notify(notify::GENERIC, "expire", key);
+    if ctx.feeding() {
+        let mut ts = itoa::Buffer::new();
+        ctx.propagate(&[b"SET", key, args.get(3), b"PXAT", ts.format(at).as_bytes()]);
+    }
     out.ok();
     Ok(())
 }
@@ -230,17 +264,21 @@ fn getex(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             ctx.delete(key);
             ctx.dirty(1);
             ctx.notify(notify::GENERIC, "del", key);
+            ctx.propagate(&[b"DEL", key]);
         }
         Expiry::At(t) => {
             ctx.db().set_expire(key, t);
             ctx.signal_modified(key);
             ctx.dirty(1);
             ctx.notify(notify::GENERIC, "expire", key);
+            let mut ts = itoa::Buffer::new();
+            ctx.propagate(&[b"PEXPIREAT", key, ts.format(t).as_bytes()]);
         }
         Expiry::Persist if ctx.db().persist(key) => {
             ctx.signal_modified(key);
             ctx.dirty(1);
             ctx.notify(notify::GENERIC, "persist", key);
+            ctx.propagate(&[b"PERSIST", key]);
         }
         _ => {}
     }
@@ -257,6 +295,7 @@ fn getdel(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.delete(key);
     ctx.dirty(1);
     ctx.notify(notify::GENERIC, "del", key);
+    ctx.propagate(&[b"DEL", key]);
     Ok(())
 }
 
@@ -509,6 +548,8 @@ fn incrbyfloat(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.signal_modified(key);
     ctx.dirty(1);
     ctx.notify(notify::STRING, "incrbyfloat", key);
+    // The result, not the increment: replaying the addition could round differently.
+    ctx.propagate(&[b"SET", key, text.as_bytes(), b"KEEPTTL"]);
     out.bulk(text.as_bytes());
     Ok(())
 }

@@ -82,6 +82,8 @@ fn exec(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
+    // The queued commands log themselves (wrapped in MULTI/EXEC when more than one writes).
+    crate::aof::propagate_nothing(ctx.state);
     let dirty = ctx.state.watches.dirty.contains(&key) || ctx.session.has(sf::DIRTY_CAS);
     let queue = std::mem::take(&mut ctx.session.multi_queue);
     discard_transaction(ctx.state, key, ctx.session);

@@ -824,6 +824,13 @@ fn blocking_pop(
         match ctx.write_zset(key) {
             Ok(Some(z)) if !z.is_empty() => {
                 pop_and_reply(ctx, key, max, count, shape, out);
+                // Logged as the plain pop: a replay must not block.
+                let pop: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+                let mut num = itoa::Buffer::new();
+                match shape {
+                    PopShape::KeyNested => ctx.propagate(&[pop, key, num.format(count).as_bytes()]),
+                    _ => ctx.propagate(&[pop, key]),
+                }
                 return Ok(());
             }
             Err(_) if woken => continue,
@@ -926,6 +933,9 @@ fn zmpop_generic(
     for &key in &keys {
         if ctx.write_zset(key)?.is_some() {
             pop_and_reply(ctx, key, max, count, PopShape::KeyNested, out);
+            let pop: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+            let mut num = itoa::Buffer::new();
+            ctx.propagate(&[pop, key, num.format(count).as_bytes()]);
             return Ok(());
         }
     }

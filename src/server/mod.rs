@@ -259,6 +259,8 @@ impl Server {
             }
             self.deliver_outbox();
             self.handle_kills();
+            // The log is written (and fsynced under `always`) before any reply goes out.
+            crate::aof::flush(&mut self.state);
             self.flush_pending();
             if let Some(req) = self.state.shutdown.take()
                 && self.prepare_shutdown(req)
@@ -782,6 +784,7 @@ impl Server {
         self.cron_loops += 1;
         self.state.now_ms = now_ms();
         crate::dataset::cron(&mut self.state);
+        crate::aof::cron(&mut self.state);
         if self.state.active_expire_enabled {
             crate::expire::active_expire_cycle(&mut self.state, period);
         }
