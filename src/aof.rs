@@ -323,7 +323,9 @@ pub fn flush(state: &mut State) {
         "always" => {
             if let Err(e) = file.sync_data() {
                 // Redis exits here: an acknowledged write could otherwise be lost.
-                log::warn!("Can't persist AOF for fsync error when the AOF fsync policy is 'always': {e}. Exiting...");
+                log::warn!(
+                    "Can't persist AOF for fsync error when the AOF fsync policy is 'always': {e}. Exiting..."
+                );
                 std::process::exit(1);
             }
             aof.unsynced = false;
@@ -526,10 +528,8 @@ fn finish_rewrite(state: &mut State, job: Rewrite) {
             ..old
         });
     }
-    let (old, kept): (Vec<AofFile>, Vec<AofFile>) = m
-        .incrs
-        .drain(..)
-        .partition(|f| f.seq < job.first_kept_incr);
+    let (old, kept): (Vec<AofFile>, Vec<AofFile>) =
+        m.incrs.drain(..).partition(|f| f.seq < job.first_kept_incr);
     m.incrs = kept;
     m.history.extend(old.into_iter().map(|f| AofFile {
         kind: FileKind::History,
@@ -540,7 +540,9 @@ fn finish_rewrite(state: &mut State, job: Rewrite) {
     let name = manifest_name(&state.config.appendfilename);
     if let Err(e) = persist_manifest(&dir, &name, &m) {
         log::warn!("Background AOF rewrite failed to write the manifest: {e}");
-        let _ = fs::remove_file(dir.join(&m.base.as_ref().map_or("", |b| &b.name)));
+        if let Some(b) = &m.base {
+            let _ = fs::remove_file(dir.join(&b.name));
+        }
         state.aof.last_rewrite_ok = false;
         state.aof.consecutive_failures += 1;
         return;
@@ -577,7 +579,10 @@ fn write_command_base(dbs: &[Db], path: &Path) -> io::Result<()> {
         if db.is_empty() {
             continue;
         }
-        encode_command(&mut out, [&b"SELECT"[..], num.format(i).as_bytes()].into_iter());
+        encode_command(
+            &mut out,
+            [&b"SELECT"[..], num.format(i).as_bytes()].into_iter(),
+        );
         for (key, value) in db.dict.iter() {
             let batch = |cmd: &[u8], items: Vec<Vec<u8>>, per: usize, out: &mut Vec<u8>| {
                 for chunk in items.chunks(ITEMS_PER_CMD * per) {
@@ -722,7 +727,12 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         Manifest::default()
     };
     let t = Instant::now();
-    let files: Vec<AofFile> = manifest.base.iter().chain(&manifest.incrs).cloned().collect();
+    let files: Vec<AofFile> = manifest
+        .base
+        .iter()
+        .chain(&manifest.incrs)
+        .cloned()
+        .collect();
     let mut total = 0;
     let mut loaded_any = false;
     for (i, f) in files.iter().enumerate() {
@@ -765,7 +775,8 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         };
         let path = dir.join(&base.name);
         let opts = crate::dataset::write_options(&state.config);
-        write_base(&state.dbs, &path, rdb, opts).map_err(|e| format!("Can't create the AOF base file: {e}"))?;
+        write_base(&state.dbs, &path, rdb, opts)
+            .map_err(|e| format!("Can't create the AOF base file: {e}"))?;
         log::info!("Creating AOF base file {} on server start", base.name);
         state.aof.base_size = file_len(&path);
         state.aof.current_size = state.aof.base_size;
@@ -818,8 +829,12 @@ fn upgrade_single_file(
 fn load_file(state: &mut State, path: &Path, data: &[u8], last: bool) -> Result<(), String> {
     let mut offset = 0;
     if data.starts_with(b"REDIS") {
-        offset = load_rdb_preamble(state, data)
-            .map_err(|e| format!("Bad RDB preamble in the append only file {}: {e}", path.display()))?;
+        offset = load_rdb_preamble(state, data).map_err(|e| {
+            format!(
+                "Bad RDB preamble in the append only file {}: {e}",
+                path.display()
+            )
+        })?;
     }
     let mut session = Session {
         authenticated: true,
@@ -862,7 +877,10 @@ fn load_file(state: &mut State, path: &Path, data: &[u8], last: bool) -> Result<
                 .open(path)
                 .and_then(|f| f.set_len(keep))
                 .map_err(|e| format!("Error truncating the AOF file {}: {e}", path.display()))?;
-            log::warn!("AOF {} loaded anyway because aof-load-truncated is enabled", path.display());
+            log::warn!(
+                "AOF {} loaded anyway because aof-load-truncated is enabled",
+                path.display()
+            );
             Ok(())
         }
         LogEnd::Truncated { .. } => Err(format!(
@@ -932,7 +950,9 @@ pub fn info(state: &State, out: &mut String) {
         a.rewrite.is_some() as i32,
         a.rewrite_scheduled as i32,
         a.last_rewrite_secs,
-        a.rewrite.as_ref().map_or(-1, |r| r.started.elapsed().as_secs() as i64),
+        a.rewrite
+            .as_ref()
+            .map_or(-1, |r| r.started.elapsed().as_secs() as i64),
         if a.last_rewrite_ok { "ok" } else { "err" },
         a.rewrites,
         a.consecutive_failures,

@@ -15,8 +15,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("Synchronously saves the database(s) to disk.", "1.0.0"),
     CommandSpec::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), G, bgsave)
         .doc("Asynchronously saves the database(s) to disk.", "1.0.0"),
-    CommandSpec::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), G, bgrewriteaof)
-        .doc("Asynchronously rewrites the append-only file to disk.", "1.0.0"),
+    CommandSpec::new(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT,
+        (0, 0, 0),
+        G,
+        bgrewriteaof,
+    )
+    .doc(
+        "Asynchronously rewrites the append-only file to disk.",
+        "1.0.0",
+    ),
     CommandSpec::new("dump", 2, READONLY, (1, 1, 1), "generic", dump).doc(
         "Returns a serialized representation of the value stored at a key.",
         "2.6.0",

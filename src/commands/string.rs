@@ -165,26 +165,28 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-/// Logs SET as Redis does: an expiry as `PXAT <unix ms>`, so a replay sets the same
-/// deadline, and without GET.
+/// Logs SET as Redis does: with an expiry as `SET key value PXAT <unix ms>` (the
+/// condition was already applied), so a replay sets the same deadline; else without GET.
 fn propagate_set(ctx: &mut Ctx, args: &Args, at_ms: Option<i64>) {
     let mut ts = itoa::Buffer::new();
-    let ts = ts.format(at_ms.unwrap_or(0)).as_bytes();
-    let mut argv: Vec<&[u8]> = vec![b"SET", args.get(1), args.get(2)];
-    let mut i = 3;
-    while i < args.len() {
-        let a = args.get(i);
-        if [&b"ex"[..], b"px", b"exat", b"pxat"]
-            .iter()
-            .any(|w| a.eq_ignore_ascii_case(w))
-        {
-            argv.extend([&b"PXAT"[..], ts]);
-            i += 1;
-        } else if !a.eq_ignore_ascii_case(b"get") {
-            argv.push(a);
-        }
-        i += 1;
+    if let Some(t) = at_ms {
+        ctx.propagate(&[
+            b"SET",
+            args.get(1),
+            args.get(2),
+            b"PXAT",
+            ts.format(t).as_bytes(),
+        ]);
+        return;
     }
+    let argv: Vec<&[u8]> = [&b"SET"[..], args.get(1), args.get(2)]
+        .into_iter()
+        .chain(
+            args.iter()
+                .skip(3)
+                .filter(|a| !a.eq_ignore_ascii_case(b"get")),
+        )
+        .collect();
     ctx.propagate(&argv);
 }
 

@@ -51,7 +51,8 @@ impl Manifest {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |why: &str| format!("Invalid AOF manifest file format (line {}: {why})", n + 1);
+            let bad =
+                |why: &str| format!("Invalid AOF manifest file format (line {}: {why})", n + 1);
             let words = split_words(line).ok_or_else(|| bad("unbalanced quotes"))?;
             if words.len() % 2 != 0 {
                 return Err(bad("odd number of words"));

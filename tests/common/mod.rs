@@ -3,6 +3,8 @@
 //! and talk to it with the `redis` crate or raw sockets.
 #![allow(dead_code)]
 
+pub mod data;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
