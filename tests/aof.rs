@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::data::{contents, populate};
-use common::{RealRedis, TestServer, cmd, split};
+use common::{RealRedis, TestServer, cmd, split, text};
 
 const AOF_ON: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
 
@@ -108,6 +108,42 @@ fn logged_commands_match_redis() {
         logged_commands(rudis.dir.path()),
         logged_commands(redis.dir.path())
     );
+}
+
+/// Every write command of every type is logged as redis-server logs it.
+#[test]
+fn every_write_command_is_logged_as_redis_logs_it() {
+    let script = "SET s 1\nAPPEND s 2\nSETRANGE s 1 x\nINCR n\nDECR n\nINCRBY n 5\nDECRBY n 2\n\
+        MSET a 1 b 2\nMSETNX a 1 c 3\nMSETNX d 4 e 5\nGETSET a 9\nSETNX a 1\nSETNX f 1\nDEL f nope\n\
+        UNLINK e\nRENAME d d2\nRENAMENX d2 a\nRENAMENX d2 d3\nMOVE d3 5\nCOPY a a2\nCOPY a a3 DB 4\n\
+        PEXPIRE a 100000\nEXPIREAT a2 99999999999\nPERSIST a\nPERSIST a\nTOUCH a\n\
+        LPUSH l 1 2 3\nRPUSH l 4\nLPUSHX l 0\nRPUSHX nol 1\nLINSERT l BEFORE 2 x\nLSET l 0 y\n\
+        LREM l 1 x\nLTRIM l 0 10\nLPOP l\nRPOP l 1\nRPOPLPUSH l l2\nLMOVE l l2 LEFT LEFT\n\
+        SADD st a b c\nSREM st a z\nSMOVE st st2 b\nSINTERSTORE i st st2\nSUNIONSTORE u st st2\n\
+        SDIFFSTORE df st st2\nHSET h a 1 b 2\nHSETNX h a 3\nHSETNX h c 3\nHMSET h d 4\nHDEL h a z\n\
+        HINCRBY h b 10\nZADD z 1 a 2 b 3 c\nZADD z XX CH 5 a\nZADD z INCR 1 b\nZINCRBY z 2 c\n\
+        ZREM z nope\nZREM z a\nZADD z 1 m1 2 m2 3 m3 4 m4\nZREMRANGEBYSCORE z 1 1\n\
+        ZREMRANGEBYRANK z 0 0\nZADD lex 0 a 0 b 0 c\nZREMRANGEBYLEX lex [a [a\n\
+        ZUNIONSTORE zu 2 z lex\nZINTERSTORE zi 2 z lex\nZDIFFSTORE zd 2 z lex\nZRANGESTORE zr z 0 -1\n\
+        ZPOPMIN z\nZPOPMAX z 2\nPFADD hll a b c\nPFADD hll a\nPFMERGE hll2 hll\nSETBIT bits 7 1\n\
+        BITOP OR bits2 bits bits\nBITFIELD bf SET u8 0 255 INCRBY u8 0 1\nBITFIELD bf GET u8 0\n\
+        SORT l STORE sorted\nSWAPDB 0 1\nSWAPDB 0 1\nSELECT 1\nSET x 1\nFLUSHDB\nSELECT 0\n\
+        DEL s n a b c\nFLUSHALL";
+    let rudis = TestServer::start_with(AOF_ON);
+    let redis = RealRedis::start(AOF_ON);
+    let (mut a, mut b) = (rudis.raw(), redis.raw());
+    for line in script.lines() {
+        assert_eq!(text(&cmd(&mut a, line)), text(&cmd(&mut b, line)), "{line}");
+    }
+    let (ours, theirs) = (logged_commands(rudis.dir.path()), logged_commands(redis.dir.path()));
+    let diff: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("rudis: {x}  redis: {y}"))
+        .collect();
+    assert!(diff.is_empty(), "{diff:#?}");
+    assert_eq!(ours.len(), theirs.len(), "{ours:?}\n{theirs:?}");
 }
 
 /// Every type comes back after a restart from the AOF alone, also after a rewrite with

@@ -310,6 +310,7 @@ fn getset(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.set_key(key, Value::str(args.get(2)));
     ctx.dirty(1);
     ctx.notify(notify::STRING, "set", key);
+    ctx.propagate(&[b"SET", key, args.get(2)]);
     Ok(())
 }
 
