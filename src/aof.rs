@@ -697,6 +697,15 @@ pub fn turn_on(state: &mut State) -> io::Result<()> {
 /// CONFIG SET appendonly no: write and fsync what is buffered, then stop logging.
 pub fn turn_off(state: &mut State) {
     flush_and_sync(state);
+    if let Some(job) = state.aof.rewrite.take() {
+        // A thread cannot be killed: its result is dropped and its file removed.
+        log::info!("Killing running AOF rewrite child: {}", std::process::id());
+        let path = aof_dir(state).join(&job.base.name);
+        std::thread::spawn(move || {
+            let _ = job.handle.join();
+            let _ = fs::remove_file(path);
+        });
+    }
     state.aof.file = None;
     state.aof.selected_db = None;
     log::info!("AOF is now off");
@@ -713,11 +722,54 @@ const LOADING_CLIENT: usize = usize::MAX;
 /// AOF to the multi-part layout, then opens the incr file writes go to. With no AOF
 /// at all, as Redis 7 does, the dataset starts empty and a base file is created.
 pub fn load_at_startup(state: &mut State) -> Result<(), String> {
+    let mut manifest = load_from_disk(state)?;
+    let dir = aof_dir(state);
+    fs::create_dir_all(&dir).map_err(|e| format!("Can't create the AOF directory: {e}"))?;
+    // Open the file writes go to, creating the base first when there is none.
+    if manifest.base.is_none() && manifest.incrs.is_empty() {
+        let rdb = state.config.aof_use_rdb_preamble;
+        let base = AofFile {
+            name: base_name(&state.config.appendfilename, 1, rdb),
+            seq: 1,
+            kind: FileKind::Base,
+        };
+        let path = dir.join(&base.name);
+        let opts = crate::dataset::write_options(&state.config);
+        write_base(&state.dbs, &path, rdb, opts)
+            .map_err(|e| format!("Can't create the AOF base file: {e}"))?;
+        log::info!("Creating AOF base file {} on server start", base.name);
+        state.aof.base_size = file_len(&path);
+        state.aof.current_size = state.aof.base_size;
+        manifest.base = Some(base);
+    }
+    state.aof.manifest = manifest;
+    match state.aof.manifest.incrs.last() {
+        Some(last) => {
+            let f = open_append(&dir.join(&last.name))
+                .map_err(|e| format!("Can't open the append-only file {}: {e}", last.name))?;
+            state.aof.file = Some(f);
+        }
+        None => {
+            open_new_incr(state).map_err(|e| format!("Can't create the AOF incr file: {e}"))?;
+            if let Some(f) = state.aof.manifest.incrs.last() {
+                log::info!("Creating AOF incr file {} on server start", f.name);
+            }
+        }
+    }
+    let mname = manifest_name(&state.config.appendfilename);
+    persist_manifest(&dir, &mname, &state.aof.manifest)
+        .map_err(|e| format!("Can't write the AOF manifest: {e}"))?;
+    Ok(())
+}
+
+/// Reads the manifest (or upgrades a single-file AOF) and replays its files into the
+/// (empty) dataset; returns the manifest.
+fn load_from_disk(state: &mut State) -> Result<Manifest, String> {
     let dir = aof_dir(state);
     let mname = manifest_name(&state.config.appendfilename);
     let mpath = dir.join(&mname);
     let old_single = PathBuf::from(&state.config.appendfilename);
-    let mut manifest = if mpath.exists() {
+    let manifest = if mpath.exists() {
         let text = fs::read_to_string(&mpath)
             .map_err(|e| format!("Can't read the AOF manifest {}: {e}", mpath.display()))?;
         Manifest::parse(&text).map_err(|e| format!("{e} in {}", mpath.display()))?
@@ -764,41 +816,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
     state.stats.commands_processed = 0;
     state.dirty = 0;
     state.aof.current_size = total;
-    fs::create_dir_all(&dir).map_err(|e| format!("Can't create the AOF directory: {e}"))?;
-    // Open the file writes go to, creating the base first when there is none.
-    if manifest.base.is_none() && manifest.incrs.is_empty() {
-        let rdb = state.config.aof_use_rdb_preamble;
-        let base = AofFile {
-            name: base_name(&state.config.appendfilename, 1, rdb),
-            seq: 1,
-            kind: FileKind::Base,
-        };
-        let path = dir.join(&base.name);
-        let opts = crate::dataset::write_options(&state.config);
-        write_base(&state.dbs, &path, rdb, opts)
-            .map_err(|e| format!("Can't create the AOF base file: {e}"))?;
-        log::info!("Creating AOF base file {} on server start", base.name);
-        state.aof.base_size = file_len(&path);
-        state.aof.current_size = state.aof.base_size;
-        manifest.base = Some(base);
-    }
-    state.aof.manifest = manifest;
-    match state.aof.manifest.incrs.last() {
-        Some(last) => {
-            let f = open_append(&dir.join(&last.name))
-                .map_err(|e| format!("Can't open the append-only file {}: {e}", last.name))?;
-            state.aof.file = Some(f);
-        }
-        None => {
-            open_new_incr(state).map_err(|e| format!("Can't create the AOF incr file: {e}"))?;
-            if let Some(f) = state.aof.manifest.incrs.last() {
-                log::info!("Creating AOF incr file {} on server start", f.name);
-            }
-        }
-    }
-    persist_manifest(&dir, &mname, &state.aof.manifest)
-        .map_err(|e| format!("Can't write the AOF manifest: {e}"))?;
-    Ok(())
+    Ok(manifest)
 }
 
 /// A Redis 6 `appendonly.aof` in `dir`: move it into the AOF directory as the base.
@@ -925,17 +943,18 @@ fn load_rdb_preamble(state: &mut State, data: &[u8]) -> Result<usize, String> {
 }
 
 /// DEBUG LOADAOF: write out what is buffered, empty the dataset, load the AOF again.
+/// As Redis, it reads what is on disk even with AOF off (after a BGREWRITEAOF).
 pub fn reload(state: &mut State) -> Result<(), String> {
-    let on = state.aof.is_on();
     wait_rewrite(state);
     flush_and_sync(state);
     for db in &mut state.dbs {
         db.clear();
     }
-    state.aof.file = None;
-    if on {
-        load_at_startup(state)?;
-    }
+    // The replay must not log itself: the open incr file stays aside meanwhile.
+    let file = state.aof.file.take();
+    let loaded = load_from_disk(state);
+    state.aof.file = file;
+    state.aof.manifest = loaded?;
     Ok(())
 }
 

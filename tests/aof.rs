@@ -135,7 +135,10 @@ fn every_write_command_is_logged_as_redis_logs_it() {
     for line in script.lines() {
         assert_eq!(text(&cmd(&mut a, line)), text(&cmd(&mut b, line)), "{line}");
     }
-    let (ours, theirs) = (logged_commands(rudis.dir.path()), logged_commands(redis.dir.path()));
+    let (ours, theirs) = (
+        logged_commands(rudis.dir.path()),
+        logged_commands(redis.dir.path()),
+    );
     let diff: Vec<String> = ours
         .iter()
         .zip(&theirs)
