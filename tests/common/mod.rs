@@ -306,7 +306,9 @@ impl RealRedis {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return RealRedis { port, dir, child };
+                    let server = RealRedis { port, dir, child };
+                    server.wait_loaded();
+                    return server;
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // port taken meanwhile: try another
@@ -323,6 +325,15 @@ impl RealRedis {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         RawConn { s, buf: Vec::new() }
+    }
+
+    /// Redis accepts connections while it loads its data files, answering -LOADING.
+    fn wait_loaded(&self) {
+        let mut c = self.raw();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.cmd(&[b"PING"]).starts_with(b"-LOADING") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn client(&self) -> redis::Connection {
