@@ -276,6 +276,7 @@ pub struct State {
     pub persistence: crate::dataset::Persistence,
     /// The append-only file: what commands propagate, the open incr file, rewrites.
     pub aof: crate::aof::Aof,
+    pub expire_cycle: crate::expire::ExpireCycleState,
 }
 
 impl State {
@@ -313,6 +314,7 @@ impl State {
             paused_until: 0,
             persistence: crate::dataset::Persistence::new(),
             aof: crate::aof::Aof::default(),
+            expire_cycle: Default::default(),
         }
     }
 

@@ -229,6 +229,9 @@ impl Server {
         install_signal_handlers();
         let mut events = Events::with_capacity(1024);
         loop {
+            if self.state.active_expire_enabled {
+                crate::expire::active_expire_cycle(&mut self.state, crate::expire::Cycle::Fast);
+            }
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
@@ -786,7 +789,10 @@ impl Server {
         crate::dataset::cron(&mut self.state);
         crate::aof::cron(&mut self.state);
         if self.state.active_expire_enabled {
-            crate::expire::active_expire_cycle(&mut self.state, period);
+            crate::expire::active_expire_cycle(
+                &mut self.state,
+                crate::expire::Cycle::Slow { tick: period },
+            );
         }
         for db in &mut self.state.dbs {
             if db.dict.rehash_steps(100) {
