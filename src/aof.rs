@@ -2,12 +2,10 @@
 //! holding a manifest, one base file (an RDB snapshot, or commands when
 //! `aof-use-rdb-preamble no`) and incr files of the commands written since.
 //!
-//! Commands that change the dataset are *propagated* here in a form that replays
-//! deterministically (relative expiries become `PEXPIREAT`, `SPOP` becomes `SREM`,
-//! blocking pops their plain forms ...); a command that propagates several operations,
-//! and EXEC, are wrapped in MULTI/EXEC. The loop writes the buffer before it sends any
-//! reply (`flush`), so under `appendfsync always` a client only sees acknowledged
-//! writes that are on disk; `everysec` fsyncs on a background thread.
+//! Commands that change the dataset reach it through `crate::propagate`, in a form that
+//! replays deterministically. The loop writes the buffer before it sends any reply
+//! (`flush`), so under `appendfsync always` a client only sees acknowledged writes that
+//! are on disk; `everysec` fsyncs on a background thread.
 //!
 //! BGREWRITEAOF opens a fresh incr file, so writes that arrive during the rewrite land
 //! there and nothing needs buffering; a thread writes the new base from a copy of the
@@ -40,8 +38,6 @@ pub struct Aof {
     /// The incr file commands are appended to; `Some` exactly while AOF is on.
     file: Option<File>,
     manifest: Manifest,
-    /// Operations of the command running now, wrapped in MULTI/EXEC when more than one.
-    staged: Staged,
     fsync: FsyncWorker,
     last_fsync: Instant,
     /// Bytes written since the last fsync.
@@ -56,17 +52,6 @@ pub struct Aof {
     pub consecutive_failures: u64,
     pub last_rewrite_secs: i64,
     pub delayed_fsync: u64,
-}
-
-#[derive(Default)]
-struct Staged {
-    /// How many `call`s are running (EXEC runs its queued commands nested).
-    depth: u32,
-    /// The running command propagated something itself, so its argv is not.
-    explicit: bool,
-    bytes: Vec<u8>,
-    /// (db, end offset in `bytes`) per operation.
-    ops: Vec<(usize, usize)>,
 }
 
 /// A background thread that fsyncs the AOF (everysec), so the loop never waits on disk.
@@ -136,7 +121,6 @@ impl Default for Aof {
             selected_db: None,
             file: None,
             manifest: Manifest::default(),
-            staged: Staged::default(),
             fsync: FsyncWorker::new(),
             last_fsync: Instant::now(),
             unsynced: false,
@@ -168,8 +152,12 @@ impl Aof {
         self.fsync.busy.load(Ordering::Acquire)
     }
 
-    /// Appends one operation in `db`, with a SELECT first when the db changes.
-    fn append(&mut self, db: usize, command: &[u8]) {
+    /// Appends one operation in `db`, with a SELECT first when the db changes (the
+    /// `propagate` module calls this for every logged command while AOF is on).
+    pub fn append(&mut self, db: usize, command: &[u8]) {
+        if self.file.is_none() {
+            return;
+        }
         if self.selected_db != Some(db) {
             let mut num = itoa::Buffer::new();
             encode_command(
@@ -180,104 +168,6 @@ impl Aof {
         }
         self.buf.extend_from_slice(command);
     }
-}
-
-// ---------------------------------------------------------------------------------
-// Propagation: what commands write to the log.
-// ---------------------------------------------------------------------------------
-
-/// Called by `commands::call` before a handler runs; returns what `end_call` needs.
-pub fn begin_call(state: &mut State) -> bool {
-    let aof = &mut state.aof;
-    aof.staged.depth += 1;
-    std::mem::replace(&mut aof.staged.explicit, false)
-}
-
-/// Called by `commands::call` after a handler ran: logs the command as it was sent if it
-/// changed the dataset and did not propagate a rewritten form itself; at the outermost
-/// call, moves the staged operations to the buffer (in MULTI/EXEC if more than one).
-pub fn end_call<'a>(
-    state: &mut State,
-    outer_explicit: bool,
-    changed: bool,
-    db: usize,
-    args: impl ExactSizeIterator<Item = &'a [u8]>,
-) {
-    let aof = &mut state.aof;
-    aof.staged.depth -= 1;
-    if changed && !aof.staged.explicit && aof.file.is_some() {
-        stage(aof, db, args);
-    }
-    aof.staged.explicit = outer_explicit;
-    if aof.staged.depth == 0 && !aof.staged.ops.is_empty() {
-        let staged = std::mem::take(&mut aof.staged);
-        let wrap = staged.ops.len() > 1;
-        if wrap {
-            let mut multi = Vec::with_capacity(16);
-            encode_command(&mut multi, [&b"MULTI"[..]].into_iter());
-            aof.append(staged.ops[0].0, &multi);
-        }
-        let mut start = 0;
-        for &(db, end) in &staged.ops {
-            aof.append(db, &staged.bytes[start..end]);
-            start = end;
-        }
-        if wrap {
-            encode_command(&mut aof.buf, [&b"EXEC"[..]].into_iter());
-        }
-        // Keep the staging buffer's allocation for the next command.
-        let mut bytes = staged.bytes;
-        let mut ops = staged.ops;
-        bytes.clear();
-        ops.clear();
-        aof.staged.bytes = bytes;
-        aof.staged.ops = ops;
-    }
-}
-
-fn stage<'a>(aof: &mut Aof, db: usize, args: impl ExactSizeIterator<Item = &'a [u8]>) {
-    encode_command(&mut aof.staged.bytes, args);
-    aof.staged.ops.push((db, aof.staged.bytes.len()));
-}
-
-/// The running command logs `args` (in `db`) in place of its own argv. A handler may call
-/// it several times (SPOP with a count logs one SREM per member).
-pub fn propagate(state: &mut State, db: usize, args: &[&[u8]]) {
-    let aof = &mut state.aof;
-    if aof.file.is_none() {
-        return;
-    }
-    aof.staged.explicit = true;
-    if aof.staged.depth == 0 {
-        let mut bytes = Vec::new();
-        encode_command(&mut bytes, args.iter().copied());
-        aof.append(db, &bytes);
-    } else {
-        stage(aof, db, args.iter().copied());
-    }
-}
-
-/// The running command logs nothing itself (EXEC: its queued commands log themselves).
-pub fn propagate_nothing(state: &mut State) {
-    state.aof.staged.explicit = true;
-}
-
-/// Logs the deletion of an expired key, right away: it happened before whatever
-/// command noticed it.
-pub fn propagate_expired(state: &mut State, db: usize, key: &[u8]) {
-    let aof = &mut state.aof;
-    if aof.file.is_none() {
-        return;
-    }
-    let mut bytes = Vec::with_capacity(key.len() + 24);
-    encode_command(&mut bytes, [&b"DEL"[..], key].into_iter());
-    aof.append(db, &bytes);
-}
-
-/// True when propagation is worth preparing (handlers skip building rewritten forms
-/// when AOF is off).
-pub fn feeding(state: &State) -> bool {
-    state.aof.file.is_some()
 }
 
 // ---------------------------------------------------------------------------------

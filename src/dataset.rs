@@ -145,7 +145,15 @@ pub fn save(dbs: &[Db], path: &Path, opts: WriteOptions) -> io::Result<()> {
 
 fn write_file(dbs: &[Db], tmp: &Path, opts: WriteOptions) -> io::Result<()> {
     let file = File::create(tmp)?;
-    let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 16, file), opts)?;
+    let mut inner = write_rdb(dbs, BufWriter::with_capacity(1 << 16, file), opts)?;
+    inner.flush()?;
+    let file = inner.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()
+}
+
+/// Writes every database as an RDB image to `out` (a file, or memory for a replica).
+pub fn write_rdb<W: Write>(dbs: &[Db], out: W, opts: WriteOptions) -> io::Result<W> {
+    let mut w = RdbWriter::new(out, opts)?;
     w.write_standard_aux(crate::util::now_ms() / 1000, crate::alloc::allocated())?;
     for (i, db) in dbs.iter().enumerate() {
         if db.is_empty() {
@@ -156,10 +164,7 @@ fn write_file(dbs: &[Db], tmp: &Path, opts: WriteOptions) -> io::Result<()> {
             w.write_entry(k, &value_to_rdb(v), db.expire_of(k))?;
         }
     }
-    let mut inner = w.finish()?;
-    inner.flush()?;
-    let file = inner.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
+    w.finish()
 }
 
 /// What a load found.

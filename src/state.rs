@@ -277,6 +277,10 @@ pub struct State {
     /// The append-only file: what commands propagate, the open incr file, rewrites.
     pub aof: crate::aof::Aof,
     pub expire_cycle: crate::expire::ExpireCycleState,
+    /// The operations of the running command, on their way to the AOF and replicas.
+    pub propagation: crate::propagate::Propagation,
+    /// Replicas attached with SYNC/PSYNC and the stream they are fed.
+    pub replication: crate::replication::Replication,
 }
 
 impl State {
@@ -315,6 +319,8 @@ impl State {
             persistence: crate::dataset::Persistence::new(),
             aof: crate::aof::Aof::default(),
             expire_cycle: Default::default(),
+            propagation: Default::default(),
+            replication: Default::default(),
         }
     }
 
@@ -340,6 +346,7 @@ impl State {
 
     /// Forget a client that disconnected: watches, blocking, pub/sub.
     pub fn forget_client(&mut self, key: ClientKey, session: &mut Session) {
+        crate::replication::forget(self, key);
         for w in session.watched.drain(..) {
             if let Some(v) = self.watches.by_key.get_mut(&w) {
                 v.retain(|&c| c != key);

@@ -138,13 +138,18 @@ impl<'a> Ctx<'a> {
 
     /// True when the AOF logs commands: handlers only build a rewritten form then.
     pub fn feeding(&self) -> bool {
-        crate::aof::feeding(self.state)
+        crate::propagate::feeding(self.state)
     }
 
     /// Logs `args` to the AOF in place of this command's own argv: the form that
     /// replays deterministically (absolute expiries, SREM for SPOP ...).
     pub fn propagate(&mut self, args: &[&[u8]]) {
-        crate::aof::propagate(self.state, self.session.db, args);
+        crate::propagate::propagate(
+            self.state,
+            self.session.db,
+            args,
+            crate::propagate::target::ALL,
+        );
     }
 
     /// Publishes a keyspace notification for `key` in the selected db.
@@ -228,7 +233,7 @@ pub fn expire_if_needed(state: &mut State, db: usize, key: &[u8]) -> bool {
 pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
     if state.dbs[db].remove(key).is_some() {
         state.stats.expired_keys += 1;
-        crate::aof::propagate_expired(state, db, key);
+        crate::propagate::propagate_expired(state, db, key);
         state.touch_watched(db, key);
         notify_keyspace_event(state, notify::EXPIRED, "expired", key, db);
     }

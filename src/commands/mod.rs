@@ -14,6 +14,7 @@ pub mod keys;
 pub mod list;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -171,6 +172,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     persistence::COMMANDS,
+    replication::COMMANDS,
     sort::COMMANDS,
     list::COMMANDS,
     hash::COMMANDS,
@@ -485,7 +487,7 @@ pub fn call(
         None
     };
     let dirty_before = state.dirty;
-    let outer_explicit = crate::aof::begin_call(state);
+    let outer_explicit = crate::propagate::begin_call(state);
     let mut ctx = Ctx {
         state,
         session,
@@ -504,7 +506,7 @@ pub fn call(
     let blocked = ctx.blocked;
     let state = ctx.state;
     let changed = state.dirty != dirty_before;
-    crate::aof::end_call(state, outer_explicit, changed, ctx.session.db, args.iter());
+    crate::propagate::end_call(state, outer_explicit, changed, ctx.session.db, args.iter());
     if let Some(line) = monitor_line {
         server::feed_monitors(state, &line);
     }

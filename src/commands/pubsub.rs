@@ -224,6 +224,14 @@ fn sunsubscribe(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 fn publish(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let n = ctx.publish(args.get(1), args.get(2), out);
     out.int(n as i64);
+    // Replicas publish it to their own subscribers; the AOF does not keep it.
+    let db = ctx.session.db;
+    crate::propagate::propagate(
+        ctx.state,
+        db,
+        &[b"PUBLISH", args.get(1), args.get(2)],
+        crate::propagate::target::REPL,
+    );
     Ok(())
 }
 

@@ -348,11 +348,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
     }
     if want("replication") {
         sep(&mut o);
-        let _ = write!(
-            o,
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-            state.run_id, state.config.repl_backlog_size
-        );
+        crate::replication::info(state, &mut o);
     }
     if want("cpu") {
         sep(&mut o);
@@ -900,7 +896,7 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                 log::warn!("{e}");
                 std::process::exit(1);
             }
-            crate::aof::propagate_nothing(ctx.state);
+            crate::propagate::propagate_nothing(ctx.state);
             log::warn!("Append Only File loaded by DEBUG LOADAOF");
             out.ok();
         }

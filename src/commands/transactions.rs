@@ -83,7 +83,7 @@ fn exec(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
         ));
     }
     // The queued commands log themselves (wrapped in MULTI/EXEC when more than one writes).
-    crate::aof::propagate_nothing(ctx.state);
+    crate::propagate::propagate_nothing(ctx.state);
     let dirty = ctx.state.watches.dirty.contains(&key) || ctx.session.has(sf::DIRTY_CAS);
     let queue = std::mem::take(&mut ctx.session.multi_queue);
     discard_transaction(ctx.state, key, ctx.session);

@@ -731,7 +731,14 @@ impl Server {
         let Some(session) = self.state.sessions.get(key) else {
             return false;
         };
-        let class = if session.subscriptions() > 0 { 2 } else { 0 };
+        // Classes in client-output-buffer-limit order: normal, replica, pubsub.
+        let class = if self.state.replication.is_replica(key) {
+            1
+        } else if session.subscriptions() > 0 {
+            2
+        } else {
+            0
+        };
         let (hard, soft, secs) = self.state.config.client_output_buffer_limit.0[class];
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
@@ -788,6 +795,7 @@ impl Server {
         self.state.now_ms = now_ms();
         crate::dataset::cron(&mut self.state);
         crate::aof::cron(&mut self.state);
+        crate::replication::cron(&mut self.state);
         if self.state.active_expire_enabled {
             crate::expire::active_expire_cycle(
                 &mut self.state,
@@ -815,8 +823,9 @@ impl Server {
             .state
             .sessions
             .iter()
-            .filter(|(_, s)| {
+            .filter(|&(k, s)| {
                 s.blocked.is_none()
+                    && !self.state.replication.is_replica(k)
                     && s.subscriptions() == 0
                     && !s.has(sf::MONITOR)
                     && now - s.last_interaction_ms > timeout * 1000
