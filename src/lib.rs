@@ -14,4 +14,5 @@ pub mod persist;
 pub mod protocol;
 pub mod server;
 pub mod state;
+pub mod tracking;
 pub mod util;

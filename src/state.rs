@@ -44,6 +44,8 @@ pub struct Session {
     /// Query/output buffer sizes, refreshed by the loop for CLIENT LIST / INFO.
     pub qbuf_len: usize,
     pub obuf_len: usize,
+    /// CLIENT TRACKING mode.
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 /// Session flags.
@@ -274,6 +276,8 @@ pub struct State {
     pub tcp_port: u16,
     /// RDB save status and the running BGSAVE, if any.
     pub persistence: crate::dataset::Persistence,
+    /// Client-side caching tables.
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl State {
@@ -310,6 +314,7 @@ impl State {
             kill_requests: Vec::new(),
             paused_until: 0,
             persistence: crate::dataset::Persistence::new(),
+            tracking: crate::tracking::Tracking::default(),
         }
     }
 
@@ -360,6 +365,7 @@ impl State {
             }
         }
         self.monitors.retain(|&c| c != key);
+        crate::tracking::disable(self, session);
     }
 
     /// Removes a blocked client from the waiter queues (it was served, timed out,

@@ -125,10 +125,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A write touched `key`: invalidate WATCHes on it (Redis's signalModifiedKey).
+    /// A write touched `key`: invalidate WATCHes on it and client-side caches of it
+    /// (Redis's signalModifiedKey).
     pub fn signal_modified(&mut self, key: &[u8]) {
         let db = self.session.db;
+        self.signal_modified_in(db, key);
+    }
+
+    /// [`Ctx::signal_modified`] for a key of another db (MOVE, COPY).
+    pub fn signal_modified_in(&mut self, db: usize, key: &[u8]) {
         self.state.touch_watched(db, key);
+        crate::tracking::invalidate_key(self.state, key, true);
     }
 
     /// Counts changes for save points and `rdb_changes_since_last_save`.
@@ -218,6 +225,7 @@ pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
     if state.dbs[db].remove(key).is_some() {
         state.stats.expired_keys += 1;
         state.touch_watched(db, key);
+        crate::tracking::invalidate_key(state, key, false);
         notify_keyspace_event(state, notify::EXPIRED, "expired", key, db);
     }
 }

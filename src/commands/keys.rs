@@ -417,7 +417,7 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     ctx.state.signal_ready(dst, key);
     ctx.signal_modified(key);
-    ctx.state.touch_watched(dst, key);
+    ctx.signal_modified_in(dst, key);
     ctx.notify(notify::GENERIC, "move_from", key);
     crate::commands::context::notify_keyspace_event(
         ctx.state,
@@ -468,7 +468,7 @@ fn copy(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         ctx.state.dbs[dst_db].set_expire(dst, t);
     }
     ctx.state.signal_ready(dst_db, dst);
-    ctx.state.touch_watched(dst_db, dst);
+    ctx.signal_modified_in(dst_db, dst);
     crate::commands::context::notify_keyspace_event(
         ctx.state,
         notify::GENERIC,
@@ -523,6 +523,7 @@ fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.db().clear();
     let db = ctx.db_index();
     ctx.state.touch_all_watched(Some(db));
+    crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     out.ok();
     Ok(())
@@ -536,6 +537,7 @@ fn flushall(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         db.clear();
     }
     ctx.state.touch_all_watched(None);
+    crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     // Redis 7 writes an empty snapshot right away when save points are configured,
     // so a restart cannot bring the flushed data back.
