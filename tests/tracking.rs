@@ -170,7 +170,10 @@ fn redirection(conn: &dyn Fn() -> RawConn) -> Vec<String> {
     let mut rec = |b: Vec<u8>| t.push(text(&b));
     let sub_id = client_id(&mut sub);
     rec(cmd(&mut sub, "SUBSCRIBE __redis__:invalidate"));
-    rec(cmd(&mut r, &format!("CLIENT TRACKING on REDIRECT {sub_id}")));
+    rec(cmd(
+        &mut r,
+        &format!("CLIENT TRACKING on REDIRECT {sub_id}"),
+    ));
     rec(cmd(&mut r, "GET a"));
     rec(cmd(&mut w, "SET a 1"));
     rec(sub.read_reply());
@@ -194,7 +197,10 @@ fn redirection(conn: &dyn Fn() -> RawConn) -> Vec<String> {
     rec(cmd(&mut sub, "UNSUBSCRIBE"));
     cmd(&mut sub, "HELLO 3");
     rec(cmd(&mut r, "CLIENT TRACKING off"));
-    rec(cmd(&mut r, &format!("CLIENT TRACKING on REDIRECT {sub_id}")));
+    rec(cmd(
+        &mut r,
+        &format!("CLIENT TRACKING on REDIRECT {sub_id}"),
+    ));
     rec(cmd(&mut r, "GET z"));
     rec(cmd(&mut w, "SET z 1"));
     rec(sub.read_reply());
@@ -278,7 +284,10 @@ fn info_counts_tracking_clients_keys_and_prefixes() {
     assert!(text(&cmd(&mut w, "CLIENT INFO")).contains(" flags=tB "));
     // Writing k1 drops its entry (two readers); disconnecting a client drops it.
     cmd(&mut w, "SET k1 x");
-    assert_eq!(text(&b.read_reply()), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nk1\r\n");
+    assert_eq!(
+        text(&b.read_reply()),
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nk1\r\n"
+    );
     drop(a);
     cmd(&mut w, "CLIENT TRACKING off");
     std::thread::sleep(std::time::Duration::from_millis(100));
@@ -302,12 +311,18 @@ fn table_limit_evicts_with_invalidations() {
     for i in 0..250 {
         cmd(&mut r, &format!("GET key{i}"));
     }
-    assert_eq!(text(&cmd(&mut w, "CONFIG SET tracking-table-max-keys 1")), "+OK\r\n");
+    assert_eq!(
+        text(&cmd(&mut w, "CONFIG SET tracking-table-max-keys 1")),
+        "+OK\r\n"
+    );
     // The cron brings the table down to one key, one invalidation per evicted key.
     let mut keys = std::collections::HashSet::new();
     for _ in 0..249 {
         let push = text(&r.read_reply());
-        assert!(push.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n"), "{push}");
+        assert!(
+            push.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n"),
+            "{push}"
+        );
         keys.insert(push);
     }
     assert_eq!(keys.len(), 249);

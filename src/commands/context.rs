@@ -107,10 +107,18 @@ impl<'a> Ctx<'a> {
     /// Stores `value` at `key` (dropping any TTL) and signals the change.
     pub fn set_key(&mut self, key: &[u8], value: Value) {
         let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
-        self.db().set(key, value);
+        self.add_key(key, value);
         self.signal_modified(key);
         if wakes {
             self.signal_ready(key);
+        }
+    }
+
+    /// Stores `value` at `key` (dropping any TTL) without signalling; a key that did not
+    /// exist is announced with the `new` keyspace event, as Redis's dbAdd does.
+    pub fn add_key(&mut self, key: &[u8], value: Value) {
+        if self.db().set(key, value) {
+            self.notify(notify::NEW, "new", key);
         }
     }
 

@@ -104,7 +104,7 @@ fn rename_generic(ctx: &mut Ctx, args: &Args, nx: bool) -> Result<bool, Error> {
     let Some(value) = ctx.db().remove(src) else {
         return Err(NO_SUCH_KEY);
     };
-    ctx.db().set(dst, value);
+    ctx.add_key(dst, value);
     if let Some(t) = ttl {
         ctx.db().set_expire(dst, t);
     }
@@ -411,7 +411,9 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     };
-    ctx.state.dbs[dst].set(key, v);
+    if ctx.state.dbs[dst].set(key, v) {
+        crate::commands::context::notify_keyspace_event(ctx.state, notify::NEW, "new", key, dst);
+    }
     if let Some(t) = ttl {
         ctx.state.dbs[dst].set_expire(key, t);
     }
@@ -463,7 +465,9 @@ fn copy(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    ctx.state.dbs[dst_db].set(dst, value);
+    if ctx.state.dbs[dst_db].set(dst, value) {
+        crate::commands::context::notify_keyspace_event(ctx.state, notify::NEW, "new", dst, dst_db);
+    }
     if let Some(t) = ttl {
         ctx.state.dbs[dst_db].set_expire(dst, t);
     }
