@@ -17,4 +17,5 @@ pub mod protocol;
 pub mod replication;
 pub mod server;
 pub mod state;
+pub mod tracking;
 pub mod util;

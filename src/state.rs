@@ -44,6 +44,8 @@ pub struct Session {
     /// Query/output buffer sizes, refreshed by the loop for CLIENT LIST / INFO.
     pub qbuf_len: usize,
     pub obuf_len: usize,
+    /// CLIENT TRACKING mode.
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 /// Session flags.
@@ -281,6 +283,8 @@ pub struct State {
     pub propagation: crate::propagate::Propagation,
     /// Replicas attached with SYNC/PSYNC and the stream they are fed.
     pub replication: crate::replication::Replication,
+    /// Client-side caching tables.
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl State {
@@ -321,6 +325,7 @@ impl State {
             expire_cycle: Default::default(),
             propagation: Default::default(),
             replication: Default::default(),
+            tracking: crate::tracking::Tracking::default(),
         }
     }
 
@@ -372,6 +377,7 @@ impl State {
             }
         }
         self.monitors.retain(|&c| c != key);
+        crate::tracking::disable(self, session);
     }
 
     /// Removes a blocked client from the waiter queues (it was served, timed out,

@@ -131,3 +131,69 @@ fn subscribe_confirmations_survive_client_reply_off() {
         "{msg}"
     );
 }
+
+/// Every command that creates a key announces it with a `new` event before its own
+/// event, as Redis 7's dbAdd does; the whole event stream equals redis-server's.
+#[test]
+fn new_key_events_match_redis() {
+    let script = [
+        "SET a 1",
+        "SET a 2",
+        "SET kt 1 KEEPTTL",
+        "HSET h f v",
+        "HINCRBY hi f 1",
+        "SADD s m",
+        "RPUSH l x",
+        "ZADD z 1 m",
+        "INCR c",
+        "INCRBYFLOAT fl 1.5",
+        "SETRANGE sr 0 x",
+        "APPEND ap x",
+        "PFADD hl a",
+        "SETBIT b 1 1",
+        "RENAME a a2",
+        "COPY a2 a3",
+        "SUNIONSTORE su s",
+        "MOVE su 1",
+        "SETEX se 100 v",
+        "LMOVE l l2 LEFT LEFT",
+        "MSET m1 1 m2 2",
+        "MSETNX m3 1",
+        "GETSET gs 1",
+        "SMOVE s s2 m",
+        "ZUNIONSTORE zu 1 z",
+        "BITOP OR bo b",
+        "HSETNX hn f v",
+        "SET nx 1 NX",
+    ];
+    let run = |conn: &dyn Fn() -> RawConn| {
+        let (mut sub, mut c) = (conn(), conn());
+        c.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAn"]);
+        sub.cmd(&[b"PSUBSCRIBE", b"__key*@*__:*"]);
+        for line in script {
+            let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            c.cmd(&args);
+        }
+        // A message on a marker channel ends the stream.
+        c.cmd(&[b"PUBLISH", b"__keyend@0__:end", b"end"]);
+        let mut events = Vec::new();
+        loop {
+            let event = String::from_utf8_lossy(&sub.read_reply()).into_owned();
+            if event.contains("__keyend@0__:end") {
+                break;
+            }
+            events.push(event);
+        }
+        events
+    };
+    let a = TestServer::start();
+    let b = RealRedis::start(&[]);
+    let ours = run(&|| a.raw());
+    let theirs = run(&|| b.raw());
+    assert!(
+        theirs.len() > 50,
+        "too few events from redis-server: {}",
+        theirs.len()
+    );
+    assert_eq!(ours, theirs);
+}

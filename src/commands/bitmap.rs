@@ -206,11 +206,7 @@ fn bitop(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             data: result,
             raw: true,
         });
-        let existed = ctx.exists(dest);
         ctx.set_key(dest, value);
-        if !existed {
-            ctx.notify(notify::NEW, "new", dest);
-        }
         ctx.notify(notify::STRING, "set", dest);
         ctx.dirty(1);
     } else if ctx.delete(dest) {

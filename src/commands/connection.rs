@@ -99,6 +99,22 @@ static CLIENT_SUBS: &[CommandSpec] = &[
         .doc("Suspends commands processing.", "3.0.0"),
     CommandSpec::new("unpause", 2, ADMIN | CA, (0, 0, 0), G, client_unpause)
         .doc("Resumes processing commands from paused clients.", "6.2.0"),
+    CommandSpec::new("tracking", -3, CA, (0, 0, 0), G, client_tracking).doc(
+        "Controls server-assisted client-side caching for the connection.",
+        "6.0.0",
+    ),
+    CommandSpec::new("caching", 3, CA, (0, 0, 0), G, client_caching).doc(
+        "Instructs the server whether to track the keys in the next request.",
+        "6.0.0",
+    ),
+    CommandSpec::new("getredir", 2, CA, (0, 0, 0), G, client_getredir).doc(
+        "Returns the client ID to which the connection's tracking notifications are redirected.",
+        "6.0.0",
+    ),
+    CommandSpec::new("trackinginfo", 2, CA, (0, 0, 0), G, client_trackinginfo).doc(
+        "Returns information about server-assisted client-side caching for the connection.",
+        "6.2.0",
+    ),
     CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, client_help).doc(
         "Returns helpful text about the different subcommands.",
         "5.0.0",
@@ -317,25 +333,31 @@ fn client_setinfo(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 /// One CLIENT LIST line (no trailing newline), Redis 7.2's fields in Redis's order.
 pub fn client_line(s: &Session, now_ms: i64) -> String {
+    // Letters in Redis's order (catClientInfoString).
     let mut flags = String::new();
+    if s.has(sf::MONITOR) {
+        flags.push('O');
+    }
+    if s.subscriptions() > 0 {
+        flags.push('P');
+    }
+    if s.has(sf::MULTI) {
+        flags.push('x');
+    }
+    if s.blocked.is_some() {
+        flags.push('b');
+    }
+    crate::tracking::list_flags(s, &mut flags);
     for (f, c) in [
-        (sf::MULTI, 'x'),
         (sf::DIRTY_CAS, 'd'),
         (sf::CLOSE_AFTER_REPLY, 'c'),
         (sf::CLOSE_ASAP, 'A'),
         (sf::NO_EVICT, 'e'),
         (sf::NO_TOUCH, 'T'),
-        (sf::MONITOR, 'O'),
     ] {
         if s.has(f) {
             flags.push(c);
         }
-    }
-    if s.blocked.is_some() {
-        flags.push('b');
-    }
-    if s.subscriptions() > 0 {
-        flags.push('P');
     }
     if flags.is_empty() {
         flags.push('N');
@@ -346,7 +368,7 @@ pub fn client_line(s: &Session, now_ms: i64) -> String {
             .unwrap_or_default()
     };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
         s.id,
         s.addr,
         s.laddr,
@@ -373,6 +395,7 @@ pub fn client_line(s: &Session, now_ms: i64) -> String {
         } else {
             &s.last_cmd
         },
+        crate::tracking::redirect_of(s),
         if s.resp3 { 3 } else { 2 },
         lossy(&s.lib_name),
         lossy(&s.lib_ver),
@@ -663,6 +686,173 @@ fn client_pause(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 fn client_unpause(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     ctx.state.paused_until = 0;
     out.ok();
+    Ok(())
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT] [NOLOOP],
+/// with Redis's checks in Redis's order.
+fn client_tracking(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    use crate::tracking::{Collision, Options};
+    let mut opts = Options::default();
+    let mut prefixes: Vec<&[u8]> = Vec::new();
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        if args.is(j, "redirect") && more {
+            j += 1;
+            if opts.redirect.is_some() {
+                return Err(Error::Msg(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            let id = parse_i64(args.get(j)).ok_or(NOT_INT)?;
+            let target = if id > 0 && id as u64 == ctx.session.id {
+                Some(ctx.client)
+            } else {
+                u64::try_from(id)
+                    .ok()
+                    .and_then(|id| ctx.state.sessions.find_id(id))
+            };
+            let Some(slot) = target else {
+                return Err(Error::Msg(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            };
+            opts.redirect = Some((id as u64, slot));
+        } else if args.is(j, "bcast") {
+            opts.bcast = true;
+        } else if args.is(j, "optin") {
+            opts.optin = true;
+        } else if args.is(j, "optout") {
+            opts.optout = true;
+        } else if args.is(j, "noloop") {
+            opts.noloop = true;
+        } else if args.is(j, "prefix") && more {
+            j += 1;
+            prefixes.push(args.get(j));
+        } else {
+            return Err(SYNTAX);
+        }
+        j += 1;
+    }
+    if args.is(2, "off") {
+        crate::tracking::disable(ctx.state, ctx.session);
+        out.ok();
+        return Ok(());
+    }
+    if !args.is(2, "on") {
+        return Err(SYNTAX);
+    }
+    let t = &ctx.session.tracking;
+    if !opts.bcast && !prefixes.is_empty() {
+        return Err(Error::Msg(
+            "ERR PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    if t.on && t.bcast != opts.bcast {
+        return Err(Error::Msg(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if opts.bcast && (opts.optin || opts.optout) {
+        return Err(Error::Msg(
+            "ERR OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if opts.optin && opts.optout {
+        return Err(Error::Msg(
+            "ERR You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    if (opts.optin && t.optout) || (opts.optout && t.optin) {
+        return Err(Error::Msg(
+            "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
+    }
+    if opts.bcast {
+        match crate::tracking::check_prefix_collisions(ctx.session, &prefixes) {
+            Collision::None => {}
+            Collision::Refuse(msg) => return Err(Error::Owned(msg)),
+            Collision::ReplyAndContinue(msg) => {
+                super::count_error(ctx.state, &Error::Owned(msg.clone()));
+                out.error(&msg);
+            }
+        }
+    }
+    crate::tracking::enable(ctx.state, ctx.client, ctx.session, &opts, &prefixes);
+    out.ok();
+    Ok(())
+}
+
+fn client_caching(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    let t = &mut ctx.session.tracking;
+    if !t.on {
+        return Err(Error::Msg(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    if args.is(2, "yes") {
+        if !t.optin {
+            return Err(Error::Msg(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if args.is(2, "no") {
+        if !t.optout {
+            return Err(Error::Msg(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(SYNTAX);
+    }
+    t.caching = true;
+    out.ok();
+    Ok(())
+}
+
+fn client_getredir(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
+    out.int(crate::tracking::redirect_of(ctx.session));
+    Ok(())
+}
+
+fn client_trackinginfo(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
+    let t = &ctx.session.tracking;
+    let mut flags: Vec<&str> = vec![if t.on { "on" } else { "off" }];
+    if t.bcast {
+        flags.push("bcast");
+    }
+    if t.optin {
+        flags.push("optin");
+        if t.caching {
+            flags.push("caching-yes");
+        }
+    }
+    if t.optout {
+        flags.push("optout");
+        if t.caching {
+            flags.push("caching-no");
+        }
+    }
+    if t.noloop {
+        flags.push("noloop");
+    }
+    if t.broken_redirect {
+        flags.push("broken_redirect");
+    }
+    out.map(3);
+    out.bulk(b"flags");
+    out.set(flags.len());
+    for f in flags {
+        out.bulk(f.as_bytes());
+    }
+    out.bulk(b"redirect");
+    out.int(crate::tracking::redirect_of(ctx.session));
+    out.bulk(b"prefixes");
+    out.array(t.prefixes.len());
+    for p in &t.prefixes {
+        out.bulk(p);
+    }
     Ok(())
 }
 

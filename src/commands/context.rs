@@ -107,10 +107,18 @@ impl<'a> Ctx<'a> {
     /// Stores `value` at `key` (dropping any TTL) and signals the change.
     pub fn set_key(&mut self, key: &[u8], value: Value) {
         let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
-        self.db().set(key, value);
+        self.add_key(key, value);
         self.signal_modified(key);
         if wakes {
             self.signal_ready(key);
+        }
+    }
+
+    /// Stores `value` at `key` (dropping any TTL) without signalling; a key that did not
+    /// exist is announced with the `new` keyspace event, as Redis's dbAdd does.
+    pub fn add_key(&mut self, key: &[u8], value: Value) {
+        if self.db().set(key, value) {
+            self.notify(notify::NEW, "new", key);
         }
     }
 
@@ -125,10 +133,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A write touched `key`: invalidate WATCHes on it (Redis's signalModifiedKey).
+    /// A write touched `key`: invalidate WATCHes on it and client-side caches of it
+    /// (Redis's signalModifiedKey).
     pub fn signal_modified(&mut self, key: &[u8]) {
         let db = self.session.db;
+        self.signal_modified_in(db, key);
+    }
+
+    /// [`Ctx::signal_modified`] for a key of another db (MOVE, COPY).
+    pub fn signal_modified_in(&mut self, db: usize, key: &[u8]) {
         self.state.touch_watched(db, key);
+        crate::tracking::invalidate_key(self.state, key, true);
     }
 
     /// Counts changes for save points and `rdb_changes_since_last_save`.
@@ -235,6 +250,7 @@ pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
         state.stats.expired_keys += 1;
         crate::propagate::propagate_expired(state, db, key);
         state.touch_watched(db, key);
+        crate::tracking::invalidate_key(state, key, false);
         notify_keyspace_event(state, notify::EXPIRED, "expired", key, db);
     }
 }

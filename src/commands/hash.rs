@@ -48,7 +48,7 @@ fn limits(ctx: &Ctx) -> HashLimits {
 /// Redis's `hashTypeLookupWriteOrCreate`: the hash at `key`, created empty if missing.
 fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut HashValue, Error> {
     if ctx.write_hash(key)?.is_none() {
-        ctx.db().set(key, Value::Hash(HashValue::new()));
+        ctx.add_key(key, Value::Hash(HashValue::new()));
     }
     match ctx.db().get_mut(key) {
         Some(Value::Hash(h)) => Ok(h),

@@ -104,7 +104,7 @@ fn rename_generic(ctx: &mut Ctx, args: &Args, nx: bool) -> Result<bool, Error> {
     let Some(value) = ctx.db().remove(src) else {
         return Err(NO_SUCH_KEY);
     };
-    ctx.db().set(dst, value);
+    ctx.add_key(dst, value);
     if let Some(t) = ttl {
         ctx.db().set_expire(dst, t);
     }
@@ -419,13 +419,15 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     };
-    ctx.state.dbs[dst].set(key, v);
+    if ctx.state.dbs[dst].set(key, v) {
+        crate::commands::context::notify_keyspace_event(ctx.state, notify::NEW, "new", key, dst);
+    }
     if let Some(t) = ttl {
         ctx.state.dbs[dst].set_expire(key, t);
     }
     ctx.state.signal_ready(dst, key);
     ctx.signal_modified(key);
-    ctx.state.touch_watched(dst, key);
+    ctx.signal_modified_in(dst, key);
     ctx.notify(notify::GENERIC, "move_from", key);
     crate::commands::context::notify_keyspace_event(
         ctx.state,
@@ -471,12 +473,14 @@ fn copy(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    ctx.state.dbs[dst_db].set(dst, value);
+    if ctx.state.dbs[dst_db].set(dst, value) {
+        crate::commands::context::notify_keyspace_event(ctx.state, notify::NEW, "new", dst, dst_db);
+    }
     if let Some(t) = ttl {
         ctx.state.dbs[dst_db].set_expire(dst, t);
     }
     ctx.state.signal_ready(dst_db, dst);
-    ctx.state.touch_watched(dst_db, dst);
+    ctx.signal_modified_in(dst_db, dst);
     crate::commands::context::notify_keyspace_event(
         ctx.state,
         notify::GENERIC,
@@ -531,6 +535,7 @@ fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.db().clear();
     let db = ctx.db_index();
     ctx.state.touch_all_watched(Some(db));
+    crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     out.ok();
     Ok(())
@@ -544,6 +549,7 @@ fn flushall(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         db.clear();
     }
     ctx.state.touch_all_watched(None);
+    crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     // Redis 7 writes an empty snapshot right away when save points are configured,
     // so a restart cannot bring the flushed data back.

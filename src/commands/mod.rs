@@ -384,13 +384,22 @@ pub fn execute(
     out: &mut Vec<u8>,
 ) -> Outcome {
     let start_len = out.len();
+    state.tracking.current = Some((session.id, key));
     let mut reply = Reply::new(out, session.resp3);
     let outcome = run(state, key, session, args, &mut reply);
     // CLIENT REPLY OFF / SKIP: drop whatever this command replied, except pushes.
-    let pushes = lookup(args.get(0)).is_some_and(|c| c.has(flag::PUSH_REPLY));
+    let cmd = lookup(args.get(0));
+    let pushes = cmd.is_some_and(|c| c.has(flag::PUSH_REPLY));
     if session.flags & (sf::REPLY_OFF | sf::REPLY_SKIP) != 0 && !pushes {
         out.truncate(start_len);
     }
+    // Invalidations for this client follow its reply; a CLIENT CACHING hint lasts one
+    // command (any CLIENT subcommand or a MULTI block keeps it, as Redis's resetClient).
+    let keep_caching = outcome == Outcome::Blocked
+        || session.has(sf::MULTI)
+        || cmd.is_some_and(|c| c.name == "client");
+    crate::tracking::after_command(state, key, session, out, keep_caching);
+    state.tracking.current = None;
     if session.has(sf::REPLY_SKIP) {
         session.flags &= !sf::REPLY_SKIP;
     }
@@ -444,6 +453,15 @@ fn run(
         ));
         reject(state, Some(spec), out, &e);
         return Outcome::Done;
+    }
+    // Keep the tracking table within tracking-table-max-keys (Redis does it here too).
+    if state.tracking.clients > 0 {
+        let cur = crate::tracking::Current {
+            slot: key,
+            session: &mut *session,
+            out: &mut *out.buf,
+        };
+        crate::tracking::limit_table(state, Some(cur));
     }
     if name_flags & (flag::WRITE | flag::DENYOOM) != 0 && writes_refused(state) {
         flag_multi_error(session);
@@ -507,6 +525,10 @@ pub fn call(
     let state = ctx.state;
     let changed = state.dirty != dirty_before;
     crate::propagate::end_call(state, outer_explicit, changed, ctx.session.db, args.iter());
+    // Client-side caching: remember what a tracking client read.
+    if spec.has(flag::READONLY) && ctx.session.tracking.on {
+        crate::tracking::remember_keys(state, key, ctx.session, spec, args);
+    }
     if let Some(line) = monitor_line {
         server::feed_monitors(state, &line);
     }
@@ -552,7 +574,7 @@ fn reject(state: &mut State, spec: Option<&'static CommandSpec>, out: &mut Reply
     out.error(e.text());
 }
 
-fn count_error(state: &mut State, e: &Error) {
+pub(crate) fn count_error(state: &mut State, e: &Error) {
     state.stats.total_error_replies += 1;
     let code = e.text().split(' ').next().unwrap_or("ERR");
     if let Some(n) = state.stats.errors.get_mut(code) {

@@ -73,7 +73,7 @@ fn sadd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         Some(s) => s.prepare_add(members.len(), &limits),
         None => {
             let s = SetValue::for_new_key(members.get(0), members.len(), &limits);
-            ctx.db().set(key, Value::Set(s));
+            ctx.add_key(key, Value::Set(s));
         }
     }
     let mut added = 0;
@@ -157,7 +157,7 @@ fn smove(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     if ctx.write_set(dst)?.is_none() {
         let s = SetValue::for_new_key(member, 1, &limits);
-        ctx.db().set(dst, Value::Set(s));
+        ctx.add_key(dst, Value::Set(s));
     }
     ctx.signal_modified(src);
     ctx.dirty(1);

@@ -137,8 +137,12 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     let value = Value::Str(StrValue::from_bytes(args.get(2)));
     match expiry {
-        Expiry::KeepTtl => ctx.db().set_keep_ttl(key, value),
-        _ => ctx.db().set(key, value),
+        Expiry::KeepTtl => {
+            if ctx.db().set_keep_ttl(key, value) {
+                ctx.notify(notify::NEW, "new", key);
+            }
+        }
+        _ => ctx.add_key(key, value),
     }
     ctx.signal_modified(key);
     ctx.dirty(1);
@@ -492,7 +496,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64, out: &mut Reply) -> CmdResult {
     let new = cur.checked_add(by).ok_or(OVERFLOW)?;
     match ctx.write_str(key)? {
         Some(s) => *s = StrValue::Int(new),
-        None => ctx.db().set(key, Value::Str(StrValue::Int(new))),
+        None => ctx.add_key(key, Value::Str(StrValue::Int(new))),
     }
     ctx.signal_modified(key);
     ctx.dirty(1);
@@ -546,7 +550,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let value = StrValue::from_bytes(text.as_bytes());
     match ctx.write_str(key)? {
         Some(s) => *s = value,
-        None => ctx.db().set(key, Value::Str(value)),
+        None => ctx.add_key(key, Value::Str(value)),
     }
     ctx.signal_modified(key);
     ctx.dirty(1);

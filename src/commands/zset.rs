@@ -593,11 +593,7 @@ fn finish_store(
     match value {
         Some(v) if !v.is_empty() => {
             let n = v.len();
-            let existed = ctx.exists(dst);
             ctx.set_key(dst, Value::ZSet(v));
-            if !existed {
-                ctx.notify(notify::NEW, "new", dst);
-            }
             ctx.notify(notify::ZSET, event, dst);
             ctx.signal_ready(dst);
             ctx.dirty(1);

@@ -67,17 +67,20 @@ impl Db {
         self.dict.contains_key(key)
     }
 
-    /// Insert or overwrite, dropping any TTL (Redis's setKey without KEEPTTL).
-    pub fn set(&mut self, key: &[u8], value: Value) {
+    /// Insert or overwrite, dropping any TTL (Redis's setKey without KEEPTTL). True if
+    /// the key is new (Redis's dbAdd, which announces a `new` keyspace event).
+    pub fn set(&mut self, key: &[u8], value: Value) -> bool {
         // One hash and one lookup: the key is copied only when it is new.
-        if self.dict.upsert(key, value, || key.into()).is_some() && !self.expires.is_empty() {
+        let replaced = self.dict.upsert(key, value, || key.into()).is_some();
+        if replaced && !self.expires.is_empty() {
             self.expires.remove(key);
         }
+        !replaced
     }
 
-    /// Insert or overwrite keeping the TTL.
-    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) {
-        self.dict.upsert(key, value, || key.into());
+    /// Insert or overwrite keeping the TTL; true if the key is new.
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> bool {
+        self.dict.upsert(key, value, || key.into()).is_none()
     }
 
     /// Remove a key and its TTL; returns the value if it existed.

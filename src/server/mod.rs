@@ -260,6 +260,7 @@ impl Server {
                 log::warn!("Received SIGTERM scheduling shutdown...");
                 self.state.shutdown = Some(crate::state::ShutdownRequest { save: None });
             }
+            crate::tracking::broadcast(&mut self.state);
             self.deliver_outbox();
             self.handle_kills();
             // The log is written (and fsynced under `always`) before any reply goes out.
@@ -810,6 +811,10 @@ impl Server {
             db.expires.shrink_if_sparse();
         }
         self.client_timeouts();
+        // Also when idle, so a CONFIG SET of tracking-table-max-keys takes effect.
+        if self.state.tracking.clients > 0 {
+            crate::tracking::limit_table(&mut self.state, None);
+        }
     }
 
     /// Closes clients idle longer than `timeout` (not blocked or subscribed ones).
