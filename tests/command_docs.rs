@@ -226,7 +226,8 @@ fn each_command_as_redis(resp3: bool) {
         assert_eq!(
             text(&na.bytes()),
             text(&nb.bytes()),
-            "COMMAND DOCS {name} differs (left: rudis, right: redis-server; resp3: {resp3})"
+            "COMMAND DOCS {name} differs (left: rudis, right: redis-server; resp3: {resp3}); \
+             if the command is new in rudis's table, run scripts/gen-command-docs"
         );
         reordered += 1;
     }
