@@ -8,6 +8,7 @@
 pub mod bitmap;
 pub mod connection;
 pub mod context;
+pub mod docs;
 pub mod hash;
 pub mod hll;
 pub mod keys;

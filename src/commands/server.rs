@@ -696,20 +696,31 @@ fn command_all_info(out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-fn write_docs(out: &mut Reply, c: &CommandSpec, parent: Option<&CommandSpec>) {
-    let group = if c.group == "sortedset" {
-        "sorted-set"
-    } else {
-        c.group
-    };
+/// One command's `COMMAND DOCS` entry: redis-server's documentation from the generated
+/// table when it has the command, else what the command table knows (summary, since,
+/// group); the subcommands always come from the command table.
+fn write_docs(out: &mut Reply, c: &'static CommandSpec, parent: Option<&CommandSpec>) {
     let has_subs = !c.subcommands.is_empty();
-    out.map(if has_subs { 4 } else { 3 });
-    out.bulk(b"summary");
-    out.bulk(c.summary.as_bytes());
-    out.bulk(b"since");
-    out.bulk(c.since.as_bytes());
-    out.bulk(b"group");
-    out.bulk(group.as_bytes());
+    match super::docs::lookup(&super::full_name(parent, c)) {
+        Some(doc) => {
+            out.map(doc.field_count() + usize::from(has_subs));
+            doc.write_fields(out);
+        }
+        None => {
+            let group = if c.group == "sortedset" {
+                "sorted-set"
+            } else {
+                c.group
+            };
+            out.map(3 + usize::from(has_subs));
+            out.bulk(b"summary");
+            out.bulk(c.summary.as_bytes());
+            out.bulk(b"since");
+            out.bulk(c.since.as_bytes());
+            out.bulk(b"group");
+            out.bulk(group.as_bytes());
+        }
+    }
     if has_subs {
         out.bulk(b"subcommands");
         out.map(c.subcommands.len());
@@ -718,7 +729,6 @@ fn write_docs(out: &mut Reply, c: &CommandSpec, parent: Option<&CommandSpec>) {
             write_docs(out, s, Some(c));
         }
     }
-    let _ = parent;
 }
 
 fn command_docs(_: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
