@@ -294,10 +294,30 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             .complexity("Depends on subcommand."),
     ),
     (
+        "client|caching",
+        doc("connection")
+            .summary("Instruct the server about tracking or not keys in the next request")
+            .since("6.0.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("mode", T::Oneof).args(&[
+                    arg("yes", T::PureToken).token("YES"),
+                    arg("no", T::PureToken).token("NO"),
+                ]),
+            ]),
+    ),
+    (
         "client|getname",
         doc("connection")
             .summary("Get the current connection name")
             .since("2.6.9")
+            .complexity("O(1)"),
+    ),
+    (
+        "client|getredir",
+        doc("connection")
+            .summary("Get tracking notifications redirection client ID if any")
+            .since("6.0.0")
             .complexity("O(1)"),
     ),
     (
@@ -433,6 +453,32 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             .args(&[
                 arg("connection-name", T::String),
             ]),
+    ),
+    (
+        "client|tracking",
+        doc("connection")
+            .summary("Enable or disable server assisted client side caching support")
+            .since("6.0.0")
+            .complexity("O(1). Some options may introduce additional complexity.")
+            .args(&[
+                arg("status", T::Oneof).args(&[
+                    arg("on", T::PureToken).token("ON"),
+                    arg("off", T::PureToken).token("OFF"),
+                ]),
+                arg("client-id", T::Integer).token("REDIRECT").optional(),
+                arg("prefix", T::String).token("PREFIX").optional().multiple().multiple_token(),
+                arg("bcast", T::PureToken).token("BCAST").optional(),
+                arg("optin", T::PureToken).token("OPTIN").optional(),
+                arg("optout", T::PureToken).token("OPTOUT").optional(),
+                arg("noloop", T::PureToken).token("NOLOOP").optional(),
+            ]),
+    ),
+    (
+        "client|trackinginfo",
+        doc("connection")
+            .summary("Return information about server assisted client side caching for the current connection")
+            .since("6.2.0")
+            .complexity("O(1)"),
     ),
     (
         "client|unblock",
@@ -1579,6 +1625,16 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "psync",
+        doc("server")
+            .summary("Internal command used for replication")
+            .since("2.8.0")
+            .args(&[
+                arg("replicationid", T::String),
+                arg("offset", T::Integer),
+            ]),
+    ),
+    (
         "pttl",
         doc("generic")
             .summary("Get the time to live for a key in milliseconds")
@@ -1711,6 +1767,14 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
                 arg("key", T::Key).key_spec(0),
                 arg("newkey", T::Key).key_spec(1),
             ]),
+    ),
+    (
+        "replconf",
+        doc("server")
+            .summary("An internal command for configuring the replication stream")
+            .since("3.0.0")
+            .complexity("O(1)")
+            .syscmd(),
     ),
     (
         "reset",
@@ -2243,6 +2307,12 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "sync",
+        doc("server")
+            .summary("Internal command used for replication")
+            .since("1.0.0"),
+    ),
+    (
         "time",
         doc("server")
             .summary("Return the current server time")
@@ -2308,6 +2378,17 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             .summary("Forget about all watched keys")
             .since("2.2.0")
             .complexity("O(1)"),
+    ),
+    (
+        "wait",
+        doc("generic")
+            .summary("Wait for the synchronous replication of all the write commands sent in the context of the current connection")
+            .since("3.0.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("numreplicas", T::Integer),
+                arg("timeout", T::Integer),
+            ]),
     ),
     (
         "watch",
