@@ -223,9 +223,18 @@ pub struct Blocking {
 /// WATCHed keys -> the clients watching them.
 #[derive(Debug, Default)]
 pub struct Watches {
-    pub by_key: HashMap<(usize, Key), Vec<ClientKey>>,
+    pub by_key: HashMap<(usize, Key), Vec<Watcher>>,
     /// Clients whose watched keys changed; checked and cleared by EXEC.
     pub dirty: HashSet<ClientKey>,
+}
+
+/// A client watching a key.
+#[derive(Debug, Clone, Copy)]
+pub struct Watcher {
+    pub client: ClientKey,
+    /// The key had already expired (but was not deleted yet) when WATCHed: deleting it
+    /// later is no logical change, as in Redis 7.
+    pub expired: bool,
 }
 
 /// Pub/sub registry: channel or pattern -> subscribers in subscription order.
@@ -329,22 +338,43 @@ impl State {
         }
     }
 
-    /// Marks clients watching `key` as dirty (Redis's touchWatchedKey).
+    /// Marks clients watching `key` as dirty (Redis's touchWatchedKey); call it after
+    /// the change.
     pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
         if self.watches.by_key.is_empty() {
             return;
         }
-        if let Some(clients) = self.watches.by_key.get(&(db, Key::from(key))) {
-            self.watches.dirty.extend(clients.iter().copied());
+        let deleted = !self.dbs[db].contains(key);
+        if let Some(watchers) = self.watches.by_key.get_mut(&(db, Key::from(key))) {
+            for w in watchers {
+                if w.expired && deleted {
+                    // An expired key deleted: logically no change.
+                    w.expired = false;
+                } else {
+                    self.watches.dirty.insert(w.client);
+                }
+            }
         }
     }
 
-    /// Marks every client watching any key of `db` (or of every db) as dirty
-    /// (FLUSHDB, FLUSHALL, SWAPDB).
-    pub fn touch_all_watched(&mut self, db: Option<usize>) {
-        for ((d, _), clients) in &self.watches.by_key {
-            if db.is_none_or(|x| x == *d) {
-                self.watches.dirty.extend(clients.iter().copied());
+    /// Database `emptied` is about to be flushed, or replaced by `replaced_with` (SWAPDB):
+    /// marks the clients watching a key that exists in either (Redis's
+    /// touchAllWatchedKeysInDb). Call it before the change.
+    pub fn touch_watched_in_db(&mut self, emptied: usize, replaced_with: Option<usize>) {
+        for ((d, key), watchers) in self.watches.by_key.iter_mut() {
+            if *d != emptied {
+                continue;
+            }
+            let in_replacement = replaced_with.is_some_and(|r| self.dbs[r].contains(key));
+            if !in_replacement && !self.dbs[emptied].contains(key) {
+                continue;
+            }
+            for w in watchers {
+                if w.expired && !in_replacement {
+                    w.expired = false;
+                } else {
+                    self.watches.dirty.insert(w.client);
+                }
             }
         }
     }
@@ -354,7 +384,7 @@ impl State {
         crate::replication::forget(self, key);
         for w in session.watched.drain(..) {
             if let Some(v) = self.watches.by_key.get_mut(&w) {
-                v.retain(|&c| c != key);
+                v.retain(|w| w.client != key);
                 if v.is_empty() {
                     self.watches.by_key.remove(&w);
                 }

@@ -95,3 +95,31 @@ fn watch_is_invalidated() {
     });
     assert_eq!(r, nil);
 }
+
+/// Redis 7's finer WATCH rules: FLUSHALL/FLUSHDB/SWAPDB touch only watched keys that
+/// exist, a key that expires after WATCH fails the EXEC even before anything deletes it,
+/// and deleting a key that had already expired at WATCH time is no change.
+#[test]
+fn watch_flush_swap_and_expiry_match_redis() {
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let (mut a, mut b) = (rudis.raw(), redis.raw());
+    let script = "DEL x\nWATCH x\nFLUSHALL\nMULTI\nPING\nEXEC\n\
+        SET x 1\nWATCH x\nFLUSHDB\nMULTI\nPING\nEXEC\n\
+        WATCH nothing\nFLUSHDB\nMULTI\nPING\nEXEC\n\
+        SELECT 1\nSET y 1\nSELECT 0\nWATCH y\nSWAPDB 0 1\nMULTI\nPING\nEXEC\n\
+        WATCH z\nSWAPDB 0 1\nMULTI\nPING\nEXEC\n\
+        SET k v PX 30\nWATCH k\nSLEEP\nMULTI\nPING\nEXEC\n\
+        SET k2 v PX 1\nSLEEP\nWATCH k2\nDEL k2\nMULTI\nPING\nEXEC";
+    for line in script.lines() {
+        if line == "SLEEP" {
+            std::thread::sleep(std::time::Duration::from_millis(60));
+            continue;
+        }
+        assert_eq!(
+            common::text(&common::cmd(&mut a, line)),
+            common::text(&common::cmd(&mut b, line)),
+            "{line}"
+        );
+    }
+}

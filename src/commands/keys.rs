@@ -502,9 +502,9 @@ fn swapdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     let (a, b) = (a as usize, b as usize);
     if a != b {
+        ctx.state.touch_watched_in_db(a, Some(b));
+        ctx.state.touch_watched_in_db(b, Some(a));
         ctx.state.dbs.swap(a, b);
-        ctx.state.touch_all_watched(Some(a));
-        ctx.state.touch_all_watched(Some(b));
         // Clients blocked on keys of either db may now find data.
         let ready: Vec<(usize, Key)> = ctx
             .state
@@ -532,9 +532,9 @@ fn flush_mode(args: &Args) -> CmdResult {
 fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     flush_mode(args)?;
     let n = ctx.db().len() as u64;
-    ctx.db().clear();
     let db = ctx.db_index();
-    ctx.state.touch_all_watched(Some(db));
+    ctx.state.touch_watched_in_db(db, None);
+    ctx.db().clear();
     crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     out.ok();
@@ -544,11 +544,11 @@ fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 fn flushall(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     flush_mode(args)?;
     let mut n = 0;
-    for db in ctx.state.dbs.iter_mut() {
-        n += db.len() as u64;
-        db.clear();
+    for db in 0..ctx.state.dbs.len() {
+        ctx.state.touch_watched_in_db(db, None);
+        n += ctx.state.dbs[db].len() as u64;
+        ctx.state.dbs[db].clear();
     }
-    ctx.state.touch_all_watched(None);
     crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     // Redis 7 writes an empty snapshot right away when save points are configured,

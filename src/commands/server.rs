@@ -268,6 +268,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
                 .by_key
                 .values()
                 .flatten()
+                .map(|w| w.client)
                 .collect::<std::collections::HashSet<_>>()
                 .len(),
             state.blocking.count,

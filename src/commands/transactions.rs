@@ -61,7 +61,7 @@ pub fn discard_transaction(_state: &mut State, _key: ClientKey, s: &mut Session)
 pub fn unwatch_all(state: &mut State, key: ClientKey, s: &mut Session) {
     for w in s.watched.drain(..) {
         if let Some(v) = state.watches.by_key.get_mut(&w) {
-            v.retain(|&c| c != key);
+            v.retain(|w| w.client != key);
             if v.is_empty() {
                 state.watches.by_key.remove(&w);
             }
@@ -84,7 +84,9 @@ fn exec(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     }
     // The queued commands log themselves (wrapped in MULTI/EXEC when more than one writes).
     crate::propagate::propagate_nothing(ctx.state);
-    let dirty = ctx.state.watches.dirty.contains(&key) || ctx.session.has(sf::DIRTY_CAS);
+    let dirty = ctx.state.watches.dirty.contains(&key)
+        || ctx.session.has(sf::DIRTY_CAS)
+        || watched_key_expired(ctx);
     let queue = std::mem::take(&mut ctx.session.multi_queue);
     discard_transaction(ctx.state, key, ctx.session);
     unwatch_all(ctx.state, key, ctx.session);
@@ -105,6 +107,21 @@ fn exec(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     }
     ctx.session.flags &= !sf::IN_EXEC;
     Ok(())
+}
+
+/// A watched key that was alive at WATCH time has expired since (even if nothing deleted
+/// it yet): the transaction must fail, as in Redis 7 (`isWatchedKeyExpired`).
+fn watched_key_expired(ctx: &Ctx) -> bool {
+    let now = crate::util::now_ms();
+    ctx.session.watched.iter().any(|wk| {
+        let alive_at_watch = ctx
+            .state
+            .watches
+            .by_key
+            .get(wk)
+            .is_some_and(|ws| ws.iter().any(|w| w.client == ctx.client && !w.expired));
+        alive_at_watch && ctx.state.dbs[wk.0].is_expired(&wk.1, now)
+    })
 }
 
 fn discard(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
@@ -128,12 +145,16 @@ fn watch(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         if ctx.session.watched.contains(&wk) {
             continue;
         }
+        let expired = ctx.state.dbs[db].is_expired(k, crate::util::now_ms());
         ctx.state
             .watches
             .by_key
             .entry(wk.clone())
             .or_default()
-            .push(ctx.client);
+            .push(crate::state::Watcher {
+                client: ctx.client,
+                expired,
+            });
         ctx.session.watched.push(wk);
     }
     out.ok();
