@@ -606,7 +606,7 @@ pub fn turn_off(state: &mut State) {
 // ---------------------------------------------------------------------------------
 
 /// The client AOF commands are replayed as: it never blocks, replies go nowhere.
-const LOADING_CLIENT: usize = usize::MAX;
+pub const LOADING_CLIENT: usize = usize::MAX;
 
 /// Loads the AOF (start-up with `appendonly yes`), upgrading a Redis 6 single-file
 /// AOF to the multi-part layout, then opens the incr file writes go to. With no AOF

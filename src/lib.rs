@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod db;
+pub mod evict;
 pub mod expire;
 pub mod persist;
 pub mod propagate;

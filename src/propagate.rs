@@ -131,9 +131,9 @@ pub fn propagate_nothing(state: &mut State) {
     state.propagation.explicit = true;
 }
 
-/// Logs the deletion of an expired key, right away: it happened before whatever
-/// command noticed it.
-pub fn propagate_expired(state: &mut State, db: usize, key: &[u8]) {
+/// Logs the deletion of an expired or evicted key, right away: it happened before
+/// whatever command noticed it.
+pub fn propagate_deletion(state: &mut State, db: usize, key: &[u8]) {
     if !feeding(state) {
         return;
     }

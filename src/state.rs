@@ -288,6 +288,8 @@ pub struct State {
     /// The append-only file: what commands propagate, the open incr file, rewrites.
     pub aof: crate::aof::Aof,
     pub expire_cycle: crate::expire::ExpireCycleState,
+    /// The database eviction looks at first next time.
+    pub evict_next_db: usize,
     /// The operations of the running command, on their way to the AOF and replicas.
     pub propagation: crate::propagate::Propagation,
     /// Replicas attached with SYNC/PSYNC and the stream they are fed.
@@ -332,6 +334,7 @@ impl State {
             persistence: crate::dataset::Persistence::new(),
             aof: crate::aof::Aof::default(),
             expire_cycle: Default::default(),
+            evict_next_db: 0,
             propagation: Default::default(),
             replication: Default::default(),
             tracking: crate::tracking::Tracking::default(),

@@ -248,11 +248,25 @@ pub fn expire_if_needed(state: &mut State, db: usize, key: &[u8]) -> bool {
 pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
     if state.dbs[db].remove(key).is_some() {
         state.stats.expired_keys += 1;
-        crate::propagate::propagate_expired(state, db, key);
-        state.touch_watched(db, key);
-        crate::tracking::invalidate_key(state, key, false);
-        notify_keyspace_event(state, notify::EXPIRED, "expired", key, db);
+        removed_by_server(state, db, key, notify::EXPIRED, "expired");
     }
+}
+
+/// Removes a key evicted under `maxmemory`, as Redis does then.
+pub fn delete_evicted(state: &mut State, db: usize, key: &[u8]) {
+    if state.dbs[db].remove(key).is_some() {
+        state.stats.evicted_keys += 1;
+        removed_by_server(state, db, key, notify::EVICTED, "evicted");
+    }
+}
+
+/// What follows a deletion no client asked for: the DEL for the AOF and replicas,
+/// WATCH, client-side caching, the keyspace event.
+fn removed_by_server(state: &mut State, db: usize, key: &[u8], class: u32, event: &str) {
+    crate::propagate::propagate_deletion(state, db, key);
+    state.touch_watched(db, key);
+    crate::tracking::invalidate_key(state, key, false);
+    notify_keyspace_event(state, class, event, key, db);
 }
 
 /// Redis's notifyKeyspaceEvent: `__keyspace@<db>__:<key>` -> event and

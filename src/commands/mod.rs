@@ -464,6 +464,20 @@ fn run(
         };
         crate::tracking::limit_table(state, Some(cur));
     }
+    // maxmemory: evict first; if still over the limit, refuse what may grow memory:
+    // DENYOOM commands, EXEC of a transaction holding one, and any queueing in MULTI.
+    if state.config.maxmemory > 0
+        && key != crate::aof::LOADING_CLIENT
+        && !crate::evict::perform_evictions(state)
+        && (name_flags & flag::DENYOOM != 0
+            || (session.has(sf::MULTI)
+                && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"))
+            || (spec.name == "exec" && transactions::queue_has_denyoom(session)))
+    {
+        flag_multi_error(session);
+        reject(state, Some(spec), out, &Error::Msg(crate::evict::OOM));
+        return Outcome::Done;
+    }
     if name_flags & (flag::WRITE | flag::DENYOOM) != 0 && writes_refused(state) {
         flag_multi_error(session);
         reject(state, Some(spec), out, &Error::Msg(MISCONF));

@@ -34,6 +34,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("Forgets about watched keys of a transaction.", "2.2.0"),
 ];
 
+/// True if a queued command may grow memory (EXEC is then refused under OOM).
+pub fn queue_has_denyoom(session: &Session) -> bool {
+    session.multi_queue.iter().any(|req| {
+        resolve(&Args::owned(req))
+            .is_ok_and(|(parent, spec)| (spec.flags | parent.map_or(0, |p| p.flags)) & DENYOOM != 0)
+    })
+}
+
 /// Commands that run immediately even inside MULTI.
 pub fn runs_inside_multi(spec: &CommandSpec) -> bool {
     matches!(
