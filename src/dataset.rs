@@ -212,17 +212,27 @@ pub struct BgSave {
     pub dirty_at_start: u64,
 }
 
-/// Starts a BGSAVE of a copy of `dbs`; returns it and how long taking the copy stalled
-/// the loop (the analogue of Redis's `latest_fork_usec`).
+/// A point-in-time copy of every database for a background job (BGSAVE, AOF rewrite) to
+/// read on its own thread while the loop keeps serving: our fork. Cloning a `Db` shares
+/// its dicts' segments (see `db::dict`), so this costs about one reference count per 256
+/// buckets, and later writes copy only the segments they touch while the copy lives.
+/// Returns the copy and how long taking it stalled the loop, in microseconds (the
+/// analogue of Redis's `latest_fork_usec`).
+pub fn snapshot(dbs: &[Db]) -> (Vec<Db>, u64) {
+    let t = Instant::now();
+    let copy = dbs.to_vec();
+    (copy, t.elapsed().as_micros() as u64)
+}
+
+/// Starts a BGSAVE of a snapshot of `dbs`; returns it and how long taking the snapshot
+/// stalled the loop.
 pub fn start_bgsave(
     dbs: &[Db],
     path: PathBuf,
     opts: WriteOptions,
     dirty: u64,
 ) -> io::Result<(BgSave, u64)> {
-    let t = Instant::now();
-    let copy: Vec<Db> = dbs.to_vec();
-    let stall_us = t.elapsed().as_micros() as u64;
+    let (copy, stall_us) = snapshot(dbs);
     let handle = std::thread::Builder::new()
         .name("rudis-bgsave".into())
         .spawn(move || save(&copy, &path, opts))?;
