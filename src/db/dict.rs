@@ -30,6 +30,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::mem::{self, ManuallyDrop};
 use std::ptr;
+use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, OnceLock};
 
 use crate::util::Rng;
@@ -113,9 +114,18 @@ fn new_segment<K, V>(len: usize) -> Segment<K, V> {
     (0..len).map(|_| None).collect()
 }
 
-/// True if a clone still holds `seg` (one atomic read-modify-write when it does not).
+/// True if a clone still holds `seg`.
+///
+/// `Arc::get_mut` would answer too, but with an atomic read-modify-write (it must lock out
+/// `Weak` upgrades) on every write to the dict. We never make `Weak`s, so a strong count
+/// of 1 alone proves this `Arc` is the only one, and no clone can appear while the caller
+/// holds it mutably. The acquire fence pairs with the release decrement of a clone dropped
+/// on another thread, so its reads of the segment happen before our writes. On x86 this is
+/// a plain load.
 fn is_shared<K, V>(seg: &mut Segment<K, V>) -> bool {
-    Arc::get_mut(seg).is_none()
+    let shared = Arc::strong_count(seg) != 1;
+    fence(Ordering::Acquire);
+    shared
 }
 
 /// Replaces a shared segment by a private copy of it.
@@ -128,8 +138,7 @@ fn copy_segment<K: Clone, V: Clone>(seg: &mut Segment<K, V>) {
 /// # Safety
 /// `is_shared(seg)` must have returned false (or `seg` just been copied) with `seg`
 /// borrowed mutably ever since: then this `Arc` is the only one and nobody can clone it
-/// meanwhile (`Arc::get_mut_unchecked`'s contract; we never make `Weak`s). Checking once
-/// and then taking the buckets saves a second atomic operation on the write path.
+/// meanwhile (`Arc::get_mut_unchecked`'s contract; we never make `Weak`s).
 unsafe fn unique_buckets<K, V>(seg: &mut Segment<K, V>) -> &mut [Link<K, V>] {
     // SAFETY: see above; the pointer comes from the Arc and is valid while `seg` is.
     unsafe { &mut *Arc::as_ptr(seg).cast_mut() }
@@ -195,6 +204,19 @@ impl<K, V> Table<K, V> {
 
     fn index(&self, hash: u64) -> usize {
         hash as usize & (self.size() - 1)
+    }
+
+    /// The first entry of the bucket `hash` maps to: the lookup fast path, computing the
+    /// segment and the bucket within it straight from the hash (no size computation).
+    /// Equivalent to `head(index(hash))`: with several segments, bucket i is in segment
+    /// `i >> SEGMENT_BITS`; a lone segment's length is the table's size.
+    fn head_for(&self, hash: u64) -> Option<&Entry<K, V>> {
+        let n = self.segments.len();
+        let seg = self
+            .segments
+            .get((hash >> SEGMENT_BITS) as usize & n.wrapping_sub(1))?
+            .as_ref()?;
+        seg.get(hash as usize & (seg.len() - 1))?.as_deref()
     }
 
     /// The first entry of bucket `i`.
@@ -711,9 +733,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
         let h = self.hash(key);
         let tables = if self.is_rehashing() { 2 } else { 1 };
         for table in &self.ht[..tables] {
-            if table.size() > 0
-                && let Some(e) = find(table.head(table.index(h)), h, key)
-            {
+            if let Some(e) = find(table.head_for(h), h, key) {
                 return Some(e);
             }
         }
