@@ -124,6 +124,14 @@ pub fn value_to_rdb(v: &Value) -> RdbValue {
 /// Writes every database to `path` through a temp file in the same directory, fsynced
 /// and renamed over the target, so a failed save never damages the previous file.
 pub fn save(dbs: &[Db], path: &Path, opts: WriteOptions) -> io::Result<()> {
+    // A snapshot costs microseconds and is what the writer consumes (see `save_snapshot`).
+    save_snapshot(dbs.to_vec(), path, opts)
+}
+
+/// `save` of a snapshot (see `snapshot`), consumed as it is written: each part of the
+/// keyspace is let go once written, so the live dataset stops sharing it (its next write
+/// there copies nothing) and memory the live side already copied is freed early.
+pub fn save_snapshot(dbs: Vec<Db>, path: &Path, opts: WriteOptions) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -143,18 +151,24 @@ pub fn save(dbs: &[Db], path: &Path, opts: WriteOptions) -> io::Result<()> {
     result
 }
 
-fn write_file(dbs: &[Db], tmp: &Path, opts: WriteOptions) -> io::Result<()> {
+fn write_file(dbs: Vec<Db>, tmp: &Path, opts: WriteOptions) -> io::Result<()> {
     let file = File::create(tmp)?;
     let mut w = RdbWriter::new(BufWriter::with_capacity(1 << 16, file), opts)?;
     w.write_standard_aux(crate::util::now_ms() / 1000, crate::alloc::allocated())?;
-    for (i, db) in dbs.iter().enumerate() {
+    for (i, db) in dbs.into_iter().enumerate() {
         if db.is_empty() {
             continue;
         }
         w.select_db(i as u64, db.len() as u64, db.expires.len() as u64)?;
-        for (k, v) in db.dict.iter() {
-            w.write_entry(k, &value_to_rdb(v), db.expire_of(k))?;
-        }
+        let Db { dict, expires, .. } = db;
+        let expire_of = |k: &[u8]| {
+            if expires.is_empty() {
+                None
+            } else {
+                expires.get(k).copied()
+            }
+        };
+        dict.try_for_each_consuming(|k, v| w.write_entry(k, &value_to_rdb(v), expire_of(k)))?;
     }
     let mut inner = w.finish()?;
     inner.flush()?;
@@ -235,7 +249,7 @@ pub fn start_bgsave(
     let (copy, stall_us) = snapshot(dbs);
     let handle = std::thread::Builder::new()
         .name("rudis-bgsave".into())
-        .spawn(move || save(&copy, &path, opts))?;
+        .spawn(move || save_snapshot(copy, &path, opts))?;
     Ok((
         BgSave {
             handle,

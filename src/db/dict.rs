@@ -472,6 +472,35 @@ impl<K, V, S> Dict<K, V, S> {
         self.iter().map(|(_, v)| v)
     }
 
+    /// Calls `f` on every entry (in `iter` order) while consuming the dict, letting go of
+    /// each segment as soon as it has been visited; stops at the first error.
+    ///
+    /// This is how a snapshot is saved: a segment the saving thread has passed is no longer
+    /// shared, so the live dict writes to it without copying, and the old version of a
+    /// segment the live dict already copied is freed right after it is written out rather
+    /// than at the end of the save.
+    pub fn try_for_each_consuming<E>(
+        self,
+        mut f: impl FnMut(&K, &V) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let [t0, t1] = self.ht;
+        for seg in t0
+            .segments
+            .into_vec()
+            .into_iter()
+            .chain(t1.segments.into_vec())
+        {
+            for bucket in seg.iter().flat_map(|s| s.iter()) {
+                let mut cur = bucket.as_deref();
+                while let Some(e) = cur {
+                    f(&e.key, &e.value)?;
+                    cur = e.next.as_deref();
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Redis's dictScan. Visits the bucket(s) the cursor points at (whole chains; during a
     /// resize, the matching bucket of the smaller table and all its expansions in the larger
     /// one) and returns the next cursor, 0 when the scan is complete. Every entry present
@@ -1810,6 +1839,33 @@ mod tests {
             theirs.sort_unstable();
             assert_eq!(mine, theirs);
         }
+    }
+
+    #[test]
+    fn consuming_a_clone_releases_its_segments() {
+        let mut d: Dict<u64, u64> = (0..20_000).map(|k| (k, k)).collect();
+        let copy = d.clone();
+        let mut seen = Vec::new();
+        copy.try_for_each_consuming(|k, v| {
+            seen.push((*k, *v));
+            Ok::<(), ()>(())
+        })
+        .expect("no error");
+        seen.sort_unstable();
+        assert_eq!(seen, (0..20_000).map(|k| (k, k)).collect::<Vec<_>>());
+        // Every segment is the original's alone again: writes copy nothing.
+        for seg in d.ht[0].segments.iter_mut().flatten() {
+            assert!(!is_shared(seg));
+        }
+        assert_eq!(d.insert(5, 6), Some(5));
+        let copy = d.clone();
+        let mut n = 0;
+        let stopped = copy.try_for_each_consuming(|_, _| {
+            n += 1;
+            if n == 10 { Err("stop") } else { Ok(()) }
+        });
+        assert_eq!((stopped, n), (Err("stop"), 10));
+        assert_eq!(d.len(), 20_000);
     }
 
     #[test]
