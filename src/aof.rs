@@ -339,12 +339,12 @@ fn spawn_rewrite(state: &mut State, first_kept_incr: u64) -> io::Result<()> {
         kind: FileKind::Base,
     };
     let path = aof_dir(state).join(&base.name);
-    let snapshot: Vec<Db> = state.dbs.clone();
+    let (snapshot, _) = crate::dataset::snapshot(&state.dbs);
     let opts = crate::dataset::write_options(&state.config);
     let handle = std::thread::Builder::new()
         .name("rudis-aof-rewrite".into())
         .spawn(move || {
-            write_base(&snapshot, &path, rdb, opts)?;
+            write_base(snapshot, &path, rdb, opts)?;
             Ok(file_len(&path))
         })?;
     state.aof.rewrite = Some(Rewrite {
@@ -360,15 +360,15 @@ fn spawn_rewrite(state: &mut State, first_kept_incr: u64) -> io::Result<()> {
 
 /// Writes a base file: an RDB image, or commands with `aof-use-rdb-preamble no`.
 fn write_base(
-    dbs: &[Db],
+    snapshot: Vec<Db>,
     path: &Path,
     rdb: bool,
     opts: crate::persist::rdb::WriteOptions,
 ) -> io::Result<()> {
     if rdb {
-        crate::dataset::save(dbs, path, opts)
+        crate::dataset::save_snapshot(snapshot, path, opts)
     } else {
-        write_command_base(dbs, path)
+        write_command_base(&snapshot, path)
     }
 }
 
@@ -625,7 +625,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         };
         let path = dir.join(&base.name);
         let opts = crate::dataset::write_options(&state.config);
-        write_base(&state.dbs, &path, rdb, opts)
+        write_base(crate::dataset::snapshot(&state.dbs).0, &path, rdb, opts)
             .map_err(|e| format!("Can't create the AOF base file: {e}"))?;
         log::info!("Creating AOF base file {} on server start", base.name);
         state.aof.base_size = file_len(&path);

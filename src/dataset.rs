@@ -124,6 +124,14 @@ pub fn value_to_rdb(v: &Value) -> RdbValue {
 /// Writes every database to `path` through a temp file in the same directory, fsynced
 /// and renamed over the target, so a failed save never damages the previous file.
 pub fn save(dbs: &[Db], path: &Path, opts: WriteOptions) -> io::Result<()> {
+    // A snapshot costs microseconds and is what the writer consumes (see `save_snapshot`).
+    save_snapshot(dbs.to_vec(), path, opts)
+}
+
+/// `save` of a snapshot (see `snapshot`), consumed as it is written: each part of the
+/// keyspace is let go once written, so the live dataset stops sharing it (its next write
+/// there copies nothing) and memory the live side already copied is freed early.
+pub fn save_snapshot(dbs: Vec<Db>, path: &Path, opts: WriteOptions) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -143,7 +151,7 @@ pub fn save(dbs: &[Db], path: &Path, opts: WriteOptions) -> io::Result<()> {
     result
 }
 
-fn write_file(dbs: &[Db], tmp: &Path, opts: WriteOptions) -> io::Result<()> {
+fn write_file(dbs: Vec<Db>, tmp: &Path, opts: WriteOptions) -> io::Result<()> {
     let file = File::create(tmp)?;
     let mut inner = write_rdb(dbs, BufWriter::with_capacity(1 << 16, file), opts)?;
     inner.flush()?;
@@ -151,18 +159,25 @@ fn write_file(dbs: &[Db], tmp: &Path, opts: WriteOptions) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Writes every database as an RDB image to `out` (a file, or memory for a replica).
-pub fn write_rdb<W: Write>(dbs: &[Db], out: W, opts: WriteOptions) -> io::Result<W> {
+/// Writes a snapshot of every database as an RDB image to `out` (a file, or memory for a
+/// replica), consuming it as it goes (see `save_snapshot`).
+pub fn write_rdb<W: Write>(dbs: Vec<Db>, out: W, opts: WriteOptions) -> io::Result<W> {
     let mut w = RdbWriter::new(out, opts)?;
     w.write_standard_aux(crate::util::now_ms() / 1000, crate::alloc::allocated())?;
-    for (i, db) in dbs.iter().enumerate() {
+    for (i, db) in dbs.into_iter().enumerate() {
         if db.is_empty() {
             continue;
         }
         w.select_db(i as u64, db.len() as u64, db.expires.len() as u64)?;
-        for (k, v) in db.dict.iter() {
-            w.write_entry(k, &value_to_rdb(v), db.expire_of(k))?;
-        }
+        let Db { dict, expires, .. } = db;
+        let expire_of = |k: &[u8]| {
+            if expires.is_empty() {
+                None
+            } else {
+                expires.get(k).copied()
+            }
+        };
+        dict.try_for_each_consuming(|k, v| w.write_entry(k, &value_to_rdb(v), expire_of(k)))?;
     }
     w.finish()
 }
@@ -217,20 +232,30 @@ pub struct BgSave {
     pub dirty_at_start: u64,
 }
 
-/// Starts a BGSAVE of a copy of `dbs`; returns it and how long taking the copy stalled
-/// the loop (the analogue of Redis's `latest_fork_usec`).
+/// A point-in-time copy of every database for a background job (BGSAVE, AOF rewrite) to
+/// read on its own thread while the loop keeps serving: our fork. Cloning a `Db` shares
+/// its dicts' segments (see `db::dict`), so this costs about one reference count per 256
+/// buckets, and later writes copy only the segments they touch while the copy lives.
+/// Returns the copy and how long taking it stalled the loop, in microseconds (the
+/// analogue of Redis's `latest_fork_usec`).
+pub fn snapshot(dbs: &[Db]) -> (Vec<Db>, u64) {
+    let t = Instant::now();
+    let copy = dbs.to_vec();
+    (copy, t.elapsed().as_micros() as u64)
+}
+
+/// Starts a BGSAVE of a snapshot of `dbs`; returns it and how long taking the snapshot
+/// stalled the loop.
 pub fn start_bgsave(
     dbs: &[Db],
     path: PathBuf,
     opts: WriteOptions,
     dirty: u64,
 ) -> io::Result<(BgSave, u64)> {
-    let t = Instant::now();
-    let copy: Vec<Db> = dbs.to_vec();
-    let stall_us = t.elapsed().as_micros() as u64;
+    let (copy, stall_us) = snapshot(dbs);
     let handle = std::thread::Builder::new()
         .name("rudis-bgsave".into())
-        .spawn(move || save(&copy, &path, opts))?;
+        .spawn(move || save_snapshot(copy, &path, opts))?;
     Ok((
         BgSave {
             handle,

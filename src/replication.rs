@@ -88,7 +88,8 @@ fn send(state: &mut State, bytes: &[u8]) {
 /// replica's reply buffer) and attaches `client`; from now on it gets the stream.
 pub fn attach(state: &mut State, client: ClientKey, psync: bool, out: &mut Vec<u8>) {
     let opts = crate::dataset::write_options(&state.config);
-    let rdb = match crate::dataset::write_rdb(&state.dbs, Vec::new(), opts) {
+    let (snapshot, _) = crate::dataset::snapshot(&state.dbs);
+    let rdb = match crate::dataset::write_rdb(snapshot, Vec::new(), opts) {
         Ok(bytes) => bytes,
         Err(e) => {
             log::warn!("Can't produce the RDB for a replica: {e}");

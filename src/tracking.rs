@@ -66,7 +66,7 @@ pub struct Options {
 }
 
 /// The clients that read a key since it last changed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Readers {
     /// Sorted by id.
     Few(Vec<ClientRef>),

@@ -179,3 +179,114 @@ fn corrupt_rdb_is_refused_at_startup() {
     // The bad file is left as it was.
     assert_eq!(std::fs::read(dir.path().join("dump.rdb")).unwrap(), bad);
 }
+
+/// BGSAVE saves the dataset as it was when the save started: the snapshot shares the
+/// keyspace copy-on-write, and writes made while the save runs (overwrites, deletes, new
+/// keys, changes inside big hashes and sets, a resize) must not reach the file.
+#[test]
+fn bgsave_file_holds_the_dataset_as_of_the_bgsave() {
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    // Enough keys that the save outlasts the writes below (checked).
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(300_000)
+        .query(&mut con)
+        .unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..3000 {
+        pipe.cmd("HSET").arg("bighash").arg(i).arg(i).ignore();
+        pipe.cmd("SADD").arg("bigset").arg(format!("m{i}")).ignore();
+    }
+    let _: () = pipe.query(&mut con).unwrap();
+    let before = digest(&mut con);
+    let started: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    assert_eq!(started, "Background saving started");
+    // Writes of every kind; the first batch is small so it lands while the save runs.
+    for (batch, range) in [(0, 0..200), (1, 200..5000)] {
+        let mut pipe = redis::pipe();
+        for i in range {
+            pipe.cmd("SET")
+                .arg(format!("key:{i}"))
+                .arg("changed")
+                .ignore();
+            pipe.cmd("DEL").arg(format!("key:{}", 100_000 + i)).ignore();
+            pipe.cmd("SET").arg(format!("new:{i}")).arg(i).ignore();
+            pipe.cmd("HSET")
+                .arg("bighash")
+                .arg(i)
+                .arg("changed")
+                .ignore();
+            pipe.cmd("SREM").arg("bigset").arg(format!("m{i}")).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+        if batch == 0 {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query(&mut con)
+                .unwrap();
+            assert!(
+                info.contains("rdb_bgsave_in_progress:1"),
+                "the save finished before the writes: nothing was tested\n{info}"
+            );
+        }
+    }
+    // Grow the keyspace's table past its size: a resize runs while the save reads.
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(250_000)
+        .arg("more")
+        .query(&mut con)
+        .unwrap();
+    assert_ne!(digest(&mut con), before);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query(&mut con)
+            .unwrap();
+        if info.contains("rdb_bgsave_in_progress:0") {
+            assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "BGSAVE never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stall: String = redis::cmd("INFO").arg("stats").query(&mut con).unwrap();
+    assert!(stall.contains("latest_fork_usec:"), "{stall}");
+    let dir = srv.into_dir();
+    let srv = TestServer::start_in(dir, &["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    assert_eq!(digest(&mut con), before);
+    let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(keys, 300_002);
+    // The real redis-server reads the same file and finds the same dataset.
+    let dir = srv.into_dir();
+    let redis = RealRedis::start_in(dir, &["--dbfilename", "dump.rdb"]);
+    let mut rc = redis.client();
+    let keys: u64 = loop {
+        // Redis answers -LOADING until the file is read.
+        match redis::cmd("DBSIZE").query(&mut rc) {
+            Ok(n) => break n,
+            Err(e) if e.to_string().contains("loading") => {
+                assert!(std::time::Instant::now() < deadline, "redis never loaded");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(keys, 300_002);
+    let v: String = redis::cmd("GET").arg("key:7").query(&mut rc).unwrap();
+    assert_eq!(v, "value:7");
+    let v: String = redis::cmd("HGET")
+        .arg("bighash")
+        .arg(7)
+        .query(&mut rc)
+        .unwrap();
+    assert_eq!(v, "7");
+    let n: u64 = redis::cmd("SCARD").arg("bigset").query(&mut rc).unwrap();
+    assert_eq!(n, 3000);
+}

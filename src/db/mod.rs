@@ -19,7 +19,8 @@ use crate::util::Rng;
 /// Keys are binary-safe byte strings.
 pub type Key = Box<[u8]>;
 
-/// One numbered database (`SELECT n`).
+/// One numbered database (`SELECT n`). Cloning one is cheap whatever its size (the
+/// dicts share copy-on-write segments): that is how BGSAVE snapshots the keyspace.
 #[derive(Clone, Debug, Default)]
 pub struct Db {
     pub dict: Dict<Key, Value>,
