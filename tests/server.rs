@@ -284,3 +284,43 @@ fn bare_command_lists_all() {
         "{err}"
     );
 }
+
+/// DEBUG HTSTATS: Redis's text, with the same table sizes and counts as redis-server for
+/// the same keys (chain details depend on the hash function, so only their shape is
+/// checked).
+#[test]
+fn debug_htstats_matches_redis_shape() {
+    let a = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let b = RealRedis::start(&["--enable-debug-command", "yes"]);
+    let (mut x, mut y) = (a.raw(), b.raw());
+    let mut lines = vec!["DEBUG HTSTATS 0".to_string(), "DEBUG HTSTATS 99".into()];
+    lines.push("DEBUG HTSTATS x".into());
+    for i in 0..100 {
+        lines.push(format!("SET k{i} v"));
+    }
+    lines.push("EXPIRE k1 100".into());
+    for line in &lines {
+        let (ours, theirs) = (
+            common::text(&common::cmd(&mut x, line)),
+            common::text(&common::cmd(&mut y, line)),
+        );
+        if line.starts_with("DEBUG") {
+            assert_eq!(ours, theirs, "{line}");
+        }
+    }
+    // Let the cron finish any incremental rehash on both sides.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ours = common::text(&common::cmd(&mut x, "DEBUG HTSTATS 0"));
+    let theirs = common::text(&common::cmd(&mut y, "DEBUG HTSTATS 0"));
+    let shape = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("   ") && !l.contains("slots") && !l.contains("chain"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(shape(&ours), shape(&theirs), "{ours}\n{theirs}");
+    assert!(
+        ours.contains(" table size: 128\n number of elements: 100\n"),
+        "{ours}"
+    );
+}

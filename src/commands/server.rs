@@ -915,6 +915,21 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             log::warn!("Append Only File loaded by DEBUG LOADAOF");
             out.ok();
         }
+        "htstats" if args.len() == 3 => {
+            let db = args.i64(2)?;
+            let Some(db) = usize::try_from(db)
+                .ok()
+                .filter(|&d| d < ctx.state.dbs.len())
+            else {
+                return Err(Error::Msg("ERR Out of range database"));
+            };
+            let d = &ctx.state.dbs[db];
+            let mut text = String::from("[Dictionary HT]\n");
+            ht_stats_text(&d.dict.stats(), &mut text);
+            text.push_str("[Expires HT]\n");
+            ht_stats_text(&d.expires.stats(), &mut text);
+            out.verbatim(text.as_bytes());
+        }
         "set-active-expire" => {
             ctx.state.active_expire_enabled = args.i64(2)? != 0;
             out.ok();
@@ -1031,6 +1046,42 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 /// The double DEBUG PROTOCOL replies with in Redis (its test value, not pi).
 #[allow(clippy::approx_constant)]
 const DEBUG_DOUBLE: f64 = 3.141;
+
+/// Redis's dictGetStats text for DEBUG HTSTATS.
+fn ht_stats_text(tables: &[crate::db::dict::TableStats], out: &mut String) {
+    use std::fmt::Write as _;
+    /// Chains this long or longer share the last slot of Redis's vector (not printed).
+    const VECTLEN: usize = 50;
+    for (i, t) in tables.iter().enumerate() {
+        let name = if i == 0 {
+            "main hash table"
+        } else {
+            "rehashing target"
+        };
+        let _ = writeln!(out, "Hash table {i} stats ({name}):");
+        if t.used == 0 {
+            out.push_str("No stats available for empty dictionaries\n");
+            continue;
+        }
+        let slots: usize = t.chain_lengths.iter().skip(1).sum();
+        let max_chain = t.chain_lengths.len().saturating_sub(1);
+        let total: usize = t.chain_lengths.iter().enumerate().map(|(l, n)| l * n).sum();
+        let _ = write!(
+            out,
+            " table size: {}\n number of elements: {}\n different slots: {slots}\n max chain length: {max_chain}\n avg chain length (counted): {:.2}\n avg chain length (computed): {:.2}\n Chain length distribution:\n",
+            t.size,
+            t.used,
+            total as f32 / slots as f32,
+            t.used as f32 / slots as f32,
+        );
+        for (len, &n) in t.chain_lengths.iter().enumerate().take(VECTLEN - 1) {
+            if n > 0 {
+                let perc = n as f32 / t.size as f32 * 100.0;
+                let _ = writeln!(out, "   {len}: {n} ({perc:.2}%)");
+            }
+        }
+    }
+}
 
 fn debug_protocol(args: &Args, out: &mut Reply) -> CmdResult {
     let t = String::from_utf8_lossy(args.get(2)).to_ascii_lowercase();

@@ -374,6 +374,15 @@ impl BuildHasher for RandomSeeded {
 }
 
 /// A hash table keyed by `K`, modelled on Redis's dict (see the module doc).
+/// One table's shape, for DEBUG HTSTATS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    pub size: usize,
+    pub used: usize,
+    /// `chain_lengths[n]`: buckets holding a chain of `n` entries.
+    pub chain_lengths: Vec<usize>,
+}
+
 pub struct Dict<K, V, S = RandomSeeded> {
     /// `ht[1]` holds buckets only while a resize is in progress.
     ht: [Table<K, V>; 2],
@@ -437,6 +446,35 @@ impl<K, V, S> Dict<K, V, S> {
 
     fn rehash_index(&self) -> Option<usize> {
         self.is_rehashing().then_some(self.rehash_idx)
+    }
+
+    /// DEBUG HTSTATS: the main table, then the rehashing target while a resize is in
+    /// progress, each with its histogram of chain lengths (index = length).
+    pub fn stats(&self) -> Vec<TableStats> {
+        let tables = if self.is_rehashing() { 2 } else { 1 };
+        self.ht[..tables]
+            .iter()
+            .map(|t| {
+                let mut chain_lengths = Vec::new();
+                for i in 0..t.size() {
+                    let mut len = 0;
+                    let mut cur = t.head(i);
+                    while let Some(e) = cur {
+                        len += 1;
+                        cur = e.next.as_deref();
+                    }
+                    if chain_lengths.len() <= len {
+                        chain_lengths.resize(len + 1, 0);
+                    }
+                    chain_lengths[len] += 1;
+                }
+                TableStats {
+                    size: t.size(),
+                    used: t.used,
+                    chain_lengths,
+                }
+            })
+            .collect()
     }
 
     /// Buckets in both tables (for DEBUG/INFO style statistics).
