@@ -314,7 +314,12 @@ fn debug_htstats_matches_redis_shape() {
     let theirs = common::text(&common::cmd(&mut y, "DEBUG HTSTATS 0"));
     let shape = |s: &str| -> Vec<String> {
         s.lines()
-            .filter(|l| !l.starts_with("   ") && !l.contains("slots") && !l.contains("chain"))
+            .filter(|l| {
+                !l.starts_with("   ")
+                    && !l.starts_with('$')
+                    && !l.contains("slots")
+                    && !l.contains("chain")
+            })
             .map(str::to_string)
             .collect()
     };
