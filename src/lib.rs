@@ -17,6 +17,7 @@ pub mod propagate;
 pub mod protocol;
 pub mod replication;
 pub mod server;
+pub mod slowlog;
 pub mod state;
 pub mod tracking;
 pub mod util;

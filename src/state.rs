@@ -288,6 +288,7 @@ pub struct State {
     /// The append-only file: what commands propagate, the open incr file, rewrites.
     pub aof: crate::aof::Aof,
     pub expire_cycle: crate::expire::ExpireCycleState,
+    pub slowlog: crate::slowlog::SlowLog,
     /// The database eviction looks at first next time.
     pub evict_next_db: usize,
     /// The operations of the running command, on their way to the AOF and replicas.
@@ -335,6 +336,7 @@ impl State {
             aof: crate::aof::Aof::default(),
             expire_cycle: Default::default(),
             evict_next_db: 0,
+            slowlog: Default::default(),
             propagation: Default::default(),
             replication: Default::default(),
             tracking: crate::tracking::Tracking::default(),

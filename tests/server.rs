@@ -329,3 +329,55 @@ fn debug_htstats_matches_redis_shape() {
         "{ours}"
     );
 }
+
+/// SLOWLOG entries hold what redis-server's hold: the original arguments, trimmed (32
+/// arguments, 128 bytes each) and with passwords redacted, and the client name; EXEC
+/// itself is not logged, the commands it ran are.
+#[test]
+fn slowlog_entries_match_redis() {
+    let a = TestServer::start();
+    let b = RealRedis::start(&[]);
+    let many: Vec<String> = (3..=33).map(|i| i.to_string()).collect();
+    let long = "A".repeat(129);
+    let script = [
+        "CONFIG SET slowlog-log-slower-than 0".to_string(),
+        "SLOWLOG RESET".into(),
+        "CLIENT SETNAME foo".into(),
+        "AUTH secret".into(),
+        "HELLO 2 AUTH default pw".into(),
+        "CONFIG SET requirepass \"\"".into(),
+        "CONFIG SET masterauth x maxmemory 0".into(),
+        format!("SADD set {}", many.join(" ")),
+        format!("SADD set foo {long}"),
+        "MULTI".into(),
+        "SET a 1".into(),
+        "EXEC".into(),
+        "SLOWLOG GET x".into(),
+        "SLOWLOG LEN".into(),
+    ];
+    let entries = |port: u16| -> Vec<(Vec<String>, String)> {
+        let mut con = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        for line in &script {
+            let args = common::split(line);
+            let _: redis::RedisResult<redis::Value> =
+                redis::cmd(std::str::from_utf8(&args[0]).unwrap())
+                    .arg(&args[1..])
+                    .query(&mut con);
+        }
+        let log: Vec<(i64, i64, i64, Vec<String>, String, String)> = redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(-1)
+            .query(&mut con)
+            .unwrap();
+        log.into_iter().map(|e| (e.3, e.5)).collect()
+    };
+    let ours = entries(a.port);
+    assert_eq!(ours, entries(b.port));
+    assert!(
+        ours.iter().any(|(args, _)| args == &["AUTH", "(redacted)"]),
+        "{ours:?}"
+    );
+}

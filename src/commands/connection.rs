@@ -177,6 +177,9 @@ fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
 }
 
 fn auth(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    for i in 1..args.len() {
+        ctx.redact(i);
+    }
     if args.len() > 3 {
         return Err(SYNTAX);
     }
@@ -217,6 +220,8 @@ fn hello(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let mut setname = None;
     while i < args.len() {
         if args.is(i, "auth") && i + 2 < args.len() {
+            ctx.redact(i + 1);
+            ctx.redact(i + 2);
             if !check_password(ctx, args.get(i + 1), args.get(i + 2)) {
                 return Err(Error::Msg(
                     "WRONGPASS invalid username-password pair or user is disabled.",

@@ -151,6 +151,12 @@ impl<'a> Ctx<'a> {
         self.state.dirty += n;
     }
 
+    /// Argument `i` of the running command is sensitive (a password): the slow log shows
+    /// "(redacted)" in its place.
+    pub fn redact(&mut self, i: usize) {
+        self.state.slowlog.redacted.push(i);
+    }
+
     /// True when the AOF logs commands: handlers only build a rewritten form then.
     pub fn feeding(&self) -> bool {
         crate::propagate::feeding(self.state)

@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod set;
+pub mod slowlog;
 pub mod sort;
 pub mod string;
 pub mod transactions;
@@ -174,6 +175,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     persistence::COMMANDS,
     replication::COMMANDS,
+    slowlog::COMMANDS,
     sort::COMMANDS,
     list::COMMANDS,
     hash::COMMANDS,
@@ -520,6 +522,7 @@ pub fn call(
         None
     };
     let dirty_before = state.dirty;
+    state.slowlog.redacted.clear();
     let outer_explicit = crate::propagate::begin_call(state);
     let mut ctx = Ctx {
         state,
@@ -548,6 +551,10 @@ pub fn call(
         server::feed_monitors(state, &line);
     }
     let usec = started.elapsed().as_micros() as u64;
+    if !blocked && (spec.flags | parent.map_or(0, |p| p.flags)) & flag::SKIP_SLOWLOG == 0 {
+        let name = ctx.session.name.as_deref().unwrap_or_default();
+        crate::slowlog::record(state, args, usec, &ctx.session.addr, name);
+    }
     state.stats.commands_processed += 1;
     let cs = command_stats(state, stat_name.clone());
     if !blocked {

@@ -490,6 +490,12 @@ fn config_set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     for i in (2..args.len()).step_by(2) {
         let name = String::from_utf8_lossy(args.get(i)).into_owned();
         let value = String::from_utf8_lossy(args.get(i + 1)).into_owned();
+        if ["requirepass", "masterauth", "masteruser"]
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s))
+        {
+            ctx.redact(i + 1);
+        }
         let Some(p) = config::find(&name) else {
             return Err(Error::Owned(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
