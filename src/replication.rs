@@ -17,6 +17,15 @@ pub struct Replica {
     /// The last REPLCONF ACK offset.
     pub ack_offset: u64,
     pub ack_time: Instant,
+    /// Set until the RDB image is sent: the stream collects in its backlog meanwhile.
+    sync: Option<PendingSync>,
+}
+
+/// An RDB image being written for a replica, and the stream it must be followed by.
+#[derive(Debug)]
+struct PendingSync {
+    job: std::thread::JoinHandle<std::io::Result<Vec<u8>>>,
+    backlog: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -78,21 +87,31 @@ pub fn feed(state: &mut State, db: usize, command: &[u8]) {
 }
 
 fn send(state: &mut State, bytes: &[u8]) {
-    for r in &state.replication.replicas {
-        state.outbox.send(r.client, bytes);
+    for r in &mut state.replication.replicas {
+        match &mut r.sync {
+            Some(sync) => sync.backlog.extend_from_slice(bytes),
+            None => state.outbox.send(r.client, bytes),
+        }
     }
     state.replication.offset += bytes.len() as u64;
 }
 
-/// SYNC / PSYNC: writes the full-resync preamble and the RDB image to `out` (the
-/// replica's reply buffer) and attaches `client`; from now on it gets the stream.
+/// SYNC / PSYNC: answers PSYNC's `+FULLRESYNC` at once and starts writing an RDB image
+/// of a snapshot on a thread, so the loop never waits for it; `poll_syncs` sends it when
+/// it is ready, followed by the commands that arrived meanwhile.
 pub fn attach(state: &mut State, client: ClientKey, psync: bool, out: &mut Vec<u8>) {
+    if state.replication.is_replica(client) {
+        return;
+    }
     let opts = crate::dataset::write_options(&state.config);
     let (snapshot, _) = crate::dataset::snapshot(&state.dbs);
-    let rdb = match crate::dataset::write_rdb(snapshot, Vec::new(), opts) {
-        Ok(bytes) => bytes,
+    let job = std::thread::Builder::new()
+        .name("rudis-repl-rdb".into())
+        .spawn(move || crate::dataset::write_rdb(snapshot, Vec::new(), opts));
+    let job = match job {
+        Ok(job) => job,
         Err(e) => {
-            log::warn!("Can't produce the RDB for a replica: {e}");
+            log::warn!("Can't start the RDB for a replica: {e}");
             return;
         }
     };
@@ -105,26 +124,62 @@ pub fn attach(state: &mut State, client: ClientKey, psync: bool, out: &mut Vec<u
             .as_bytes(),
         );
     }
-    out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
-    out.extend_from_slice(&rdb);
-    log::info!("Synchronization with replica succeeded");
-    if !state.replication.is_replica(client) {
-        let repl = &mut state.replication;
-        let listening_port = repl
-            .announced_ports
-            .iter()
-            .find(|(c, _)| *c == client)
-            .map_or(0, |(_, p)| *p);
-        repl.announced_ports.retain(|(c, _)| *c != client);
-        repl.replicas.push(Replica {
-            client,
-            listening_port,
-            ack_offset: 0,
-            ack_time: Instant::now(),
-        });
+    log::info!("Starting BGSAVE for SYNC with target: replica's socket");
+    let repl = &mut state.replication;
+    let listening_port = repl
+        .announced_ports
+        .iter()
+        .find(|(c, _)| *c == client)
+        .map_or(0, |(_, p)| *p);
+    repl.announced_ports.retain(|(c, _)| *c != client);
+    repl.replicas.push(Replica {
+        client,
+        listening_port,
+        ack_offset: 0,
+        ack_time: Instant::now(),
+        sync: Some(PendingSync {
+            job,
+            backlog: Vec::new(),
+        }),
+    });
+    // The stream after the image starts with a SELECT.
+    repl.selected_db = None;
+}
+
+/// Sends finished RDB images to their replicas, then what was streamed meanwhile.
+pub fn poll_syncs(state: &mut State) {
+    if !state
+        .replication
+        .replicas
+        .iter()
+        .any(|r| r.sync.as_ref().is_some_and(|s| s.job.is_finished()))
+    {
+        return;
     }
-    // The new replica must see a SELECT before the first command.
-    state.replication.selected_db = None;
+    let mut failed = Vec::new();
+    for r in &mut state.replication.replicas {
+        if !r.sync.as_ref().is_some_and(|s| s.job.is_finished()) {
+            continue;
+        }
+        let Some(sync) = r.sync.take() else { continue };
+        match sync.job.join() {
+            Ok(Ok(rdb)) => {
+                let mut bytes = format!("${}\r\n", rdb.len()).into_bytes();
+                bytes.extend_from_slice(&rdb);
+                bytes.extend_from_slice(&sync.backlog);
+                state.outbox.send(r.client, &bytes);
+                log::info!("Synchronization with replica succeeded");
+            }
+            Ok(Err(e)) => {
+                log::warn!("Can't produce the RDB for a replica: {e}");
+                failed.push(r.client);
+            }
+            Err(_) => failed.push(r.client),
+        }
+    }
+    for client in failed {
+        state.kill_requests.push(client);
+    }
 }
 
 /// A client went away: if it was a replica, stop feeding it.
@@ -147,11 +202,9 @@ pub fn cron(state: &mut State) {
         return;
     }
     let period = state.config.repl_ping_replica_period.max(1) as u64;
-    let due = state
-        .replication
-        .last_ping
-        .is_none_or(|t| t.elapsed().as_secs() >= period);
-    if due {
+    // The first PING comes one period after a replica attached.
+    let last = *state.replication.last_ping.get_or_insert_with(Instant::now);
+    if last.elapsed().as_secs() >= period {
         state.replication.last_ping = Some(Instant::now());
         send(state, b"*1\r\n$4\r\nPING\r\n");
     }
@@ -174,8 +227,13 @@ pub fn info(state: &State, out: &mut String) {
             .unwrap_or_default();
         let _ = write!(
             out,
-            "slave{i}:ip={ip},port={},state=online,offset={},lag={}\r\n",
+            "slave{i}:ip={ip},port={},state={},offset={},lag={}\r\n",
             rep.listening_port,
+            if rep.sync.is_some() {
+                "wait_bgsave"
+            } else {
+                "online"
+            },
             rep.ack_offset,
             rep.ack_time.elapsed().as_secs()
         );

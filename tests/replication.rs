@@ -81,9 +81,15 @@ struct Stream {
 
 impl Stream {
     fn attach(server: &TestServer) -> Stream {
+        Self::attach_then(server, |_| {})
+    }
+
+    /// Sends SYNC, runs `meanwhile` before reading the payload, then skips the payload.
+    fn attach_then(server: &TestServer, meanwhile: impl FnOnce(&TestServer)) -> Stream {
         let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(b"SYNC\r\n").unwrap();
+        meanwhile(server);
         let mut st = Stream { s, buf: Vec::new() };
         let header_end = loop {
             if let Some(i) = st.buf.windows(2).position(|w| w == b"\r\n") {
@@ -171,4 +177,26 @@ fn sync_stream_has_transactions_publish_and_expiry() {
     assert!(got[7].starts_with("SET e v PXAT "), "{}", got[7]);
     assert_eq!(got[8], "SELECT 2");
     assert!(got[9].eq_ignore_ascii_case("lpush l x"), "{}", got[9]);
+}
+
+/// Writes made while the RDB image for a new replica is being produced follow the image.
+#[test]
+fn writes_during_the_initial_sync_follow_the_image() {
+    let server = TestServer::start();
+    let mut c = server.client();
+    for i in 0..20_000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+    }
+    let mut stream = Stream::attach_then(&server, |s| {
+        let mut c = s.raw();
+        cmd(&mut c, "SET during 1");
+        cmd(&mut c, "INCR during");
+    });
+    assert_eq!(stream.next_command(), "SELECT 0");
+    assert!(stream.next_command().eq_ignore_ascii_case("SET during 1"));
+    assert!(stream.next_command().eq_ignore_ascii_case("INCR during"));
 }

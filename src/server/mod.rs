@@ -261,6 +261,7 @@ impl Server {
                 self.state.shutdown = Some(crate::state::ShutdownRequest { save: None });
             }
             crate::tracking::broadcast(&mut self.state);
+            crate::replication::poll_syncs(&mut self.state);
             self.deliver_outbox();
             self.handle_kills();
             // The log is written (and fsynced under `always`) before any reply goes out.
