@@ -2078,6 +2078,47 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "slowlog",
+        doc("server")
+            .summary("A container for slow log commands")
+            .since("2.2.12")
+            .complexity("Depends on subcommand."),
+    ),
+    (
+        "slowlog|get",
+        doc("server")
+            .summary("Get the slow log's entries")
+            .since("2.2.12")
+            .complexity("O(N) where N is the number of entries returned")
+            .history(&[
+                ("4.0.0", "Added client IP address, port and name to the reply."),
+            ])
+            .args(&[
+                arg("count", T::Integer).optional(),
+            ]),
+    ),
+    (
+        "slowlog|help",
+        doc("server")
+            .summary("Show helpful text about the different subcommands")
+            .since("6.2.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "slowlog|len",
+        doc("server")
+            .summary("Get the slow log's length")
+            .since("2.2.12")
+            .complexity("O(1)"),
+    ),
+    (
+        "slowlog|reset",
+        doc("server")
+            .summary("Clear all entries from the slow log")
+            .since("2.2.12")
+            .complexity("O(N) where N is the number of entries in the slowlog"),
+    ),
+    (
         "smembers",
         doc("set")
             .summary("Get all the members in a set")
