@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod db;
 pub mod evict;
 pub mod expire;
+pub mod metrics;
 pub mod persist;
 pub mod propagate;
 pub mod protocol;

@@ -289,6 +289,8 @@ pub struct State {
     pub aof: crate::aof::Aof,
     pub expire_cycle: crate::expire::ExpireCycleState,
     pub slowlog: crate::slowlog::SlowLog,
+    /// ops/sec and kbps for INFO, sampled by the cron.
+    pub instantaneous: crate::metrics::Instantaneous,
     /// The database eviction looks at first next time.
     pub evict_next_db: usize,
     /// The operations of the running command, on their way to the AOF and replicas.
@@ -337,6 +339,7 @@ impl State {
             expire_cycle: Default::default(),
             evict_next_db: 0,
             slowlog: Default::default(),
+            instantaneous: Default::default(),
             propagation: Default::default(),
             replication: Default::default(),
             tracking: crate::tracking::Tracking::default(),

@@ -381,3 +381,26 @@ fn slowlog_entries_match_redis() {
         "{ours:?}"
     );
 }
+
+/// INFO's instantaneous figures follow the load, as dashboards expect.
+#[test]
+fn instantaneous_ops_per_sec_follows_the_load() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let field = |con: &mut redis::Connection, name: &str| -> f64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(field(&mut con, "instantaneous_ops_per_sec"), 0.0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(600) {
+        let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    }
+    assert!(field(&mut con, "instantaneous_ops_per_sec") > 0.0);
+    assert!(field(&mut con, "instantaneous_input_kbps") > 0.0);
+}
