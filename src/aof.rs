@@ -42,6 +42,13 @@ pub struct Aof {
     last_fsync: Instant,
     /// Bytes written since the last fsync.
     unsynced: bool,
+    /// Length of the open incr file: a failed write is cut back to it.
+    incr_len: u64,
+    /// The in-memory manifest names files the one on disk does not yet (AOF was just
+    /// turned on and its base is being written): it is persisted only with the base.
+    manifest_pending: bool,
+    /// Why the last write failed (`-MISCONF Errors writing to the AOF file: ...`).
+    pub last_write_error: Option<String>,
     pub current_size: u64,
     pub base_size: u64,
     pub rewrite: Option<Rewrite>,
@@ -124,6 +131,9 @@ impl Default for Aof {
             fsync: FsyncWorker::new(),
             last_fsync: Instant::now(),
             unsynced: false,
+            incr_len: 0,
+            manifest_pending: false,
+            last_write_error: None,
             current_size: 0,
             base_size: 0,
             rewrite: None,
@@ -186,18 +196,23 @@ pub fn flush(state: &mut State) {
         match file.write_all(&aof.buf) {
             Ok(()) => {
                 aof.current_size += aof.buf.len() as u64;
+                aof.incr_len += aof.buf.len() as u64;
                 aof.unsynced = true;
                 if !aof.last_write_ok {
                     log::warn!("AOF write error looks solved, Redis can write again.");
                 }
                 aof.last_write_ok = true;
+                aof.last_write_error = None;
             }
             Err(e) => {
-                // Keep the bytes and retry on the next pass, as Redis does.
+                // Cut off a partial write and keep the bytes for the next pass, as Redis
+                // does; meanwhile writes are refused (MISCONF).
+                let _ = file.set_len(aof.incr_len);
                 if aof.last_write_ok {
                     log::warn!("Error writing to the AOF file: {e}");
                 }
                 aof.last_write_ok = false;
+                aof.last_write_error = Some(crate::server::io_error_text(&e));
                 return;
             }
         }
@@ -222,11 +237,10 @@ pub fn flush(state: &mut State) {
             aof.last_fsync = Instant::now();
         }
         "everysec" if aof.last_fsync.elapsed().as_millis() >= 1000 => {
+            // A busy fsync thread (slow disk) is retried on the next pass.
             if aof.fsync.request(file) {
                 aof.unsynced = false;
                 aof.last_fsync = Instant::now();
-            } else {
-                aof.delayed_fsync += 1;
             }
         }
         _ => {}
@@ -278,6 +292,7 @@ fn open_new_incr(state: &mut State) -> io::Result<()> {
     let seq = state.aof.manifest.next_incr_seq();
     let name = incr_name(&state.config.appendfilename, seq);
     let file = open_append(&dir.join(&name))?;
+    state.aof.incr_len = file.metadata().map_or(0, |m| m.len());
     state.aof.manifest.incrs.push(AofFile {
         name,
         seq,
@@ -323,8 +338,10 @@ pub fn start_rewrite(state: &mut State) -> io::Result<()> {
         flush_and_sync(state);
         open_new_incr(state)?;
         first_kept_incr = state.aof.manifest.next_incr_seq() - 1;
-        let name = manifest_name(&state.config.appendfilename);
-        persist_manifest(&dir, &name, &state.aof.manifest)?;
+        if !state.aof.manifest_pending {
+            let name = manifest_name(&state.config.appendfilename);
+            persist_manifest(&dir, &name, &state.aof.manifest)?;
+        }
     }
     spawn_rewrite(state, first_kept_incr)
 }
@@ -406,8 +423,7 @@ fn finish_rewrite(state: &mut State, job: Rewrite) {
         Err(e) => {
             log::warn!("Background AOF rewrite terminated with error: {e}");
             let _ = fs::remove_file(dir.join(&job.base.name));
-            state.aof.last_rewrite_ok = false;
-            state.aof.consecutive_failures += 1;
+            rewrite_failed(state);
             return;
         }
     };
@@ -433,14 +449,14 @@ fn finish_rewrite(state: &mut State, job: Rewrite) {
         if let Some(b) = &m.base {
             let _ = fs::remove_file(dir.join(&b.name));
         }
-        state.aof.last_rewrite_ok = false;
-        state.aof.consecutive_failures += 1;
+        rewrite_failed(state);
         return;
     }
     for f in history {
         let _ = fs::remove_file(dir.join(&f.name));
     }
     state.aof.manifest = m;
+    state.aof.manifest_pending = false;
     state.aof.base_size = size;
     state.aof.current_size = size
         + state
@@ -455,6 +471,16 @@ fn finish_rewrite(state: &mut State, job: Rewrite) {
     state.aof.rewrites += 1;
     log::info!("Background AOF rewrite terminated with success");
     log::info!("Background AOF rewrite finished successfully");
+}
+
+/// A failed rewrite is reported; if AOF was being turned on, the manifest on disk does
+/// not cover what is logged yet, so the rewrite is tried again from the cron.
+fn rewrite_failed(state: &mut State) {
+    state.aof.last_rewrite_ok = false;
+    state.aof.consecutive_failures += 1;
+    if state.aof.manifest_pending && state.aof.is_on() {
+        state.aof.rewrite_scheduled = true;
+    }
 }
 
 /// Writes a base file of commands (`aof-use-rdb-preamble no`), through a temp file.
@@ -574,6 +600,7 @@ pub fn turn_on(state: &mut State) -> io::Result<()> {
     wait_rewrite(state);
     load_manifest_if_unknown(state);
     open_new_incr(state)?;
+    state.aof.manifest_pending = true;
     state.aof.current_size = 0;
     let first_kept_incr = state.aof.manifest.next_incr_seq() - 1;
     if let Err(e) = spawn_rewrite(state, first_kept_incr) {

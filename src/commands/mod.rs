@@ -480,9 +480,11 @@ fn run(
         reject(state, Some(spec), out, &Error::Msg(crate::evict::OOM));
         return Outcome::Done;
     }
-    if name_flags & (flag::WRITE | flag::DENYOOM) != 0 && writes_refused(state) {
+    if name_flags & (flag::WRITE | flag::DENYOOM) != 0
+        && let Some(e) = writes_refused(state)
+    {
         flag_multi_error(session);
-        reject(state, Some(spec), out, &Error::Msg(MISCONF));
+        reject(state, Some(spec), out, &e);
         return Outcome::Done;
     }
     if session.has(sf::MULTI) && !transactions::runs_inside_multi(spec) {
@@ -575,11 +577,23 @@ pub fn call(
 
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
-/// stop-writes-on-bgsave-error: refuse writes while the last save failed.
-fn writes_refused(state: &State) -> bool {
-    state.config.stop_writes_on_bgsave_error
+/// Writes are refused while the last RDB save failed (stop-writes-on-bgsave-error) or
+/// the AOF cannot be written, with Redis's MISCONF errors.
+fn writes_refused(state: &State) -> Option<Error> {
+    if state.config.stop_writes_on_bgsave_error
         && !state.config.save.0.is_empty()
         && !state.persistence.last_save_ok
+    {
+        return Some(Error::Msg(MISCONF));
+    }
+    let aof_error = state
+        .aof
+        .last_write_error
+        .as_ref()
+        .filter(|_| state.aof.is_on())?;
+    Some(Error::Owned(format!(
+        "MISCONF Errors writing to the AOF file: {aof_error}"
+    )))
 }
 
 fn flag_multi_error(session: &mut Session) {
