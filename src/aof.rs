@@ -236,12 +236,10 @@ pub fn flush(state: &mut State) {
             aof.unsynced = false;
             aof.last_fsync = Instant::now();
         }
-        "everysec" if aof.last_fsync.elapsed().as_millis() >= 1000 => {
-            // A busy fsync thread (slow disk) is retried on the next pass.
-            if aof.fsync.request(file) {
-                aof.unsynced = false;
-                aof.last_fsync = Instant::now();
-            }
+        // A busy fsync thread (slow disk) is asked again on the next pass.
+        "everysec" if aof.last_fsync.elapsed().as_millis() >= 1000 && aof.fsync.request(file) => {
+            aof.unsynced = false;
+            aof.last_fsync = Instant::now();
         }
         _ => {}
     }
