@@ -251,6 +251,9 @@ pub struct State {
     /// Time of the current command, cached like Redis's `server.mstime` so that one
     /// command sees one instant.
     pub now_ms: i64,
+    /// The clock (unix µs) as last read: at the start of a client's batch, then at the
+    /// end of each command, so one read per command serves both `now_ms` and commandstats.
+    pub now_us: i64,
     pub started_ms: i64,
     pub next_client_id: u64,
     pub connected_clients: usize,
@@ -294,6 +297,7 @@ impl State {
             stats: Stats::default(),
             rng,
             now_ms: now,
+            now_us: now * 1000,
             started_ms: now,
             next_client_id: 1,
             connected_clients: 0,

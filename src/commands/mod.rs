@@ -184,8 +184,11 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
     FAMILIES.iter().flat_map(|f| f.iter())
 }
 
-fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// Command names are ours, not the client's: a fast hasher needs no DoS resistance here.
+type CommandTable = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+
+fn table() -> &'static CommandTable {
+    static TABLE: OnceLock<CommandTable> = OnceLock::new();
     TABLE.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
 }
 
@@ -385,8 +388,9 @@ pub fn execute(
     let mut reply = Reply::new(out, session.resp3);
     let outcome = run(state, key, session, args, &mut reply);
     // CLIENT REPLY OFF / SKIP: drop whatever this command replied, except pushes.
-    let pushes = lookup(args.get(0)).is_some_and(|c| c.has(flag::PUSH_REPLY));
-    if session.flags & (sf::REPLY_OFF | sf::REPLY_SKIP) != 0 && !pushes {
+    if session.flags & (sf::REPLY_OFF | sf::REPLY_SKIP) != 0
+        && !lookup(args.get(0)).is_some_and(|c| c.has(flag::PUSH_REPLY))
+    {
         out.truncate(start_len);
     }
     if session.has(sf::REPLY_SKIP) {
@@ -405,7 +409,8 @@ fn run(
     args: &Args,
     out: &mut Reply,
 ) -> Outcome {
-    state.now_ms = crate::util::now_ms();
+    // The clock was read at the start of the batch or the end of the previous command.
+    state.now_ms = state.now_us / 1000;
     let (parent, spec) = match resolve(args) {
         Ok(r) => r,
         Err(e) => {
@@ -472,7 +477,7 @@ pub fn call(
     args: &Args,
     out: &mut Reply,
 ) -> Outcome {
-    let started = std::time::Instant::now();
+    let started_us = state.now_us;
     let stat_name = full_name(parent, spec);
     session.last_cmd = stat_name.clone();
     // Like Redis, admin commands (MONITOR itself, CONFIG, DEBUG ...) are not fed.
@@ -504,7 +509,9 @@ pub fn call(
     if let Some(line) = monitor_line {
         server::feed_monitors(state, &line);
     }
-    let usec = started.elapsed().as_micros() as u64;
+    // The one clock read of the command: its duration, and the next command's start.
+    state.now_us = crate::util::now_us();
+    let usec = (state.now_us - started_us).max(0) as u64;
     state.stats.commands_processed += 1;
     let cs = command_stats(state, stat_name.clone());
     if !blocked {
