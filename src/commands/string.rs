@@ -84,7 +84,7 @@ fn get(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 pub fn reply_str(out: &mut Reply, s: &StrValue) {
     match s {
         StrValue::Int(n) => out.bulk_int(*n),
-        StrValue::Bytes { data, .. } => out.bulk(data),
+        _ => out.bulk(s.as_slice().unwrap_or_default()),
     }
 }
 
@@ -415,13 +415,7 @@ fn setrange(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                 return Ok(());
             }
             check_size(ctx, offset + value.len() as u64)?;
-            ctx.set_key(
-                key,
-                Value::Str(StrValue::Bytes {
-                    data: Vec::new(),
-                    raw: true,
-                }),
-            );
+            ctx.set_key(key, Value::Str(StrValue::raw(Vec::new())));
             0
         }
         Some(s) => s.len(),

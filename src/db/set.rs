@@ -82,10 +82,11 @@ impl Member<'_> {
 type Table = Dict<Box<[u8]>, ()>;
 
 #[derive(Clone)]
+/// Each encoding boxed: a set key's value is two words (see `db::value`).
 enum Repr {
-    Intset(Vec<i64>),
-    Listpack(Listpack),
-    Table(Table),
+    Intset(Box<Vec<i64>>),
+    Listpack(Box<Listpack>),
+    Table(Box<Table>),
 }
 
 /// A Redis set value.
@@ -98,7 +99,7 @@ impl Default for SetValue {
     /// An empty intset, as Redis's `createIntsetObject`.
     fn default() -> Self {
         SetValue {
-            repr: Repr::Intset(Vec::new()),
+            repr: Repr::Intset(Box::default()),
         }
     }
 }
@@ -137,7 +138,7 @@ impl SetValue {
     /// An empty listpack set.
     pub fn new_listpack() -> Self {
         SetValue {
-            repr: Repr::Listpack(Listpack::new()),
+            repr: Repr::Listpack(Box::new(Listpack::new())),
         }
     }
 
@@ -150,7 +151,7 @@ impl SetValue {
             SetValue::new_listpack()
         } else {
             SetValue {
-                repr: Repr::Table(Table::new()),
+                repr: Repr::Table(Box::new(Table::new())),
             }
         }
     }
@@ -202,7 +203,7 @@ impl SetValue {
             Repr::Table(_) => return,
             Repr::Intset(v) => {
                 let mut t = Table::new();
-                for &n in v {
+                for &n in v.iter() {
                     t.insert(itoa::Buffer::new().format(n).as_bytes().into(), ());
                 }
                 t
@@ -215,16 +216,16 @@ impl SetValue {
                 t
             }
         };
-        self.repr = Repr::Table(table);
+        self.repr = Repr::Table(Box::new(table));
     }
 
     fn convert_intset_to_listpack(&mut self) {
         if let Repr::Intset(v) = &self.repr {
             let mut lp = Listpack::new();
-            for &n in v {
+            for &n in v.iter() {
                 lp.push(itoa::Buffer::new().format(n).as_bytes());
             }
-            self.repr = Repr::Listpack(lp);
+            self.repr = Repr::Listpack(Box::new(lp));
         }
     }
 
@@ -242,7 +243,7 @@ impl SetValue {
             }
         }
         ints.sort_unstable();
-        self.repr = Repr::Intset(ints);
+        self.repr = Repr::Intset(Box::new(ints));
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
@@ -510,9 +511,9 @@ impl SetValue {
         if count >= n {
             self.iter().for_each(&mut f);
             self.repr = match self.repr {
-                Repr::Intset(_) => Repr::Intset(Vec::new()),
-                Repr::Listpack(_) => Repr::Listpack(Listpack::new()),
-                Repr::Table(_) => Repr::Table(Table::new()),
+                Repr::Intset(_) => Repr::Intset(Box::default()),
+                Repr::Listpack(_) => Repr::Listpack(Box::new(Listpack::new())),
+                Repr::Table(_) => Repr::Table(Box::new(Table::new())),
             };
             return;
         }

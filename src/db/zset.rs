@@ -891,8 +891,9 @@ struct Big {
 }
 
 #[derive(Clone, Debug)]
+/// Each encoding boxed: a sorted set key's value is two words (see `db::value`).
 enum Repr {
-    Listpack(Packed),
+    Listpack(Box<Packed>),
     Skiplist(Box<Big>),
 }
 
@@ -937,7 +938,7 @@ impl ZSetValue {
     /// An empty set in the listpack encoding.
     pub fn new() -> Self {
         ZSetValue {
-            repr: Repr::Listpack(Packed::default()),
+            repr: Repr::Listpack(Box::default()),
         }
     }
 
@@ -946,7 +947,7 @@ impl ZSetValue {
     pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
         if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
             ZSetValue {
-                repr: Repr::Listpack(Packed::default()),
+                repr: Repr::Listpack(Box::default()),
             }
         } else {
             ZSetValue {
@@ -1032,7 +1033,7 @@ impl ZSetValue {
             p.insert_at(p.buf.len(), &n.member, n.score);
             x = n.level0().forward;
         }
-        self.repr = Repr::Listpack(p);
+        self.repr = Repr::Listpack(Box::new(p));
     }
 
     /// Sets `member` to `score` whatever it was; true if the member is new.
