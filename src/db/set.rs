@@ -82,7 +82,9 @@ impl Member<'_> {
 type Table = Dict<Box<[u8]>, ()>;
 
 #[derive(Clone)]
-/// Each encoding boxed: a set key's value is two words (see `db::value`).
+/// Each encoding boxed: a set key's value is two words (see `db::value`), which a bare
+/// Vec (three) would not allow.
+#[allow(clippy::box_collection)]
 enum Repr {
     Intset(Box<Vec<i64>>),
     Listpack(Box<Listpack>),
