@@ -484,18 +484,23 @@ const EMPTY_LEVEL: Level = Level {
     span: 0,
 };
 
-/// Levels kept in the node itself: 15 nodes in 16 need no more (p = 1/4), and a search
-/// at the two busiest levels then reads one cache line per step, not two.
-const INLINE_LEVELS: usize = 2;
+/// Levels kept in the node itself: 63 nodes in 64 need no more (p = 1/4), so a search
+/// reads one cache line per step at all but the top levels (whose few nodes stay cached).
+const INLINE_LEVELS: usize = 3;
 
+/// The levels of the rare taller nodes, behind a thin pointer so a node is 64 bytes.
+type UpperLevels = [Level; MAX_LEVEL - INLINE_LEVELS];
+
+/// Aligned so that each node of an arena chunk is exactly one cache line.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 struct Node {
     member: Arc<[u8]>,
     score: f64,
     backward: u32,
     levels: [Level; INLINE_LEVELS],
-    /// Levels from `INLINE_LEVELS` up (empty for most nodes: no allocation).
-    upper: Box<[Level]>,
+    /// Levels from `INLINE_LEVELS` up, for nodes that tall (no allocation for most).
+    upper: Option<Box<UpperLevels>>,
 }
 
 impl Node {
@@ -505,7 +510,8 @@ impl Node {
             score,
             backward: NIL,
             levels: [EMPTY_LEVEL; INLINE_LEVELS],
-            upper: vec![EMPTY_LEVEL; height.saturating_sub(INLINE_LEVELS)].into_boxed_slice(),
+            upper: (height > INLINE_LEVELS)
+                .then(|| Box::new([EMPTY_LEVEL; MAX_LEVEL - INLINE_LEVELS])),
         }
     }
     #[inline]
@@ -517,7 +523,10 @@ impl Node {
         if i < INLINE_LEVELS {
             self.levels[i]
         } else {
-            self.upper[i - INLINE_LEVELS]
+            // Only levels below the node's height are read: `upper` exists then.
+            self.upper
+                .as_ref()
+                .map_or(EMPTY_LEVEL, |u| u[i - INLINE_LEVELS])
         }
     }
     #[inline]
@@ -525,7 +534,10 @@ impl Node {
         if i < INLINE_LEVELS {
             &mut self.levels[i]
         } else {
-            &mut self.upper[i - INLINE_LEVELS]
+            let upper = self
+                .upper
+                .get_or_insert_with(|| Box::new([EMPTY_LEVEL; MAX_LEVEL - INLINE_LEVELS]));
+            &mut upper[i - INLINE_LEVELS]
         }
     }
 }
@@ -615,7 +627,7 @@ impl SkipList {
     fn release(&mut self, x: u32) -> Arc<[u8]> {
         let empty = self.node(HEAD).member.clone();
         let n = self.node_mut(x);
-        n.upper = Box::default();
+        n.upper = None;
         let member = std::mem::replace(&mut n.member, empty);
         if self.length == 0 {
             // Nothing live: drop the arena rather than keep a long free list.
@@ -1519,7 +1531,10 @@ impl ZSetValue {
                 while x != NIL && sampled < SAMPLE {
                     let n = b.list.node(x);
                     // Arc header + bytes, upper levels, and a dict entry with its bucket.
-                    sample_bytes += 16 + n.member.len() + n.upper.len() * 8 + 64;
+                    sample_bytes += 16
+                        + n.member.len()
+                        + n.upper.as_ref().map_or(0, |_| size_of::<UpperLevels>())
+                        + 64;
                     sampled += 1;
                     x = n.level0().forward;
                 }
@@ -1676,6 +1691,11 @@ mod tests {
 
     fn members(it: Iter) -> Vec<(Vec<u8>, f64)> {
         it.map(|(m, s)| (m.to_vec(), s)).collect()
+    }
+
+    #[test]
+    fn a_skiplist_node_is_one_cache_line() {
+        assert_eq!(size_of::<Node>(), 64);
     }
 
     #[test]
