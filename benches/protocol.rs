@@ -150,6 +150,22 @@ fn reply(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // Not a short binary fraction: the 17 digits come from the scaled u128 path.
+    g.bench_function("double_decimal_fraction", |b| {
+        b.iter(|| {
+            out.clear();
+            Reply::new(&mut out, false).double(black_box(1234.5678));
+            black_box(out.len())
+        })
+    });
+    // Out of the fast paths' range: the std formatter.
+    g.bench_function("double_tiny", |b| {
+        b.iter(|| {
+            out.clear();
+            Reply::new(&mut out, false).double(black_box(1.2345678e-200));
+            black_box(out.len())
+        })
+    });
     g.finish();
 }
 

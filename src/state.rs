@@ -135,8 +135,9 @@ pub struct Stats {
     pub unexpected_error_replies: u64,
     pub client_query_buffer_limit_disconnections: u64,
     pub client_output_buffer_limit_disconnections: u64,
-    /// Per command: (calls, microseconds, rejected, failed).
-    pub commands: HashMap<std::borrow::Cow<'static, str>, CommandStats>,
+    /// Per command: (calls, microseconds, rejected, failed). Updated on every command and
+    /// keyed by our own names, so a fast hasher.
+    pub commands: HashMap<std::borrow::Cow<'static, str>, CommandStats, ahash::RandomState>,
     /// Per error code ("ERR", "WRONGTYPE" ...): count.
     pub errors: HashMap<String, u64>,
 }
@@ -262,6 +263,9 @@ pub struct State {
     /// Time of the current command, cached like Redis's `server.mstime` so that one
     /// command sees one instant.
     pub now_ms: i64,
+    /// The clock (unix µs) as last read: at the start of a client's batch, then at the
+    /// end of each command, so one read per command serves both `now_ms` and commandstats.
+    pub now_us: i64,
     pub started_ms: i64,
     pub next_client_id: u64,
     pub connected_clients: usize,
@@ -319,6 +323,7 @@ impl State {
             stats: Stats::default(),
             rng,
             now_ms: now,
+            now_us: now * 1000,
             started_ms: now,
             next_client_id: 1,
             connected_clients: 0,

@@ -102,58 +102,271 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 /// (Redis 7.2 switched to the shortest round-trip form; the upstream 6.2 test suite and
 /// Debian's redis-server 7.0, our references, expect `%.17g`.)
 pub fn fmt_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
+    // Always ASCII.
+    String::from_utf8_lossy(DoubleText::new(d).as_bytes()).into_owned()
+}
+
+/// A double formatted as [`fmt_double`] does, on the stack: replies use it without
+/// allocating.
+pub struct DoubleText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl DoubleText {
+    pub fn new(d: f64) -> DoubleText {
+        let mut t = DoubleText {
+            buf: [0; 32],
+            len: 0,
         };
-    }
-    let sci = format!("{d:.16e}"); // 17 significant digits: "1.2345678901234567e-7"
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let mut out = String::with_capacity(24);
-    if neg {
-        out.push('-');
-    }
-    if !(-4..17).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
+        if d.is_sign_negative() && !d.is_nan() {
+            t.push(b'-');
         }
-        let sign = if exp < 0 { '-' } else { '+' };
-        out.push_str(&format!("e{sign}{:02}", exp.abs()));
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
+        if d.is_nan() {
+            // glibc prints the sign bit of a NaN too.
+            t.extend(if d.is_sign_negative() {
+                b"-nan"
+            } else {
+                b"nan"
+            });
+            return t;
         }
-        out.push_str(digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(digits);
-            for _ in digits.len()..int_len {
-                out.push('0');
+        if d.is_infinite() {
+            t.extend(b"inf");
+            return t;
+        }
+        if d == 0.0 {
+            t.push(b'0');
+            return t;
+        }
+        let mut digits = [0u8; 17];
+        let (n, exp) = match exact_digits_17(d.abs(), &mut digits) {
+            Some(r) => r,
+            None => {
+                // The exact value rounded to 17 significant digits (ties to even, as glibc):
+                // "d.dddddddddddddddde<exp>", formatted on the stack.
+                let mut sci = StackText::default();
+                // Cannot fail: StackText holds the longest such text (23 bytes).
+                let _ = std::fmt::Write::write_fmt(&mut sci, format_args!("{:.16e}", d.abs()));
+                let sci = sci.as_bytes();
+                digits[0] = sci[0];
+                digits[1..].copy_from_slice(&sci[2..18]);
+                (17, parse_i64(&sci[19..]).unwrap_or(0))
             }
+        };
+        let mut n = n;
+        while n > 1 && digits[n - 1] == b'0' {
+            n -= 1;
+        }
+        let digits = &digits[..n];
+        if !(-4..17).contains(&exp) {
+            t.push(digits[0]);
+            if n > 1 {
+                t.push(b'.');
+                t.extend(&digits[1..]);
+            }
+            t.push(b'e');
+            t.push(if exp < 0 { b'-' } else { b'+' });
+            let e = exp.unsigned_abs();
+            if e >= 100 {
+                t.push(b'0' + (e / 100) as u8);
+            }
+            t.push(b'0' + (e / 10 % 10) as u8);
+            t.push(b'0' + (e % 10) as u8);
+        } else if exp < 0 {
+            t.extend(b"0.");
+            for _ in 0..(-exp - 1) {
+                t.push(b'0');
+            }
+            t.extend(digits);
         } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
+            let int_len = exp as usize + 1;
+            if n <= int_len {
+                t.extend(digits);
+                for _ in n..int_len {
+                    t.push(b'0');
+                }
+            } else {
+                t.extend(&digits[..int_len]);
+                t.push(b'.');
+                t.extend(&digits[int_len..]);
+            }
+        }
+        t
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+/// The fast path of `DoubleText`: when `d` (positive, finite, non-zero) is m * 2^e with
+/// m * 5^-e fitting in a u128 (integers, and fractions with few binary digits such as
+/// 2.5 or 0.375: most scores), its exact decimal expansion comes from integer
+/// arithmetic, and is rounded here to 17 significant digits, ties to even as glibc
+/// does. Returns the digit count written to `out` and the decimal exponent of the
+/// first digit; `None` when the value needs the general (slower) formatter.
+fn exact_digits_17(d: f64, out: &mut [u8; 17]) -> Option<(usize, i64)> {
+    let bits = d.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = bits & ((1 << 52) - 1);
+    let (mut m, mut e) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    if m == 0 {
+        return None;
+    }
+    let tz = m.trailing_zeros() as i64;
+    if e < 0 {
+        let shift = tz.min(-e);
+        m >>= shift;
+        e += shift;
+    }
+    // d = n / 10^q exactly.
+    let (n, q): (u128, i64) = if e >= 0 {
+        if e > (m.leading_zeros() as i64) + 64 {
+            return None;
+        }
+        ((m as u128) << e, 0)
+    } else {
+        let q = -e;
+        let exact = (q <= 55)
+            .then(|| (m as u128).checked_mul(POW5[q as usize]))
+            .flatten();
+        match exact {
+            Some(n) => (n, q),
+            None => return scaled_digits_17(m, e, out),
+        }
+    };
+    let mut buf = itoa::Buffer::new();
+    // u128 formatting is several times slower; most values fit in 64 bits.
+    let text = match u64::try_from(n) {
+        Ok(small) => buf.format(small),
+        Err(_) => buf.format(n),
+    }
+    .as_bytes();
+    let len = text.len();
+    let exp = len as i64 - 1 - q;
+    if len <= 17 {
+        out[..len].copy_from_slice(text);
+        return Some((len, exp));
+    }
+    out.copy_from_slice(&text[..17]);
+    let rest = &text[17..];
+    let round_up = match rest[0] {
+        b'6'..=b'9' => true,
+        b'5' => rest[1..].iter().any(|&c| c != b'0') || (out[16] - b'0') % 2 == 1,
+        _ => false,
+    };
+    if !round_up {
+        return Some((17, exp));
+    }
+    for i in (0..17).rev() {
+        if out[i] == b'9' {
+            out[i] = b'0';
+        } else {
+            out[i] += 1;
+            return Some((17, exp));
         }
     }
-    out
+    // 99999999999999999.5 -> 1e17: one more digit position.
+    out[0] = b'1';
+    Some((17, exp + 1))
+}
+
+/// 5^i and 10^i as far as a u128 holds them (for `exact_digits_17`).
+const POW5: [u128; 56] = powers(5);
+const POW10: [u128; 39] = powers(10);
+
+const fn powers<const N: usize>(base: u128) -> [u128; N] {
+    let mut t = [1u128; N];
+    let mut i = 1;
+    while i < N {
+        t[i] = t[i - 1] * base;
+        i += 1;
+    }
+    t
+}
+
+/// `exact_digits_17` for d = m * 2^e (e < 0) between about 1e-6 and 1e17, where m * 5^-e
+/// is too big for a u128: the 17 digits are floor(d * 10^k) for k = 16 - (decimal
+/// exponent), and m * 10^k (k <= 22) still fits in a u128, so the product and its shift
+/// right by -e are exact, and so is the rounding.
+fn scaled_digits_17(m: u64, e: i64, out: &mut [u8; 17]) -> Option<(usize, i64)> {
+    const LOW: u128 = 10u128.pow(16);
+    const HIGH: u128 = 10u128.pow(17);
+    let shift = -e;
+    if !(1..128).contains(&shift) {
+        return None;
+    }
+    // floor(log2 d) * log10(2) is the decimal exponent or one less.
+    let log2 = 63 - m.leading_zeros() as i64 + e;
+    let estimate = (log2 * 1233) >> 12;
+    for exp in [estimate, estimate + 1] {
+        let k = 16 - exp;
+        if !(0..=22).contains(&k) {
+            return None;
+        }
+        let p = (m as u128) * POW10[k as usize];
+        let mut hi = p >> shift;
+        if hi >= HIGH {
+            continue;
+        }
+        if hi < LOW {
+            return None;
+        }
+        let rem = p & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rem > half || (rem == half && hi % 2 == 1) {
+            hi += 1;
+        }
+        let exp = if hi == HIGH {
+            hi = LOW;
+            exp + 1
+        } else {
+            exp
+        };
+        out.copy_from_slice(itoa::Buffer::new().format(hi as u64).as_bytes());
+        return Some((17, exp));
+    }
+    None
+}
+
+/// A `fmt::Write` sink on the stack for short numeric texts.
+#[derive(Default)]
+struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Redis's glob matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a-z]`, `\x` escapes.
@@ -341,6 +554,81 @@ pub fn eq_ignore_case(a: &[u8], b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// C's `%.17g`, the reference `fmt_double` must equal byte for byte.
+    fn c_format_17g(d: f64) -> String {
+        let mut buf = [0u8; 64];
+        // SAFETY: the buffer is 64 bytes and snprintf writes at most that many.
+        let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), d) };
+        String::from_utf8(buf[..n as usize].to_vec()).unwrap()
+    }
+
+    fn assert_like_c(d: f64) {
+        let ours = DoubleText::new(d);
+        assert_eq!(
+            std::str::from_utf8(ours.as_bytes()).unwrap(),
+            c_format_17g(d),
+            "bits {:#x}",
+            d.to_bits()
+        );
+    }
+
+    #[test]
+    fn fmt_double_equals_c_17g() {
+        let mut special = vec![
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+            5e-324,
+            -5e-324,
+            f64::from_bits(0x000f_ffff_ffff_ffff), // the largest subnormal
+            9007199254740993.0,
+            1e16,
+            1e17,
+            123456789012345680.0,
+            0.0001,
+            0.00009999999999999999,
+            1e-5,
+        ];
+        for e in -320..=308 {
+            special.push(10f64.powi(e));
+            special.push(-(10f64.powi(e)) * 1.5);
+        }
+        for e in -1074..=1023 {
+            special.push(2f64.powi(e));
+        }
+        // Exact ties at the 17th digit (1 + 2^-17 = 1.00000762939453125): glibc rounds
+        // them to even.
+        for m in -30..60 {
+            for k in 1..60 {
+                special.push(2f64.powi(m) + 2f64.powi(m - k));
+                special.push(2f64.powi(m) - 2f64.powi(m - k));
+            }
+        }
+        for i in -100_000..100_000 {
+            special.push(i as f64);
+            special.push(i as f64 / 10.0);
+            special.push(i as f64 / 1000.0);
+            special.push(i as f64 * 1e12 + 0.5);
+        }
+        for d in special {
+            assert_like_c(d);
+        }
+        let mut rng = Rng::default();
+        for _ in 0..300_000 {
+            assert_like_c(f64::from_bits(rng.next_u64()));
+            // Ordinary magnitudes, where scores live.
+            let scale = 10f64.powi(rng.below(40) as i32 - 20);
+            assert_like_c((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * scale);
+        }
+    }
 
     #[test]
     fn ints() {

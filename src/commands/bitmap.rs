@@ -67,8 +67,7 @@ fn string_for_bits<'c>(
     if ctx.write_str(key)?.is_none() {
         let mut data = Vec::new();
         bitops::grow_for_bit(&mut data, max_bit).map_err(oom)?;
-        ctx.db()
-            .set(key, Value::Str(StrValue::Bytes { data, raw: true }));
+        ctx.db().set(key, Value::Str(StrValue::raw(data)));
         ctx.notify(notify::NEW, "new", key);
         return Ok(match ctx.db().get_mut(key) {
             Some(Value::Str(s)) => Some((s.make_raw(), true)),
@@ -202,10 +201,7 @@ fn bitop(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     };
     let len = result.len();
     if len > 0 {
-        let value = Value::Str(StrValue::Bytes {
-            data: result,
-            raw: true,
-        });
+        let value = Value::Str(StrValue::raw(result));
         ctx.set_key(dest, value);
         ctx.notify(notify::STRING, "set", dest);
         ctx.dirty(1);

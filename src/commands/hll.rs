@@ -42,10 +42,7 @@ fn sparse_max_bytes(ctx: &Ctx) -> usize {
 
 /// A freshly created HLL value (Redis creates it as a raw sds string).
 fn new_hll_value() -> Value {
-    Value::Str(StrValue::Bytes {
-        data: hll::new_sparse(),
-        raw: true,
-    })
+    Value::Str(StrValue::raw(hll::new_sparse()))
 }
 
 /// The bytes of the string at `key` for in-place modification, made raw as Redis's

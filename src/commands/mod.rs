@@ -189,8 +189,11 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
     FAMILIES.iter().flat_map(|f| f.iter())
 }
 
-fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// Command names are ours, not the client's: a fast hasher needs no DoS resistance here.
+type CommandTable = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+
+fn table() -> &'static CommandTable {
+    static TABLE: OnceLock<CommandTable> = OnceLock::new();
     TABLE.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
 }
 
@@ -419,7 +422,8 @@ fn run(
     args: &Args,
     out: &mut Reply,
 ) -> Outcome {
-    state.now_ms = crate::util::now_ms();
+    // The clock was read at the start of the batch or the end of the previous command.
+    state.now_ms = state.now_us / 1000;
     let (parent, spec) = match resolve(args) {
         Ok(r) => r,
         Err(e) => {
@@ -511,7 +515,7 @@ pub fn call(
     args: &Args,
     out: &mut Reply,
 ) -> Outcome {
-    let started = std::time::Instant::now();
+    let started_us = state.now_us;
     let stat_name = full_name(parent, spec);
     session.last_cmd = stat_name.clone();
     // Like Redis, admin commands (MONITOR itself, CONFIG, DEBUG ...) are not fed.
@@ -552,7 +556,9 @@ pub fn call(
     if let Some(line) = monitor_line {
         server::feed_monitors(state, &line);
     }
-    let usec = started.elapsed().as_micros() as u64;
+    // The one clock read of the command: its duration, and the next command's start.
+    state.now_us = crate::util::now_us();
+    let usec = (state.now_us - started_us).max(0) as u64;
     if !blocked && (spec.flags | parent.map_or(0, |p| p.flags)) & flag::SKIP_SLOWLOG == 0 {
         let name = ctx.session.name.as_deref().unwrap_or_default();
         crate::slowlog::record(state, args, usec, &ctx.session.addr, name);

@@ -84,7 +84,7 @@ fn get(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 pub fn reply_str(out: &mut Reply, s: &StrValue) {
     match s {
         StrValue::Int(n) => out.bulk_int(*n),
-        StrValue::Bytes { data, .. } => out.bulk(data),
+        _ => out.bulk(s.as_slice().unwrap_or_default()),
     }
 }
 
@@ -123,7 +123,13 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     } else {
         None
     };
-    let exists = ctx.exists(key);
+    // Redis looks the key up (expiring it lazily) on every SET; only NX/XX need the answer.
+    let exists = if nx || xx {
+        ctx.exists(key)
+    } else {
+        ctx.expire_if_needed(key);
+        false
+    };
     if (nx && exists) || (xx && !exists) {
         if want_get {
             match &old {
@@ -455,13 +461,7 @@ fn setrange(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                 return Ok(());
             }
             check_size(ctx, offset + value.len() as u64)?;
-            ctx.set_key(
-                key,
-                Value::Str(StrValue::Bytes {
-                    data: Vec::new(),
-                    raw: true,
-                }),
-            );
+            ctx.set_key(key, Value::Str(StrValue::raw(Vec::new())));
             0
         }
         Some(s) => s.len(),
@@ -489,15 +489,18 @@ fn setrange(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64, out: &mut Reply) -> CmdResult {
-    let cur = match ctx.read_str(key)? {
-        None => 0,
-        Some(s) => s.as_int().ok_or(NOT_INT)?,
+    // One lookup, for writing (no hit/miss statistics, as Redis's lookupKeyWrite).
+    let new = match ctx.write_str(key)? {
+        Some(s) => {
+            let new = s.as_int().ok_or(NOT_INT)?.checked_add(by).ok_or(OVERFLOW)?;
+            *s = StrValue::Int(new);
+            new
+        }
+        None => {
+            ctx.add_key(key, Value::Str(StrValue::Int(by)));
+            by
+        }
     };
-    let new = cur.checked_add(by).ok_or(OVERFLOW)?;
-    match ctx.write_str(key)? {
-        Some(s) => *s = StrValue::Int(new),
-        None => ctx.add_key(key, Value::Str(StrValue::Int(new))),
-    }
     ctx.signal_modified(key);
     ctx.dirty(1);
     ctx.notify(notify::STRING, "incrby", key);

@@ -19,7 +19,7 @@ use crate::db::zset::{
 };
 use crate::protocol::Reply;
 use crate::state::TimeoutReply;
-use crate::util::{fmt_double, glob_match, parse_f64, parse_i64};
+use crate::util::{glob_match, parse_f64, parse_i64};
 
 const G: &str = "sorted-set";
 
@@ -1342,7 +1342,7 @@ fn zscan(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     for (m, s) in found {
         out.bulk(&m);
         // ZSCAN sends scores as plain strings, in RESP3 too.
-        out.bulk(fmt_double(s).as_bytes());
+        out.bulk(crate::util::DoubleText::new(s).as_bytes());
     }
     Ok(())
 }

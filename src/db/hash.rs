@@ -269,10 +269,11 @@ pub(crate) fn select_sorted(n: usize, count: usize, rng: &mut Rng, mut f: impl F
 type Table = Dict<Box<[u8]>, Box<[u8]>>;
 
 #[derive(Clone)]
+/// Each encoding boxed: a hash key's value is two words (see `db::value`).
 enum Repr {
     /// Entries alternate field, value.
-    Listpack(Listpack),
-    Table(Table),
+    Listpack(Box<Listpack>),
+    Table(Box<Table>),
 }
 
 /// A Redis hash value.
@@ -284,7 +285,7 @@ pub struct HashValue {
 impl Default for HashValue {
     fn default() -> Self {
         HashValue {
-            repr: Repr::Listpack(Listpack::new()),
+            repr: Repr::Listpack(Box::new(Listpack::new())),
         }
     }
 }
@@ -377,7 +378,7 @@ impl HashValue {
                 table.insert(f.into(), v.into());
                 pos = next;
             }
-            self.repr = Repr::Table(table);
+            self.repr = Repr::Table(Box::new(table));
         }
     }
 

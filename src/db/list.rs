@@ -589,12 +589,29 @@ impl fmt::Debug for Node {
 // The list
 // ---------------------------------------------------------------------------------
 
-/// A Redis list. Invariant: no node is empty; in listpack encoding there is at most one.
+/// A Redis list, boxed so that a key's value stays small (see `db::value`).
 #[derive(Clone, Debug, Default)]
-pub struct ListValue {
+pub struct ListValue(Box<Quicklist>);
+
+/// The list itself. Invariant: no node is empty; in listpack encoding there is at most one.
+#[derive(Clone, Debug, Default)]
+pub struct Quicklist {
     nodes: VecDeque<Node>,
     len: usize,
     quicklist: bool,
+}
+
+impl std::ops::Deref for ListValue {
+    type Target = Quicklist;
+    fn deref(&self) -> &Quicklist {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ListValue {
+    fn deref_mut(&mut self) -> &mut Quicklist {
+        &mut self.0
+    }
 }
 
 /// Which end of a list.
@@ -897,8 +914,9 @@ impl ListValue {
         };
         let (ni, off) = self.locate(idx);
         let large = cfg.is_large(elem.len());
+        let quicklist = self.quicklist;
         let node = &mut self.nodes[ni];
-        if !self.quicklist || node.plain == large {
+        if !quicklist || node.plain == large {
             // Packed node and packable element, or a big element replacing a big one.
             let pos = node.seek(off);
             node.replace(pos, elem);

@@ -81,11 +81,17 @@ impl Member<'_> {
 
 type Table = Dict<Box<[u8]>, ()>;
 
+/// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
+const FAIR_RANDOM_SAMPLE: usize = 15;
+
+/// Each encoding boxed: a set key's value is two words (see `db::value`), which a bare
+/// Vec (three) would not allow.
 #[derive(Clone)]
+#[allow(clippy::box_collection)]
 enum Repr {
-    Intset(Vec<i64>),
-    Listpack(Listpack),
-    Table(Table),
+    Intset(Box<Vec<i64>>),
+    Listpack(Box<Listpack>),
+    Table(Box<Table>),
 }
 
 /// A Redis set value.
@@ -98,7 +104,7 @@ impl Default for SetValue {
     /// An empty intset, as Redis's `createIntsetObject`.
     fn default() -> Self {
         SetValue {
-            repr: Repr::Intset(Vec::new()),
+            repr: Repr::Intset(Box::default()),
         }
     }
 }
@@ -137,7 +143,7 @@ impl SetValue {
     /// An empty listpack set.
     pub fn new_listpack() -> Self {
         SetValue {
-            repr: Repr::Listpack(Listpack::new()),
+            repr: Repr::Listpack(Box::new(Listpack::new())),
         }
     }
 
@@ -150,7 +156,7 @@ impl SetValue {
             SetValue::new_listpack()
         } else {
             SetValue {
-                repr: Repr::Table(Table::new()),
+                repr: Repr::Table(Box::new(Table::new())),
             }
         }
     }
@@ -202,7 +208,7 @@ impl SetValue {
             Repr::Table(_) => return,
             Repr::Intset(v) => {
                 let mut t = Table::new();
-                for &n in v {
+                for &n in v.iter() {
                     t.insert(itoa::Buffer::new().format(n).as_bytes().into(), ());
                 }
                 t
@@ -215,16 +221,16 @@ impl SetValue {
                 t
             }
         };
-        self.repr = Repr::Table(table);
+        self.repr = Repr::Table(Box::new(table));
     }
 
     fn convert_intset_to_listpack(&mut self) {
         if let Repr::Intset(v) = &self.repr {
             let mut lp = Listpack::new();
-            for &n in v {
+            for &n in v.iter() {
                 lp.push(itoa::Buffer::new().format(n).as_bytes());
             }
-            self.repr = Repr::Listpack(lp);
+            self.repr = Repr::Listpack(Box::new(lp));
         }
     }
 
@@ -242,7 +248,7 @@ impl SetValue {
             }
         }
         ints.sort_unstable();
-        self.repr = Repr::Intset(ints);
+        self.repr = Repr::Intset(Box::new(ints));
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
@@ -352,7 +358,10 @@ impl SetValue {
             }
             Repr::Table(t) => {
                 let mut digits = itoa::Buffer::new();
-                t.remove(member_bytes(member, &mut digits)).is_some()
+                let removed = t.remove(member_bytes(member, &mut digits)).is_some();
+                // As Redis's setTypeRemove: a table that empties shrinks with it.
+                t.shrink_if_sparse();
+                removed
             }
         }
     }
@@ -489,8 +498,22 @@ impl SetValue {
                 Some(out)
             }
             Repr::Table(t) => {
-                let key: Vec<u8> = t.random(rng)?.0.to_vec();
+                // Redis's dictGetFairRandomKey: one of up to 15 neighbouring entries from a
+                // random position (no rejection loop); a plain random pick if the sample
+                // found nothing in a sparse table.
+                let mut found: [&[u8]; FAIR_RANDOM_SAMPLE] = [&[]; FAIR_RANDOM_SAMPLE];
+                let mut n = 0;
+                t.sample(FAIR_RANDOM_SAMPLE, rng, |k, _| {
+                    found[n] = k;
+                    n += 1;
+                });
+                let key: Vec<u8> = if n > 0 {
+                    found[rng.below(n as u64) as usize].to_vec()
+                } else {
+                    t.random(rng)?.0.to_vec()
+                };
                 t.remove(&key[..]);
+                t.shrink_if_sparse();
                 Some(key)
             }
         }
@@ -510,9 +533,9 @@ impl SetValue {
         if count >= n {
             self.iter().for_each(&mut f);
             self.repr = match self.repr {
-                Repr::Intset(_) => Repr::Intset(Vec::new()),
-                Repr::Listpack(_) => Repr::Listpack(Listpack::new()),
-                Repr::Table(_) => Repr::Table(Table::new()),
+                Repr::Intset(_) => Repr::Intset(Box::default()),
+                Repr::Listpack(_) => Repr::Listpack(Box::new(Listpack::new())),
+                Repr::Table(_) => Repr::Table(Box::new(Table::new())),
             };
             return;
         }
@@ -721,6 +744,39 @@ mod tests {
 
     fn members(s: &SetValue) -> BTreeSet<Vec<u8>> {
         s.iter().map(|m| m.to_vec()).collect()
+    }
+
+    #[test]
+    fn spop_empties_a_table_once_each_and_shrinks_it() {
+        let mut s = SetValue::for_new_key(b"m0", 5000, &lim());
+        for i in 0..5000 {
+            s.add(format!("m{i}").as_bytes(), &lim());
+        }
+        let buckets = |s: &SetValue| match &s.repr {
+            Repr::Table(t) => t.bucket_count(),
+            _ => 0,
+        };
+        let full = buckets(&s);
+        let mut rng = Rng::default();
+        let mut popped = BTreeSet::new();
+        for _ in 0..4990 {
+            assert!(popped.insert(s.pop_random(&mut rng).unwrap()));
+        }
+        // Finish a shrink still in progress (the cron does this in the server).
+        if let Repr::Table(t) = &mut s.repr {
+            for _ in 0..10_000 {
+                t.rehash_steps(100);
+            }
+        }
+        assert!(
+            buckets(&s) > 0 && buckets(&s) < full / 8,
+            "{full} -> {}",
+            buckets(&s)
+        );
+        while let Some(m) = s.pop_random(&mut rng) {
+            assert!(popped.insert(m));
+        }
+        assert_eq!(popped.len(), 5000);
     }
 
     fn set_of(items: &[&str]) -> SetValue {

@@ -48,16 +48,39 @@ impl Value {
     }
 }
 
-/// A string value: integers that print back identically are stored as i64.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Longest string stored inside the value itself, with no allocation. (Redis's embstr
+/// puts up to 44 bytes next to its object header; ours must fit a 24-byte `Value`.)
+pub const INLINE_MAX: usize = 22;
+
+/// A string value. Integers that print back identically are stored as i64; short strings
+/// in place; the encoding `OBJECT ENCODING` reports follows Redis (int, embstr, raw).
+#[derive(Clone, PartialEq, Eq)]
 pub enum StrValue {
     Int(i64),
-    /// `raw` is true once the string was modified in place (APPEND, SETRANGE), as
-    /// Redis then reports "raw" whatever the length.
-    Bytes {
-        data: Vec<u8>,
-        raw: bool,
+    /// Up to `INLINE_MAX` bytes; the unused tail of `bytes` is zero.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_MAX],
     },
+    /// A longer string as written whole (SET and friends): "embstr" up to `EMBSTR_MAX`.
+    Boxed(Box<[u8]>),
+    /// A string modified in place (APPEND, SETRANGE, SETBIT ...): Redis then reports
+    /// "raw" whatever the length, and the buffer grows.
+    Raw(Box<Vec<u8>>),
+}
+
+impl std::fmt::Debug for StrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrValue::Int(n) => write!(f, "Int({n})"),
+            _ => write!(
+                f,
+                "{}({:?})",
+                self.encoding(),
+                String::from_utf8_lossy(&self.as_bytes())
+            ),
+        }
+    }
 }
 
 impl StrValue {
@@ -67,25 +90,43 @@ impl StrValue {
         {
             return StrValue::Int(n);
         }
-        StrValue::Bytes {
-            data: data.to_vec(),
-            raw: false,
+        if data.len() <= INLINE_MAX {
+            let mut bytes = [0; INLINE_MAX];
+            bytes[..data.len()].copy_from_slice(data);
+            return StrValue::Inline {
+                len: data.len() as u8,
+                bytes,
+            };
         }
+        StrValue::Boxed(data.into())
     }
 
     pub fn from_vec(data: Vec<u8>) -> StrValue {
-        if data.len() <= 20
-            && let Some(n) = parse_i64(&data)
-        {
-            return StrValue::Int(n);
+        if data.len() <= INLINE_MAX {
+            return StrValue::from_bytes(&data);
         }
-        StrValue::Bytes { data, raw: false }
+        StrValue::Boxed(data.into_boxed_slice())
+    }
+
+    /// A string created for in-place modification (Redis creates these as raw sds).
+    pub fn raw(data: Vec<u8>) -> StrValue {
+        StrValue::Raw(Box::new(data))
+    }
+
+    /// The bytes, unless the value is an integer (which has no stored text).
+    pub fn as_slice(&self) -> Option<&[u8]> {
+        match self {
+            StrValue::Int(_) => None,
+            StrValue::Inline { len, bytes } => Some(&bytes[..*len as usize]),
+            StrValue::Boxed(data) => Some(data),
+            StrValue::Raw(data) => Some(data),
+        }
     }
 
     pub fn as_bytes(&self) -> Cow<'_, [u8]> {
         match self {
             StrValue::Int(n) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
-            StrValue::Bytes { data, .. } => Cow::Borrowed(data),
+            _ => Cow::Borrowed(self.as_slice().unwrap_or_default()),
         }
     }
 
@@ -93,14 +134,16 @@ impl StrValue {
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             StrValue::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
-            StrValue::Bytes { data, .. } => f(data),
+            _ => f(self.as_slice().unwrap_or_default()),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             StrValue::Int(n) => itoa::Buffer::new().format(*n).len(),
-            StrValue::Bytes { data, .. } => data.len(),
+            StrValue::Inline { len, .. } => *len as usize,
+            StrValue::Boxed(data) => data.len(),
+            StrValue::Raw(data) => data.len(),
         }
     }
 
@@ -110,34 +153,101 @@ impl StrValue {
 
     /// The bytes, converted to an owned modifiable buffer (marks the string raw).
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
-        if let StrValue::Int(n) = *self {
-            *self = StrValue::Bytes {
-                data: itoa::Buffer::new().format(n).as_bytes().to_vec(),
-                raw: true,
-            };
+        if !matches!(self, StrValue::Raw(_)) {
+            let data = self.as_bytes().into_owned();
+            *self = StrValue::raw(data);
         }
         match self {
-            StrValue::Bytes { data, raw } => {
-                *raw = true;
-                data
-            }
-            StrValue::Int(_) => unreachable!(),
+            StrValue::Raw(data) => data,
+            _ => unreachable!("made raw above"),
         }
     }
 
     pub fn as_int(&self) -> Option<i64> {
         match self {
             StrValue::Int(n) => Some(*n),
-            StrValue::Bytes { data, .. } => parse_i64(data),
+            _ => self.as_slice().and_then(parse_i64),
         }
     }
 
     pub fn encoding(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Bytes { raw: true, .. } => "raw",
-            StrValue::Bytes { data, .. } if data.len() <= EMBSTR_MAX => "embstr",
-            StrValue::Bytes { .. } => "raw",
+            StrValue::Inline { .. } => "embstr",
+            StrValue::Boxed(data) if data.len() <= EMBSTR_MAX => "embstr",
+            StrValue::Boxed(_) | StrValue::Raw(_) => "raw",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_three_words() {
+        // The keyspace entry embeds a Value: every byte here is paid per key.
+        assert_eq!(std::mem::size_of::<StrValue>(), 24);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+    }
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(StrValue::from_bytes(b"12345").encoding(), "int");
+        assert_eq!(
+            StrValue::from_bytes(b"-9223372036854775808").encoding(),
+            "int"
+        );
+        // Not the canonical form of an integer: kept as text.
+        assert_eq!(StrValue::from_bytes(b"007").encoding(), "embstr");
+        assert_eq!(
+            StrValue::from_bytes(b"9223372036854775808").encoding(),
+            "embstr"
+        );
+        assert_eq!(
+            StrValue::from_bytes(&[b'a'; INLINE_MAX]).encoding(),
+            "embstr"
+        );
+        assert_eq!(
+            StrValue::from_bytes(&[b'a'; INLINE_MAX + 1]).encoding(),
+            "embstr"
+        );
+        assert_eq!(
+            StrValue::from_bytes(&[b'a'; EMBSTR_MAX]).encoding(),
+            "embstr"
+        );
+        assert_eq!(
+            StrValue::from_bytes(&[b'a'; EMBSTR_MAX + 1]).encoding(),
+            "raw"
+        );
+        assert_eq!(StrValue::from_vec(vec![b'x'; 3]).encoding(), "embstr");
+        assert_eq!(StrValue::from_vec(b"42".to_vec()).encoding(), "int");
+        let mut s = StrValue::from_bytes(b"ab");
+        s.make_raw().push(b'c');
+        assert_eq!(s.encoding(), "raw");
+        assert_eq!(&*s.as_bytes(), b"abc");
+    }
+
+    #[test]
+    fn bytes_round_trip_at_every_length() {
+        for n in 0..=EMBSTR_MAX + 2 {
+            let data: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            for s in [
+                StrValue::from_bytes(&data),
+                StrValue::from_vec(data.clone()),
+            ] {
+                assert_eq!(s.len(), n);
+                assert_eq!(s.is_empty(), n == 0);
+                assert_eq!(&*s.as_bytes(), &data[..]);
+                assert_eq!(s.as_slice(), Some(&data[..]));
+                s.with_bytes(|b| assert_eq!(b, &data[..]));
+            }
+        }
+        let n = StrValue::from_bytes(b"-17");
+        assert_eq!((n.len(), n.as_int(), n.as_slice()), (3, Some(-17), None));
+        n.with_bytes(|b| assert_eq!(b, b"-17"));
+        let mut n = n;
+        n.make_raw().extend_from_slice(b"0");
+        assert_eq!((n.as_int(), n.encoding()), (Some(-170), "raw"));
     }
 }

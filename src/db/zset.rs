@@ -484,31 +484,60 @@ const EMPTY_LEVEL: Level = Level {
     span: 0,
 };
 
+/// Levels kept in the node itself: 63 nodes in 64 need no more (p = 1/4), so a search
+/// reads one cache line per step at all but the top levels (whose few nodes stay cached).
+const INLINE_LEVELS: usize = 3;
+
+/// The levels of the rare taller nodes, behind a thin pointer so a node is 64 bytes.
+type UpperLevels = [Level; MAX_LEVEL - INLINE_LEVELS];
+
+/// Aligned so that each node of an arena chunk is exactly one cache line.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 struct Node {
     member: Arc<[u8]>,
     score: f64,
     backward: u32,
-    /// Level 0 inline: three nodes in four have no other level and so no extra allocation.
-    level0: Level,
-    upper: Box<[Level]>,
+    levels: [Level; INLINE_LEVELS],
+    /// Levels from `INLINE_LEVELS` up, for nodes that tall (no allocation for most).
+    upper: Option<Box<UpperLevels>>,
 }
 
 impl Node {
+    fn new(member: Arc<[u8]>, score: f64, height: usize) -> Node {
+        Node {
+            member,
+            score,
+            backward: NIL,
+            levels: [EMPTY_LEVEL; INLINE_LEVELS],
+            upper: (height > INLINE_LEVELS)
+                .then(|| Box::new([EMPTY_LEVEL; MAX_LEVEL - INLINE_LEVELS])),
+        }
+    }
+    #[inline]
+    fn level0(&self) -> Level {
+        self.levels[0]
+    }
     #[inline]
     fn lvl(&self, i: usize) -> Level {
-        if i == 0 {
-            self.level0
+        if i < INLINE_LEVELS {
+            self.levels[i]
         } else {
-            self.upper[i - 1]
+            // Only levels below the node's height are read: `upper` exists then.
+            self.upper
+                .as_ref()
+                .map_or(EMPTY_LEVEL, |u| u[i - INLINE_LEVELS])
         }
     }
     #[inline]
     fn lvl_mut(&mut self, i: usize) -> &mut Level {
-        if i == 0 {
-            &mut self.level0
+        if i < INLINE_LEVELS {
+            &mut self.levels[i]
         } else {
-            &mut self.upper[i - 1]
+            let upper = self
+                .upper
+                .get_or_insert_with(|| Box::new([EMPTY_LEVEL; MAX_LEVEL - INLINE_LEVELS]));
+            &mut upper[i - INLINE_LEVELS]
         }
     }
 }
@@ -531,13 +560,7 @@ struct SkipList {
 
 impl SkipList {
     fn new() -> Self {
-        let header = Node {
-            member: Arc::from(&[][..]),
-            score: 0.0,
-            backward: NIL,
-            level0: EMPTY_LEVEL,
-            upper: vec![EMPTY_LEVEL; MAX_LEVEL - 1].into_boxed_slice(),
-        };
+        let header = Node::new(Arc::from(&[][..]), 0.0, MAX_LEVEL);
         let mut first = Vec::with_capacity(CHUNK);
         first.push(header);
         SkipList {
@@ -562,7 +585,7 @@ impl SkipList {
 
     #[inline]
     fn first(&self) -> u32 {
-        self.node(HEAD).level0.forward
+        self.node(HEAD).level0().forward
     }
 
     /// Level of a new node: each extra level with probability 1/4 (ZSKIPLIST_P).
@@ -583,13 +606,7 @@ impl SkipList {
     }
 
     fn alloc(&mut self, member: Arc<[u8]>, score: f64, height: usize) -> u32 {
-        let node = Node {
-            member,
-            score,
-            backward: NIL,
-            level0: EMPTY_LEVEL,
-            upper: vec![EMPTY_LEVEL; height - 1].into_boxed_slice(),
-        };
+        let node = Node::new(member, score, height);
         match self.free.pop() {
             Some(i) => {
                 *self.node_mut(i) = node;
@@ -610,7 +627,7 @@ impl SkipList {
     fn release(&mut self, x: u32) -> Arc<[u8]> {
         let empty = self.node(HEAD).member.clone();
         let n = self.node_mut(x);
-        n.upper = Box::default();
+        n.upper = None;
         let member = std::mem::replace(&mut n.member, empty);
         if self.length == 0 {
             // Nothing live: drop the arena rather than keep a long free list.
@@ -659,7 +676,7 @@ impl SkipList {
             self.node_mut(u).lvl_mut(i).span += 1;
         }
         self.node_mut(x).backward = if update[0] == HEAD { NIL } else { update[0] };
-        let next = self.node(x).level0.forward;
+        let next = self.node(x).level0().forward;
         if next != NIL {
             self.node_mut(next).backward = x;
         } else {
@@ -682,7 +699,7 @@ impl SkipList {
                 self.node_mut(u).lvl_mut(i).span -= 1;
             }
         }
-        let (next, back) = (self.node(x).level0.forward, self.node(x).backward);
+        let (next, back) = (self.node(x).level0().forward, self.node(x).backward);
         if next != NIL {
             self.node_mut(next).backward = back;
         } else {
@@ -709,7 +726,7 @@ impl SkipList {
     /// `zslDelete`: removes (score, member) if present, returning the member.
     fn delete(&mut self, score: f64, member: &[u8]) -> Option<Arc<[u8]>> {
         let update = self.find_update(score, member);
-        let x = self.node(update[0]).level0.forward;
+        let x = self.node(update[0]).level0().forward;
         if x != NIL && self.node(x).score == score && *self.node(x).member == *member {
             self.unlink(x, &update);
             return Some(self.release(x));
@@ -720,12 +737,12 @@ impl SkipList {
     /// `zslUpdateScore`: moves (cur, member) to `new`, in place when the order allows.
     fn update_score(&mut self, cur: f64, member: &[u8], new: f64) {
         let update = self.find_update(cur, member);
-        let x = self.node(update[0]).level0.forward;
+        let x = self.node(update[0]).level0().forward;
         debug_assert!(x != NIL && *self.node(x).member == *member);
         if x == NIL {
             return;
         }
-        let (back, next) = (self.node(x).backward, self.node(x).level0.forward);
+        let (back, next) = (self.node(x).backward, self.node(x).level0().forward);
         if (back == NIL || self.node(back).score < new)
             && (next == NIL || self.node(next).score > new)
         {
@@ -812,7 +829,7 @@ impl SkipList {
             return None;
         }
         let (x, rank) = self.descend(|n| !r.gte_min(n.score));
-        let first = self.node(x).level0.forward;
+        let first = self.node(x).level0().forward;
         if first == NIL || !r.lte_max(self.node(first).score) {
             return None;
         }
@@ -833,7 +850,7 @@ impl SkipList {
             return None;
         }
         let (x, rank) = self.descend(|n| !r.gte_min(&n.member));
-        let first = self.node(x).level0.forward;
+        let first = self.node(x).level0().forward;
         (first != NIL && r.lte_max(&self.node(first).member)).then_some(rank + 1)
     }
 
@@ -863,9 +880,9 @@ impl SkipList {
             update[i] = x;
         }
         traversed += 1;
-        x = self.node(x).level0.forward;
+        x = self.node(x).level0().forward;
         while x != NIL && traversed <= end {
-            let next = self.node(x).level0.forward;
+            let next = self.node(x).level0().forward;
             let score = self.node(x).score;
             self.unlink(x, &update);
             f(self.release(x), score);
@@ -886,8 +903,9 @@ struct Big {
 }
 
 #[derive(Clone, Debug)]
+/// Each encoding boxed: a sorted set key's value is two words (see `db::value`).
 enum Repr {
-    Listpack(Packed),
+    Listpack(Box<Packed>),
     Skiplist(Box<Big>),
 }
 
@@ -932,7 +950,7 @@ impl ZSetValue {
     /// An empty set in the listpack encoding.
     pub fn new() -> Self {
         ZSetValue {
-            repr: Repr::Listpack(Packed::default()),
+            repr: Repr::Listpack(Box::default()),
         }
     }
 
@@ -941,7 +959,7 @@ impl ZSetValue {
     pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
         if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
             ZSetValue {
-                repr: Repr::Listpack(Packed::default()),
+                repr: Repr::Listpack(Box::default()),
             }
         } else {
             ZSetValue {
@@ -1025,9 +1043,9 @@ impl ZSetValue {
                 return;
             }
             p.insert_at(p.buf.len(), &n.member, n.score);
-            x = n.level0.forward;
+            x = n.level0().forward;
         }
-        self.repr = Repr::Listpack(p);
+        self.repr = Repr::Listpack(Box::new(p));
     }
 
     /// Sets `member` to `score` whatever it was; true if the member is new.
@@ -1073,15 +1091,14 @@ impl ZSetValue {
         let Repr::Skiplist(b) = &mut self.repr else {
             unreachable!("converted above")
         };
-        if let Some(&cur) = b.dict.get(member) {
+        if let Some(stored) = b.dict.get_mut(member) {
+            let cur = *stored;
             match apply_flags(cur, &mut score, flags) {
                 Err(outcome) => outcome,
                 Ok(()) if score == cur => AddOutcome::Unchanged(cur),
                 Ok(()) => {
+                    *stored = score;
                     b.list.update_score(cur, member, score);
-                    if let Some(s) = b.dict.get_mut(member) {
-                        *s = score;
-                    }
                     AddOutcome::Updated(score)
                 }
             }
@@ -1374,7 +1391,7 @@ impl ZSetValue {
             Repr::Listpack(_) => self.first_in_lex(range),
             Repr::Skiplist(b) => {
                 let (x, rank) = b.list.descend(|n| !range.gte_min(&n.member));
-                (b.list.node(x).level0.forward != NIL).then_some(rank)
+                (b.list.node(x).level0().forward != NIL).then_some(rank)
             }
         };
         let Some(first) = first else {
@@ -1514,9 +1531,12 @@ impl ZSetValue {
                 while x != NIL && sampled < SAMPLE {
                     let n = b.list.node(x);
                     // Arc header + bytes, upper levels, and a dict entry with its bucket.
-                    sample_bytes += 16 + n.member.len() + n.upper.len() * 8 + 48;
+                    sample_bytes += 16
+                        + n.member.len()
+                        + n.upper.as_ref().map_or(0, |_| size_of::<UpperLevels>())
+                        + 64;
                     sampled += 1;
-                    x = n.level0.forward;
+                    x = n.level0().forward;
                 }
                 let per_entry = sample_bytes.checked_div(sampled).unwrap_or(0);
                 fixed + per_entry * b.list.length
@@ -1629,7 +1649,7 @@ impl<'a> Iterator for Iter<'a> {
                 *node = if self.rev {
                     n.backward
                 } else {
-                    n.level0.forward
+                    n.level0().forward
                 };
                 (&n.member[..], n.score)
             }
@@ -1671,6 +1691,11 @@ mod tests {
 
     fn members(it: Iter) -> Vec<(Vec<u8>, f64)> {
         it.map(|(m, s)| (m.to_vec(), s)).collect()
+    }
+
+    #[test]
+    fn a_skiplist_node_is_one_cache_line() {
+        assert_eq!(size_of::<Node>(), 64);
     }
 
     #[test]

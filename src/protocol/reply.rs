@@ -4,7 +4,7 @@
 //! how it looks in the protocol the client speaks: a RESP3 map is a flat array in RESP2,
 //! a double is a bulk string, a null is `$-1` or `*-1` depending on what was expected.
 
-use crate::util::fmt_double;
+use crate::util::DoubleText;
 
 pub struct Reply<'a> {
     pub buf: &'a mut Vec<u8>,
@@ -127,7 +127,7 @@ impl<'a> Reply<'a> {
 
     /// A double; in RESP2 a bulk string with Redis's formatting.
     pub fn double(&mut self, d: f64) {
-        let s = fmt_double(d);
+        let s = DoubleText::new(d);
         if self.resp3 {
             self.buf.push(b',');
             self.buf.extend_from_slice(s.as_bytes());

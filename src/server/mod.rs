@@ -24,7 +24,7 @@ use slab::Slab;
 use crate::commands::{self, Args, Outcome};
 use crate::protocol::{Limits, Parsed, Reply, RequestParser, parse};
 use crate::state::{ClientKey, OwnedArgs, Session, State, flags as sf};
-use crate::util::now_ms;
+use crate::util::{now_ms, now_us};
 
 /// Listener tokens live above any client slab key.
 const LISTENER_BASE: usize = usize::MAX / 2;
@@ -394,10 +394,12 @@ impl Server {
             }
         }
         self.state.stats.net_input_bytes += total as u64;
+        // One clock read for the batch: the first command's start and the interaction time.
+        self.state.now_us = now_us();
         if total > 0
             && let Some(s) = self.state.sessions.get_mut(key)
         {
-            s.last_interaction_ms = now_ms();
+            s.last_interaction_ms = self.state.now_us / 1000;
         }
         self.process_input(key);
         let closed = self.conns.get(key).is_some_and(|c| c.closed);
@@ -411,6 +413,7 @@ impl Server {
             return;
         }
         let keys = std::mem::take(&mut self.ready_input);
+        self.state.now_us = now_us();
         for k in keys {
             self.process_input(k);
         }
@@ -571,6 +574,7 @@ impl Server {
             return;
         };
         session.flags |= sf::REPROCESSING;
+        self.state.now_us = now_us();
         let outcome = commands::execute(
             &mut self.state,
             key,
