@@ -3,9 +3,11 @@
 //! With `noeviction` (the default), or when nothing can be evicted, the command is
 //! refused with OOM.
 //!
-//! Keys carry no access clock, so the LRU and LFU policies pick among
-//! `maxmemory-samples` random keys without ranking them by age or frequency: they bound
-//! memory as asked but do not prefer cold keys. `volatile-ttl` ranks by TTL as Redis.
+//! Victims are the best of `maxmemory-samples` random keys: the least recently used for
+//! the LRU policies (each key's access clock, `db::lru_clock`), the soonest to expire for
+//! `volatile-ttl`, any for the random ones. Access frequency is not counted, so the LFU
+//! policies evict like the LRU ones. (Redis also keeps a pool of good candidates across
+//! calls; sampling afresh each time is a little less precise.)
 
 use std::time::{Duration, Instant};
 
@@ -36,8 +38,14 @@ pub fn perform_evictions(state: &mut State) -> bool {
     let started = Instant::now();
     let budget = Duration::from_micros(500 + 50 * state.config.maxmemory_eviction_tenacity as u64);
     while crate::alloc::allocated() > limit {
-        let Some((db, key)) = pick_victim(state, volatile, policy == "volatile-ttl", samples)
-        else {
+        let rank = if policy == "volatile-ttl" {
+            Rank::SoonestExpiry
+        } else if policy.ends_with("-random") {
+            Rank::Any
+        } else {
+            Rank::LeastRecentlyUsed
+        };
+        let Some((db, key)) = pick_victim(state, volatile, rank, samples) else {
             return false;
         };
         delete_evicted(state, db, &key);
@@ -50,29 +58,51 @@ pub fn perform_evictions(state: &mut State) -> bool {
     true
 }
 
-/// A key to evict: from the keys with a TTL for the `volatile-*` policies, the one
-/// expiring soonest of `samples` for `volatile-ttl`. Databases are visited in turn.
+/// How candidates are compared.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rank {
+    Any,
+    LeastRecentlyUsed,
+    SoonestExpiry,
+}
+
+/// A key to evict, from the keys with a TTL for the `volatile-*` policies: the best of
+/// `samples` random candidates by `rank`. Databases are visited in turn.
 fn pick_victim(
     state: &mut State,
     volatile: bool,
-    by_ttl: bool,
+    rank: Rank,
     samples: usize,
 ) -> Option<(usize, crate::db::Key)> {
     let dbs = state.dbs.len();
+    let draws = if rank == Rank::Any { 1 } else { samples };
     for n in 0..dbs {
         let db = (state.evict_next_db + n) % dbs;
         let d = &state.dbs[db];
-        let victim = if by_ttl {
-            (0..samples)
-                .filter_map(|_| d.expires.random(&mut state.rng))
-                .min_by_key(|(_, t)| **t)
-                .map(|(k, _)| k.clone())
-        } else if volatile {
-            d.expires.random(&mut state.rng).map(|(k, _)| k.clone())
-        } else {
-            d.dict.random(&mut state.rng).map(|(k, _)| k.clone())
-        };
-        if let Some(key) = victim {
+        let mut best: Option<(&crate::db::Key, u64)> = None;
+        for _ in 0..draws {
+            let candidate = if volatile {
+                d.expires.random(&mut state.rng).map(|(k, &t)| (k, t))
+            } else {
+                d.dict.random(&mut state.rng).map(|(k, _)| (k, 0))
+            };
+            let Some((key, expire_at)) = candidate else {
+                break;
+            };
+            // Higher is a better victim.
+            let score = match rank {
+                Rank::Any => 0,
+                Rank::SoonestExpiry => u64::MAX - expire_at.max(0) as u64,
+                Rank::LeastRecentlyUsed => {
+                    d.dict.clock_of(&key[..]).map_or(0, crate::db::idle_seconds)
+                }
+            };
+            if best.is_none_or(|(_, s)| score > s) {
+                best = Some((key, score));
+            }
+        }
+        if let Some((key, _)) = best {
+            let key = key.clone();
             state.evict_next_db = (db + 1) % dbs;
             return Some((db, key));
         }

@@ -116,3 +116,103 @@ fn eviction_frees_memory_and_announces_evicted_keys() {
         assert_eq!(msg.get_channel_name(), "__keyevent@0__:evicted");
     }
 }
+
+/// Keys carry an access clock: OBJECT IDLETIME grows while nothing reads a key, reads and
+/// TOUCH reset it, TYPE/TTL/EXISTS/OBJECT and CLIENT NO-TOUCH clients do not; the LRU
+/// policies evict the keys idle longest first.
+#[test]
+fn access_clock_drives_idletime_and_lru_eviction() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let idle = |con: &mut redis::Connection, k: &str| -> i64 {
+        redis::cmd("OBJECT")
+            .arg("IDLETIME")
+            .arg(k)
+            .query(con)
+            .unwrap()
+    };
+    for i in 0..2000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("cold{i}"))
+            .arg("x".repeat(500))
+            .query(&mut con)
+            .unwrap();
+    }
+    let _: () = redis::cmd("SET")
+        .arg("foo")
+        .arg("bar")
+        .query(&mut con)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert!(idle(&mut con, "foo") >= 2);
+    for cmd in ["TYPE", "TTL", "EXISTS"] {
+        let _: redis::Value = redis::cmd(cmd).arg("foo").query(&mut con).unwrap();
+    }
+    assert!(
+        idle(&mut con, "foo") >= 2,
+        "TYPE/TTL/EXISTS are not accesses"
+    );
+    let _: () = redis::cmd("CLIENT")
+        .arg("NO-TOUCH")
+        .arg("ON")
+        .query(&mut con)
+        .unwrap();
+    let _: String = redis::cmd("GET").arg("foo").query(&mut con).unwrap();
+    assert!(
+        idle(&mut con, "foo") >= 2,
+        "NO-TOUCH reads are not accesses"
+    );
+    let _: i64 = redis::cmd("TOUCH").arg("foo").query(&mut con).unwrap();
+    assert!(
+        idle(&mut con, "foo") < 2,
+        "TOUCH is an access even under NO-TOUCH"
+    );
+    let _: () = redis::cmd("CLIENT")
+        .arg("NO-TOUCH")
+        .arg("OFF")
+        .query(&mut con)
+        .unwrap();
+
+    // 2000 hot keys, written after the cold ones went idle; then a limit that forces
+    // about a third of all keys out.
+    for i in 0..2000 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("hot{i}"))
+            .arg("x".repeat(500))
+            .query(&mut con)
+            .unwrap();
+    }
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for (k, v) in [
+        ("maxmemory-policy", "allkeys-lru".to_string()),
+        ("maxmemory-samples", "10".into()),
+        ("maxmemory", (used - 700_000).to_string()),
+    ] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(k)
+            .arg(v)
+            .query(&mut con)
+            .unwrap();
+    }
+    for _ in 0..50 {
+        let _: () = redis::cmd("PING").query(&mut con).unwrap();
+    }
+    let count = |con: &mut redis::Connection, pattern: &str| -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(con).unwrap();
+        keys.len()
+    };
+    let (cold, hot) = (count(&mut con, "cold*"), count(&mut con, "hot*"));
+    assert!(cold < 2000, "something was evicted ({cold} cold keys left)");
+    assert!(
+        hot > cold + 500,
+        "LRU keeps the recently used keys: {hot} hot, {cold} cold left"
+    );
+}

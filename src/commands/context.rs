@@ -80,7 +80,14 @@ impl<'a> Ctx<'a> {
         let state = &mut *self.state;
         // One hash and one probe of the main dict. (The borrow checker cannot yet see that
         // the miss path below holds no borrow, so the hit leaves the lookup as a pointer.)
-        let found: Option<*const Value> = state.dbs[db].dict.get(key).map(|v| v as *const _);
+        // CLIENT NO-TOUCH clients read without refreshing the key's access clock.
+        let dict = &state.dbs[db].dict;
+        let found = if self.session.has(crate::state::flags::NO_TOUCH) {
+            dict.get(key)
+        } else {
+            dict.get_touched(key)
+        };
+        let found: Option<*const Value> = found.map(|v| v as *const _);
         if let Some(value) = found {
             state.stats.keyspace_hits += 1;
             // SAFETY: `value` points into `state.dbs`, which nothing has touched since the

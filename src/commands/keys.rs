@@ -77,14 +77,25 @@ fn exists(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
+/// TOUCH refreshes the access clock of each existing key (a read lookup), even for a
+/// CLIENT NO-TOUCH client, as in Redis.
 fn touch(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
-    exists(ctx, args, out)
+    let no_touch = ctx.session.flags & crate::state::flags::NO_TOUCH;
+    ctx.session.flags &= !no_touch;
+    let n = args
+        .iter()
+        .skip(1)
+        .filter(|k| ctx.lookup_read(k).is_some())
+        .count();
+    ctx.session.flags |= no_touch;
+    out.int(n as i64);
+    Ok(())
 }
 
 fn type_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
-    let t = ctx
-        .lookup_write(args.get(1))
-        .map_or("none", |v| v.type_name());
+    // As Redis, TYPE does not count as an access.
+    ctx.expire_if_needed(args.get(1));
+    let t = ctx.db().get(args.get(1)).map_or("none", |v| v.type_name());
     out.simple(t);
     Ok(())
 }
@@ -567,8 +578,10 @@ fn dbsize(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
+/// OBJECT looks at a key without touching it (no access clock update, no statistics).
 fn object_value<'c>(ctx: &'c mut Ctx, args: &Args) -> Option<&'c Value> {
-    ctx.lookup_write(args.get(2)).map(|v| &*v)
+    ctx.expire_if_needed(args.get(2));
+    ctx.db().get(args.get(2))
 }
 
 fn object_encoding(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
@@ -601,8 +614,9 @@ fn object_idletime(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    match object_value(ctx, args) {
-        Some(_) => out.int(0),
+    ctx.expire_if_needed(args.get(2));
+    match ctx.db().dict.clock_of(args.get(2)) {
+        Some(clock) => out.int(crate::db::idle_seconds(clock) as i64),
         None => out.null(),
     }
     Ok(())

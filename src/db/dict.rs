@@ -33,7 +33,8 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::mem::{self, ManuallyDrop};
 use std::ptr;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 
 use crate::util::Rng;
@@ -69,11 +70,16 @@ type Link<K, V> = Option<Box<Entry<K, V>>>;
 /// A run of consecutive buckets, shared by a dict and its clones until one of them writes.
 type Segment<K, V> = Arc<[Link<K, V>]>;
 
-/// One heap allocation per entry. The full hash is kept so that rehashing never reads
-/// (or rehashes) keys, and chain walks compare keys only when the hashes match: about
-/// twice as fast inserts for 8 more bytes, often free within malloc's size classes.
+/// One heap allocation per entry. The low 32 bits of the hash are kept so that rehashing
+/// never reads (or rehashes) keys, and chain walks compare keys only when the hashes
+/// match (tables never reach 2^32 buckets, so 32 bits place an entry as well as 64).
+/// The other half of that word is the entry's access clock (`crate::db::lru_clock` when
+/// it was created or last looked up, Redis's `robj->lru`): OBJECT IDLETIME and LRU
+/// eviction read it. It is atomic so a read can refresh it through a shared reference,
+/// also in a segment a snapshot shares (the snapshot does not care about it).
 struct Entry<K, V> {
-    hash: u64,
+    hash: u32,
+    clock: AtomicU32,
     key: K,
     value: V,
     next: Link<K, V>,
@@ -97,7 +103,7 @@ impl<K, V> Entry<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.hash == hash && self.key.borrow() == key
+        self.hash == hash as u32 && self.key.borrow() == key
     }
 
     /// Key and value of an unlinked entry (fields of a type with a Drop impl cannot be
@@ -287,6 +293,7 @@ fn clone_chain<K: Clone, V: Clone>(src: Option<&Entry<K, V>>) -> Link<K, V> {
     while let Some(e) = cur {
         let node = tail.insert(Box::new(Entry {
             hash: e.hash,
+            clock: AtomicU32::new(e.clock.load(Relaxed)),
             key: e.key.clone(),
             value: e.value.clone(),
             next: None,
@@ -818,6 +825,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
         self.lookup(key).map(|e| &e.value)
     }
 
+    /// `get` that also records the access (the entry's clock, for LRU).
+    pub fn get_touched<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).map(|e| {
+            e.clock.store(crate::db::lru_clock(), Relaxed);
+            &e.value
+        })
+    }
+
+    /// The access clock of `key` (see `Entry`).
+    pub fn clock_of<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).map(|e| e.clock.load(Relaxed))
+    }
+
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         K: Borrow<Q>,
@@ -866,10 +894,12 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
         let rehashing = self.is_rehashing();
         let [t0, t1] = &mut self.ht;
         let i0 = t0.index(h);
+        let clock = crate::db::lru_clock();
         if let Some(e) = t0
             .bucket_holding(i0, h, key)
             .and_then(|b| find_mut(b, h, key))
         {
+            *e.clock.get_mut() = clock;
             return Some(&mut e.value);
         }
         if rehashing {
@@ -877,7 +907,10 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
             return t1
                 .bucket_holding(i1, h, key)
                 .and_then(|b| find_mut(b, h, key))
-                .map(|e| &mut e.value);
+                .map(|e| {
+                    *e.clock.get_mut() = clock;
+                    &mut e.value
+                });
         }
         None
     }
@@ -944,6 +977,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
                 .bucket_holding(i, h, key)
                 .and_then(|b| find_mut(b, h, key))
             {
+                // A new value is a new object to Redis: its clock starts now.
+                *e.clock.get_mut() = crate::db::lru_clock();
                 return Ok(mem::replace(&mut e.value, value));
             }
         }
@@ -959,7 +994,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
         table.push_front(
             i,
             Box::new(Entry {
-                hash: h,
+                hash: h as u32,
+                clock: AtomicU32::new(crate::db::lru_clock()),
                 key,
                 value,
                 next: None,
@@ -1095,7 +1131,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
             let mut chain = buckets[idx & SEGMENT_MASK].take();
             while let Some(mut entry) = chain {
                 chain = entry.next.take();
-                t1.push_front(t1.index(entry.hash), entry);
+                t1.push_front(t1.index(u64::from(entry.hash)), entry);
                 t0.used -= 1;
             }
             idx += 1;

@@ -802,6 +802,7 @@ impl Server {
         crate::dataset::cron(&mut self.state);
         crate::aof::cron(&mut self.state);
         crate::replication::cron(&mut self.state);
+        crate::db::update_lru_clock();
         self.state.instantaneous.sample(&self.state.stats);
         if self.state.active_expire_enabled {
             crate::expire::active_expire_cycle(
