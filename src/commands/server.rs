@@ -966,11 +966,22 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             let db = ctx.db_index();
             let now = ctx.now();
             let ttl_expired = ctx.state.dbs[db].is_expired(key, now);
-            match ctx.lookup_write(key) {
-                Some(v) if !ttl_expired => {
+            // Looked at without touching it, as Redis's dictFind here.
+            let d = &ctx.state.dbs[db];
+            match (d.get(key), d.dict.clock_of(key)) {
+                (Some(v), Some(clock)) if !ttl_expired => {
+                    // The RDB object's length: the DUMP payload without its type byte,
+                    // version and checksum.
+                    let opts = crate::dataset::write_options(&ctx.state.config);
+                    let dump = crate::persist::rdb::dump_value_with(
+                        &crate::dataset::value_to_rdb(v),
+                        &opts,
+                    );
                     let line = format!(
-                        "Value at:0x0 refcount:1 encoding:{} serializedlength:0 lru:0 lru_seconds_idle:0",
-                        v.encoding()
+                        "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{clock} lru_seconds_idle:{}",
+                        v.encoding(),
+                        dump.len().saturating_sub(11),
+                        crate::db::idle_seconds(clock)
                     );
                     out.simple(&line);
                 }
