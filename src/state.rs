@@ -293,6 +293,8 @@ pub struct State {
     pub aof: crate::aof::Aof,
     pub expire_cycle: crate::expire::ExpireCycleState,
     pub slowlog: crate::slowlog::SlowLog,
+    /// Connections MIGRATE keeps open to its targets.
+    pub migrate_sockets: crate::commands::migrate::SocketCache,
     /// ops/sec and kbps for INFO, sampled by the cron.
     pub instantaneous: crate::metrics::Instantaneous,
     /// The database eviction looks at first next time.
@@ -345,6 +347,7 @@ impl State {
             expire_cycle: Default::default(),
             evict_next_db: 0,
             slowlog: Default::default(),
+            migrate_sockets: Default::default(),
             instantaneous: Default::default(),
             propagation: Default::default(),
             replication: Default::default(),

@@ -290,3 +290,79 @@ fn bgsave_file_holds_the_dataset_as_of_the_bgsave() {
     let n: u64 = redis::cmd("SCARD").arg("bigset").query(&mut rc).unwrap();
     assert_eq!(n, 3000);
 }
+
+/// MIGRATE moves keys (with their TTL) to a real redis-server and to another rudis,
+/// COPY keeps them, a key the target has needs REPLACE, errors come back as Redis words
+/// them, and the connection is cached.
+#[test]
+fn migrate_to_redis_and_to_rudis() {
+    let redis_target = RealRedis::start(&["--requirepass", "pw"]);
+    let rudis_target = TestServer::start_with(&["--requirepass", "pw"]);
+    for (port, what) in [(redis_target.port, "redis"), (rudis_target.port, "rudis")] {
+        let src = TestServer::start();
+        let mut s = src.client();
+        populate(&mut s);
+        let before = contents(&mut s);
+        let mut t = redis::Client::open(format!("redis://:pw@127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let _: () = redis::cmd("FLUSHALL").query(&mut t).unwrap();
+        let port = port.to_string();
+        let mig = |s: &mut redis::Connection, extra: &[&str]| -> redis::RedisResult<String> {
+            redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(&port)
+                .arg(extra[0])
+                .arg(0)
+                .arg(5000)
+                .arg(&extra[1..])
+                .query(s)
+        };
+        let keys = [
+            "str", "int", "ttl", "list", "set", "hash", "zset", "biglist",
+        ];
+        let mut args = vec!["", "AUTH", "pw", "KEYS"];
+        args.extend(keys);
+        assert_eq!(mig(&mut s, &args).unwrap(), "OK", "{what}");
+        let gone: i64 = redis::cmd("EXISTS").arg(&keys[..]).query(&mut s).unwrap();
+        assert_eq!(gone, 0, "{what}: migrated keys leave the source");
+        let ttl: i64 = redis::cmd("TTL").arg("ttl").query(&mut t).unwrap();
+        assert!(ttl > 900, "{what}: TTL travels ({ttl})");
+        let moved: Vec<String> = before
+            .iter()
+            .filter(|l| keys.iter().any(|k| l.starts_with(&format!("0 {k} "))))
+            .cloned()
+            .collect();
+        let mut there = contents(&mut t);
+        there.retain(|l| l.starts_with("0 "));
+        assert_eq!(there, moved, "{what}");
+
+        assert_eq!(mig(&mut s, &["nosuch", "AUTH", "pw"]).unwrap(), "NOKEY");
+        assert_eq!(
+            mig(&mut s, &["bigset", "COPY", "AUTH", "pw"]).unwrap(),
+            "OK"
+        );
+        let kept: i64 = redis::cmd("EXISTS").arg("bigset").query(&mut s).unwrap();
+        assert_eq!(kept, 1, "COPY keeps the key");
+        let busy = mig(&mut s, &["bigset", "AUTH", "pw"]).unwrap_err();
+        assert!(
+            busy.to_string()
+                .contains("Target instance replied with error: BUSYKEY"),
+            "{busy}"
+        );
+        assert_eq!(
+            mig(&mut s, &["bigset", "REPLACE", "AUTH", "pw"]).unwrap(),
+            "OK"
+        );
+        let wrong = mig(&mut s, &["bighash", "AUTH", "nope"]).unwrap_err();
+        assert!(wrong.to_string().contains("WRONGPASS"), "{wrong}");
+        let info: String = redis::cmd("INFO").arg("stats").query(&mut s).unwrap();
+        assert!(info.contains("migrate_cached_sockets:1"), "{what}");
+        let e = mig(&mut s, &["x", "KEYS", "a"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the key argument must be set to the empty string")
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -174,6 +175,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     persistence::COMMANDS,
+    migrate::COMMANDS,
     replication::COMMANDS,
     slowlog::COMMANDS,
     sort::COMMANDS,

@@ -108,6 +108,7 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let key = args.get(1);
     let ttl = parse_i64(args.get(2)).ok_or(super::NOT_INT)?;
     let (mut replace, mut absttl) = (false, false);
+    let mut idle_secs = None;
     let mut i = 4;
     while i < args.len() {
         if args.is(i, "replace") {
@@ -119,6 +120,7 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             if v < 0 {
                 return Err(Error::Msg("ERR Invalid IDLETIME value, must be >= 0"));
             }
+            idle_secs = Some(v);
             i += 1;
         } else if args.is(i, "freq") && i + 1 < args.len() {
             let v = parse_i64(args.get(i + 1)).ok_or(super::NOT_INT)?;
@@ -164,6 +166,11 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     ctx.set_key(key, value);
     if let Some(t) = when {
         ctx.db().set_expire(key, t);
+    }
+    if let Some(idle) = idle_secs {
+        // The key looks as idle as it was where it came from.
+        let clock = crate::db::lru_clock().wrapping_sub(idle.min(i64::from(u32::MAX)) as u32);
+        ctx.db().dict.set_clock(key, clock & 0xFF_FFFF);
     }
     ctx.signal_ready(key);
     ctx.notify(notify::GENERIC, "restore", key);

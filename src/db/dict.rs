@@ -837,6 +837,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
         })
     }
 
+    /// Sets the access clock of `key` (RESTORE ... IDLETIME); false if it is missing.
+    pub fn set_clock<Q>(&self, key: &Q, clock: u32) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key)
+            .map(|e| e.clock.store(clock, Relaxed))
+            .is_some()
+    }
+
     /// The access clock of `key` (see `Entry`).
     pub fn clock_of<Q>(&self, key: &Q) -> Option<u32>
     where
