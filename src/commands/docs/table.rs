@@ -1375,6 +1375,39 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "migrate",
+        doc("generic")
+            .summary("Atomically transfer a key from a Redis instance to another one.")
+            .since("2.6.0")
+            .complexity("This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.")
+            .history(&[
+                ("3.0.0", "Added the `COPY` and `REPLACE` options."),
+                ("3.0.6", "Added the `KEYS` option."),
+                ("4.0.7", "Added the `AUTH` option."),
+                ("6.0.0", "Added the `AUTH2` option."),
+            ])
+            .args(&[
+                arg("host", T::String),
+                arg("port", T::Integer),
+                arg("key_or_empty_string", T::Oneof).args(&[
+                    arg("key", T::Key).key_spec(0),
+                    arg("empty_string", T::PureToken).token(""),
+                ]),
+                arg("destination-db", T::Integer),
+                arg("timeout", T::Integer),
+                arg("copy", T::PureToken).token("COPY").since("3.0.0").optional(),
+                arg("replace", T::PureToken).token("REPLACE").since("3.0.0").optional(),
+                arg("authentication", T::Oneof).optional().args(&[
+                    arg("password", T::String).token("AUTH").since("4.0.7").optional(),
+                    arg("username_password", T::Block).token("AUTH2").since("6.0.0").optional().args(&[
+                        arg("username", T::String),
+                        arg("password", T::String),
+                    ]),
+                ]),
+                arg("key", T::Key).key_spec(1).token("KEYS").since("3.0.6").optional().multiple(),
+            ]),
+    ),
+    (
         "monitor",
         doc("server")
             .summary("Listen for all requests received by the server in real time")
