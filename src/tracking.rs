@@ -437,6 +437,17 @@ pub fn after_command(
     if !keep_caching_hint {
         session.tracking.caching = false;
     }
+    deliver_pending(state, slot, session, out);
+}
+
+/// Writes the invalidations held for the running client now: after its reply, or before
+/// it for keys evicted before its command ran (Redis sends those first too).
+pub fn deliver_pending(
+    state: &mut State,
+    slot: ClientKey,
+    session: &mut Session,
+    out: &mut Vec<u8>,
+) {
     if state.tracking.pending.is_empty() {
         return;
     }

@@ -472,11 +472,16 @@ fn run(
         };
         crate::tracking::limit_table(state, Some(cur));
     }
-    // maxmemory: evict first; if still over the limit, refuse what may grow memory:
-    // DENYOOM commands, EXEC of a transaction holding one, and any queueing in MULTI.
-    if state.config.maxmemory > 0
+    // maxmemory: evict first (invalidations of evicted keys precede this command's
+    // reply); if still over the limit, refuse what may grow memory: DENYOOM commands,
+    // EXEC of a transaction holding one, and any queueing in MULTI.
+    let out_of_memory = state.config.maxmemory > 0
         && key != crate::aof::LOADING_CLIENT
-        && !crate::evict::perform_evictions(state)
+        && !crate::evict::perform_evictions(state);
+    if state.config.maxmemory > 0 {
+        crate::tracking::deliver_pending(state, key, session, out.buf);
+    }
+    if out_of_memory
         && (name_flags & flag::DENYOOM != 0
             || (session.has(sf::MULTI)
                 && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"))
