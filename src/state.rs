@@ -294,6 +294,8 @@ pub struct State {
     pub replication: crate::replication::Replication,
     /// Client-side caching tables.
     pub tracking: crate::tracking::Tracking,
+    /// The Lua interpreter and the scripts cache (EVAL, SCRIPT).
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl State {
@@ -335,6 +337,7 @@ impl State {
             propagation: Default::default(),
             replication: Default::default(),
             tracking: crate::tracking::Tracking::default(),
+            scripting: crate::scripting::Scripting::new(),
         }
     }
 

@@ -1,0 +1,103 @@
+-- rudis scripting prelude: Redis 7.0's sandbox and the Lua half of the `redis` API.
+-- Runs once per interpreter with the hidden `internal` table; returns `run(f)`.
+local internal = ...
+local G = _G
+local getinfo = debug.getinfo
+local error, type, tostring, select, unpack = error, type, tostring, select, unpack
+local setmetatable, pairs, xpcall, tonumber = setmetatable, pairs, xpcall, tonumber
+local find, sub, gsub = string.find, string.sub, string.gsub
+local concat = table.concat
+
+-- Redis's __redis__err__handler: errors become {err=..., source=..., line=...}. The
+-- position is the first frame that is neither C nor this prelude (Redis looks one
+-- level up when the error was raised by a C function).
+local function handler(err)
+  local level, info = 2, nil
+  while true do
+    info = getinfo(level, 'nSl')
+    if not info or (info.what ~= 'C' and info.source ~= '=redis_internal') then
+      break
+    end
+    level = level + 1
+  end
+  if type(err) == 'userdata' then
+    err = internal.unwrap(err)
+  end
+  if type(err) ~= 'table' then
+    err = { err = 'ERR ' .. tostring(err) }
+  end
+  if info then
+    err['source'] = info.source
+    err['line'] = info.currentline
+  end
+  return err
+end
+
+local function run(f)
+  return xpcall(f, handler)
+end
+
+local redis = internal.redis
+
+-- redis.call's errors travel as mlua error userdata; let `pcall(redis.call, ...)` users
+-- read `e.err` as they would on Redis's error table.
+do
+  local _, sample = pcall(internal.raise_sample)
+  local mt = type(sample) == 'userdata' and debug.getmetatable(sample)
+  if mt and rawget(mt, '__index') == nil then
+    rawset(mt, '__index', function(u, k)
+      local t = internal.unwrap(u)
+      if type(t) == 'table' then
+        return t[k]
+      end
+    end)
+  end
+end
+
+-- The sandbox: Redis's allow-list of globals, everything else removed.
+local allowed = {
+  string = true, cjson = true, bit = true, cmsgpack = true, math = true, table = true,
+  struct = true, coroutine = true, redis = true,
+  xpcall = true, tostring = true, getmetatable = true, setmetatable = true,
+  ipairs = true, assert = true, pcall = true, type = true, unpack = true,
+  gcinfo = true, select = true, error = true, next = true, tonumber = true,
+  pairs = true, rawequal = true, loadstring = true, load = true, rawget = true,
+  rawset = true, collectgarbage = true, _VERSION = true,
+}
+G.redis = redis
+
+local function readonly_error()
+  error('Attempt to modify a readonly table', 2)
+end
+-- A library table seen through an empty proxy, so assignments fail as on Redis.
+local function readonly(t)
+  return setmetatable({}, { __index = t, __newindex = readonly_error, __metatable = false })
+end
+
+local env = {}
+for k, v in pairs(G) do
+  if allowed[k] then
+    if type(v) == 'table' then
+      env[k] = readonly(v)
+    else
+      env[k] = v
+    end
+  end
+end
+for k in pairs(G) do
+  G[k] = nil
+end
+env._G = G
+internal.env = env
+setmetatable(G, {
+  __index = function(_, k)
+    local v = env[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+return run
