@@ -11,8 +11,8 @@ const EVAL_FLAGS: u32 = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MO
 
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("eval", -3, EVAL_FLAGS | MAY_REPLICATE, (0, 0, 0), G, eval).doc("Executes a server-side Lua script.", "2.6.0"),
-    CommandSpec::new("evalsha", -3, EVAL_FLAGS | MAY_REPLICATE, (0, 0, 0), G, evalsha).doc("Executes a server-side Lua script by SHA1 digest.", "2.6.0"),
+    CommandSpec::new("eval", -3, EVAL_FLAGS, (0, 0, 0), G, eval).doc("Executes a server-side Lua script.", "2.6.0"),
+    CommandSpec::new("evalsha", -3, EVAL_FLAGS, (0, 0, 0), G, evalsha).doc("Executes a server-side Lua script by SHA1 digest.", "2.6.0"),
     CommandSpec::new("eval_ro", -3, EVAL_FLAGS | READONLY, (0, 0, 0), G, eval_ro).doc("Executes a read-only server-side Lua script.", "7.0.0"),
     CommandSpec::new("evalsha_ro", -3, EVAL_FLAGS | READONLY, (0, 0, 0), G, evalsha_ro).doc("Executes a read-only server-side Lua script by SHA1 digest.", "7.0.0"),
     CommandSpec::new("script", -2, 0, (0, 0, 0), G, container).doc("A container for Lua scripts management commands.", "2.6.0").subs(SCRIPT_SUBCOMMANDS),

@@ -591,7 +591,8 @@ fn acl_categories(c: &CommandSpec) -> Vec<String> {
     if c.has(WRITE) {
         v.push("@write".to_string());
     }
-    if c.has(READONLY) {
+    // The read-only scripts are not @read in Redis (their categories are explicit).
+    if c.has(READONLY) && c.group != "scripting" {
         v.push("@read".to_string());
     }
     if c.has(ADMIN) {

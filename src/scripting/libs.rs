@@ -7,7 +7,6 @@
 //! them so the message is raised at the script's line, as luaL_error does.
 
 use std::cell::Cell;
-use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value};
 
@@ -413,15 +412,17 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     )?;
     g.raw_set("bit", bit)?;
 
-    // Redis's math.random: rand48 seeded with 0 when the interpreter is created.
-    let rand = Rc::new(Cell::new(seed48(0)));
+    // Redis's math.random: its rand48, never seeded by the server, so the sequence
+    // starts from rand48's initial state and runs on across scripts.
     let math: Table = g.raw_get("math")?;
-    let r = rand.clone();
     math.raw_set(
         "random",
         lib_fn(lua, move |lua, args| {
-            let x = next48(r.get());
-            r.set(x);
+            let x = RAND48.with(|r| {
+                let x = next48(r.get());
+                r.set(x);
+                x
+            });
             let v = ((x >> 17) as u32 as i32 % i32::MAX) as f64 / i32::MAX as f64;
             let arg = |i: usize| -> Result<f64, String> {
                 match args.get(i) {
@@ -458,7 +459,7 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
                 Some(Value::Number(n)) => *n as i64 as i32,
                 _ => return Err(bad_arg(1, "randomseed")),
             };
-            rand.set(seed48(seed));
+            RAND48.with(|r| r.set(seed48(seed)));
             ret(lua, ())
         })?,
     )?;
@@ -490,6 +491,15 @@ fn tobit(v: &Value, n: usize, name: &str) -> Result<i32, String> {
     // The 2^52+2^51 trick LuaBitOp uses, done directly.
     let m = d.rem_euclid(4294967296.0);
     Ok(m as u64 as u32 as i32)
+}
+
+/// rand48's state before any srand48 (x = 0x1234ABCD330E).
+const RAND48_INITIAL: u64 = 0x1234_ABCD_330E;
+
+thread_local! {
+    /// Like Redis's static rand48 state: shared by every script and kept across
+    /// SCRIPT FLUSH (the event loop is the only thread running scripts).
+    static RAND48: Cell<u64> = const { Cell::new(RAND48_INITIAL) };
 }
 
 fn seed48(seed: i32) -> u64 {
@@ -873,13 +883,21 @@ mod tests {
 
     #[test]
     fn rand48_matches_lrand48() {
-        // lrand48() after srand48(0): 0, 2116118, 89401895 ...
+        // glibc: srand48(0) then lrand48() gives 366850414, 1610402240, 206956554.
         let mut x = seed48(0);
         let mut got = Vec::new();
         for _ in 0..3 {
             x = next48(x);
             got.push(x >> 17);
         }
-        assert_eq!(got, vec![0, 2116118, 89401895]);
+        assert_eq!(got, vec![366850414, 1610402240, 206956554]);
+        // Unseeded, as Redis's scripts see it (math.random(1000) = 397, 841, 354).
+        let mut x = RAND48_INITIAL;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            x = next48(x);
+            got.push(x >> 17);
+        }
+        assert_eq!(got, vec![851401618, 1804928587, 758783491]);
     }
 }
