@@ -129,6 +129,21 @@ EVAL "return redis.log(9, 'y')" 0
 EVAL "return redis.set_repl(99)" 0
 EVAL "return redis.sha1hex()" 0
 EVAL "local t = {} ; t[1] = t; return #t" 0
+EVAL "setmetatable(_G, {})" 0
+EVAL "local g = getmetatable(_G)\ng.__index = {}" 0
+EVAL "return type(getmetatable(_G))" 0
+EVAL "return type(getmetatable(redis))" 0
+EVAL "return type(getmetatable('x'))" 0
+EVAL "redis = 1" 0
+EVAL "cmsgpack.pack = 1" 0
+EVAL "return redis.call('set', 'k', nil)" 0
+EVAL "return redis.call('get', 'k', {})" 0
+EVAL "local a = {} for i=1,5000 do a[i] = 1 end return redis.call('lpush', 'biglist', unpack(a))" 0
+EVAL "return print" 0
+EVAL "math.randomseed(ARGV[1]); return tostring(math.random())" 0 10
+EVAL "return cjson.decode('[[[1]]]', 1)" 0
+EVAL "cjson.decode_max_depth(2); local ok = pcall(cjson.decode, '[[[1]]]'); cjson.decode_max_depth(1000); return tostring(ok)" 0
+EVAL "cjson.encode_max_depth(1); local ok = pcall(cjson.encode, {{1}}); cjson.encode_max_depth(1000); return tostring(ok)" 0
 "##;
 
 const SHEBANG_AND_CACHE: &str = r##"
@@ -190,6 +205,14 @@ EVAL "return bit.tohex(-1, 4)" 0
 EVAL "return bit.tohex(255, -4)" 0
 EVAL "return {bit.bnot(0), bit.lshift(1,31), bit.rshift(-1, 28), bit.arshift(-256, 4)}" 0
 EVAL "return {bit.rol(1, 33), bit.ror(1, 1), bit.tobit(4294967297), bit.bswap(1)}" 0
+EVAL "local e = cmsgpack.pack(0.1) return {string.byte(e, 1, -1)}" 0
+EVAL "local e = cmsgpack.pack(-1099511627776) return {string.byte(e, 1, -1)}" 0
+EVAL "local e = cmsgpack.pack({1, 2, 'abc', {a=true}}, 300, -5, 1.5) return {string.byte(e, 1, -1)}" 0
+EVAL "local e = cmsgpack.pack({1, 'x', {2}}) local t = cmsgpack.unpack(e) return t" 0
+EVAL "local e = cmsgpack.pack('a', 'b', 'c') return {cmsgpack.unpack_limit(e, 2, 0)}" 0
+EVAL "local e = cmsgpack.pack('a', 'b') return {cmsgpack.unpack_one(e, 0)}" 0
+EVAL "return cmsgpack.unpack('\xc1')" 0
+EVAL "return cmsgpack.pack()" 0
 "##;
 
 #[test]

@@ -7,6 +7,7 @@
 //! them so the message is raised at the script's line, as luaL_error does.
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value};
 
@@ -95,6 +96,16 @@ fn error_from_buff(lua: &Lua, e: &str) -> mlua::Result<Table> {
     error_table(lua, &format!("{code} {msg}"))
 }
 
+/// The arguments of redis.call as a sequence (a table keeps huge calls off the stack).
+fn args_table(lua: &Lua, args: MultiValue) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(args.len(), 1)?;
+    t.raw_set("n", args.len())?;
+    for (i, v) in args.into_iter().enumerate() {
+        t.raw_seti(i + 1, v)?;
+    }
+    Ok(t)
+}
+
 fn num(v: Option<&Value>) -> Option<f64> {
     match v {
         Some(Value::Integer(n)) => Some(*n as f64),
@@ -111,11 +122,9 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     let slot = internal.clone();
     redis.raw_set(
         "call",
-        lua.create_function(move |_, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             let call: mlua::Function = slot.raw_get("call")?;
-            let mut args = args;
-            args.push_front(Value::Boolean(true));
-            let (reply, raise): (Value, bool) = call.call(args)?;
+            let (reply, raise): (Value, bool) = call.call((true, args_table(lua, args)?))?;
             if raise {
                 let msg = match &reply {
                     Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
@@ -129,11 +138,9 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     let slot = internal.clone();
     redis.raw_set(
         "pcall",
-        lua.create_function(move |_, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             let call: mlua::Function = slot.raw_get("call")?;
-            let mut args = args;
-            args.push_front(Value::Boolean(false));
-            let (reply, _): (Value, bool) = call.call(args)?;
+            let (reply, _): (Value, bool) = call.call((false, args_table(lua, args)?))?;
             Ok(reply)
         })?,
     )?;
@@ -298,18 +305,27 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     install_redis(lua, internal)?;
 
     let cjson = lua.create_table()?;
+    let config = Rc::new(JsonConfig::default());
+    let config_for_setters = config.clone();
+    let cfg = config.clone();
     cjson.raw_set(
         "encode",
-        lib_fn(lua, |lua, args| {
+        lib_fn(lua, move |lua, args| {
+            if args.len() != 1 {
+                return Err("bad argument #1 to 'encode' (expected 1 argument)".into());
+            }
             let v = args.into_iter().next().unwrap_or(Value::Nil);
             let mut out = Vec::new();
-            encode_json(&v, &mut out, 0)?;
+            encode_json(&v, &mut out, 0, &cfg)?;
             ret(lua, lua.create_string(&out).map_err(|e| e.to_string())?)
         })?,
     )?;
     cjson.raw_set(
         "decode",
-        lib_fn(lua, |lua, args| {
+        lib_fn(lua, move |lua, args| {
+            if args.len() != 1 {
+                return Err("bad argument #1 to 'decode' (expected 1 argument)".into());
+            }
             let Some(Value::String(s)) = args.into_iter().next() else {
                 return Err("bad argument #1 to 'decode' (string expected)".into());
             };
@@ -318,6 +334,7 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
                 lua,
                 s: &bytes,
                 pos: 0,
+                max_depth: config.decode_max_depth.get(),
             };
             let v = p.value(0)?;
             p.ws();
@@ -328,6 +345,7 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
         })?,
     )?;
     cjson.raw_set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
+    install_cjson_config(lua, &cjson, &config_for_setters)?;
     g.raw_set("cjson", cjson)?;
 
     let bit = lua.create_table()?;
@@ -412,6 +430,45 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     )?;
     g.raw_set("bit", bit)?;
 
+    let cmsgpack = lua.create_table()?;
+    cmsgpack.raw_set(
+        "pack",
+        lib_fn(lua, |lua, args| {
+            let bytes = super::msgpack::pack(&args)?;
+            ret(lua, lua.create_string(&bytes).map_err(|e| e.to_string())?)
+        })?,
+    )?;
+    cmsgpack.raw_set(
+        "unpack",
+        lib_fn(lua, |lua, args| {
+            let data = msgpack_input(&args)?;
+            let (_, vals) = super::msgpack::unpack(lua, &data, 0, 0)?;
+            Ok(MultiValue::from_vec(vals))
+        })?,
+    )?;
+    cmsgpack.raw_set(
+        "unpack_one",
+        lib_fn(lua, |lua, args| {
+            let data = msgpack_input(&args)?;
+            let offset = num(args.get(1)).unwrap_or(0.0).max(0.0) as usize;
+            let (next, mut vals) = super::msgpack::unpack(lua, &data, 1, offset)?;
+            vals.insert(0, Value::Number(next as f64));
+            Ok(MultiValue::from_vec(vals))
+        })?,
+    )?;
+    cmsgpack.raw_set(
+        "unpack_limit",
+        lib_fn(lua, |lua, args| {
+            let data = msgpack_input(&args)?;
+            let limit = num(args.get(1)).unwrap_or(0.0).max(0.0) as usize;
+            let offset = num(args.get(2)).unwrap_or(0.0).max(0.0) as usize;
+            let (next, mut vals) = super::msgpack::unpack(lua, &data, limit, offset)?;
+            vals.insert(0, Value::Number(next as f64));
+            Ok(MultiValue::from_vec(vals))
+        })?,
+    )?;
+    g.raw_set("cmsgpack", cmsgpack)?;
+
     // Redis's math.random: its rand48, never seeded by the server, so the sequence
     // starts from rand48's initial state and runs on across scripts.
     let math: Table = g.raw_get("math")?;
@@ -425,11 +482,7 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
             });
             let v = ((x >> 17) as u32 as i32 % i32::MAX) as f64 / i32::MAX as f64;
             let arg = |i: usize| -> Result<f64, String> {
-                match args.get(i) {
-                    Some(Value::Integer(n)) => Ok(*n as f64),
-                    Some(Value::Number(n)) => Ok(*n),
-                    _ => Err(bad_arg(i + 1, "random")),
-                }
+                num(args.get(i)).ok_or_else(|| bad_arg(i + 1, "random"))
             };
             match args.len() {
                 0 => ret(lua, v),
@@ -454,16 +507,22 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     math.raw_set(
         "randomseed",
         lib_fn(lua, move |lua, args| {
-            let seed = match args.front() {
-                Some(Value::Integer(n)) => *n as i32,
-                Some(Value::Number(n)) => *n as i64 as i32,
-                _ => return Err(bad_arg(1, "randomseed")),
+            let Some(seed) = num(args.front()) else {
+                return Err(bad_arg(1, "randomseed"));
             };
+            let seed = seed as i64 as i32;
             RAND48.with(|r| r.set(seed48(seed)));
             ret(lua, ())
         })?,
     )?;
     Ok(())
+}
+
+fn msgpack_input(args: &MultiValue) -> Result<Vec<u8>, String> {
+    match args.front() {
+        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        _ => Err("bad argument #1 to 'unpack' (string expected, got no value)".into()),
+    }
 }
 
 fn version_num(v: &str) -> i64 {
@@ -541,23 +600,96 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
-const MAX_JSON_DEPTH: usize = 1000;
+/// lua-cjson's settings that scripts can change (per interpreter).
+struct JsonConfig {
+    encode_max_depth: Cell<usize>,
+    decode_max_depth: Cell<usize>,
+    encode_invalid_numbers: Cell<bool>,
+    encode_keep_buffer: Cell<bool>,
+}
 
-fn encode_json(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+impl Default for JsonConfig {
+    fn default() -> Self {
+        JsonConfig {
+            encode_max_depth: Cell::new(1000),
+            decode_max_depth: Cell::new(1000),
+            encode_invalid_numbers: Cell::new(false),
+            encode_keep_buffer: Cell::new(true),
+        }
+    }
+}
+
+/// cjson.encode_max_depth & co: set when given an argument, return the setting.
+fn install_cjson_config(lua: &Lua, cjson: &Table, config: &Rc<JsonConfig>) -> mlua::Result<()> {
+    let c = config.clone();
+    cjson.raw_set(
+        "encode_max_depth",
+        lib_fn(lua, move |lua, args| {
+            if let Some(n) = num(args.front()) {
+                if !(1.0..=2147483647.0).contains(&n) {
+                    return Err("bad argument #1 to 'encode_max_depth' (expected integer between 1 and 2147483647)".into());
+                }
+                c.encode_max_depth.set(n as usize);
+            }
+            ret(lua, c.encode_max_depth.get() as f64)
+        })?,
+    )?;
+    let c = config.clone();
+    cjson.raw_set(
+        "decode_max_depth",
+        lib_fn(lua, move |lua, args| {
+            if let Some(n) = num(args.front()) {
+                if !(1.0..=2147483647.0).contains(&n) {
+                    return Err("bad argument #1 to 'decode_max_depth' (expected integer between 1 and 2147483647)".into());
+                }
+                c.decode_max_depth.set(n as usize);
+            }
+            ret(lua, c.decode_max_depth.get() as f64)
+        })?,
+    )?;
+    let c = config.clone();
+    cjson.raw_set(
+        "encode_invalid_numbers",
+        lib_fn(lua, move |lua, args| {
+            if let Some(Value::Boolean(b)) = args.front() {
+                c.encode_invalid_numbers.set(*b);
+            }
+            ret(lua, c.encode_invalid_numbers.get())
+        })?,
+    )?;
+    let c = config.clone();
+    cjson.raw_set(
+        "encode_keep_buffer",
+        lib_fn(lua, move |lua, args| {
+            if let Some(Value::Boolean(b)) = args.front() {
+                c.encode_keep_buffer.set(*b);
+            }
+            ret(lua, c.encode_keep_buffer.get())
+        })?,
+    )?;
+    Ok(())
+}
+
+fn encode_json(
+    v: &Value,
+    out: &mut Vec<u8>,
+    depth: usize,
+    cfg: &JsonConfig,
+) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(u) if u.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(n) => out.extend_from_slice(fmt_g14(*n as f64).as_bytes()),
         Value::Number(n) => {
-            if n.is_nan() || n.is_infinite() {
+            if (n.is_nan() || n.is_infinite()) && !cfg.encode_invalid_numbers.get() {
                 return Err("Cannot serialise number: must not be NaN or Inf".into());
             }
             out.extend_from_slice(fmt_g14(*n).as_bytes())
         }
         Value::String(s) => encode_json_string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= MAX_JSON_DEPTH {
+            if depth >= cfg.encode_max_depth.get() {
                 return Err(format!(
                     "Cannot serialise, excessive nesting ({})",
                     depth + 1
@@ -594,7 +726,7 @@ fn encode_json(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String>
                         out.push(b',');
                     }
                     let v: Value = t.raw_get(i).unwrap_or(Value::Nil);
-                    encode_json(&v, out, depth + 1)?;
+                    encode_json(&v, out, depth + 1, cfg)?;
                 }
                 out.push(b']');
             } else {
@@ -619,7 +751,7 @@ fn encode_json(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String>
                         }
                     }
                     out.push(b':');
-                    encode_json(&v, out, depth + 1)?;
+                    encode_json(&v, out, depth + 1, cfg)?;
                 }
                 out.push(b'}');
             }
@@ -659,6 +791,7 @@ struct JsonParser<'a> {
     lua: &'a Lua,
     s: &'a [u8],
     pos: usize,
+    max_depth: usize,
 }
 
 impl JsonParser<'_> {
@@ -703,7 +836,7 @@ impl JsonParser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Value, String> {
         self.ws();
-        if depth >= MAX_JSON_DEPTH {
+        if depth >= self.max_depth && matches!(self.s.get(self.pos), Some(b'{' | b'[')) {
             return Err(format!(
                 "Found too many nested data structures ({}) at character {}",
                 depth + 1,

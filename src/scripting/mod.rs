@@ -9,11 +9,12 @@
 
 mod convert;
 mod libs;
+mod msgpack;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
 use crate::commands::{self, Args, CommandSpec, flag};
 use crate::protocol::Reply;
@@ -333,8 +334,8 @@ fn run_script(
     let run_ref = &run;
     let outcome = lua.scope(|scope| {
         let internal = engine.internal.clone();
-        let call = scope.create_function(move |lua, argv: MultiValue| {
-            redis_call(lua, run_ref, &internal, argv)
+        let call = scope.create_function(move |lua, (raise, argv): (bool, Table)| {
+            redis_call(lua, run_ref, &internal, raise, argv)
         })?;
         engine.internal.raw_set("call", call)?;
         let result: (bool, Value) = engine.run.call(func)?;
@@ -380,13 +381,14 @@ fn redis_call(
     lua: &Lua,
     run: &RefCell<Run>,
     internal: &Table,
-    argv: MultiValue,
+    raise: bool,
+    argv: Table,
 ) -> mlua::Result<(Value, bool)> {
-    let mut it = argv.into_iter();
-    let raise = matches!(it.next(), Some(Value::Boolean(true)));
     let mut owned = OwnedArgs::default();
     let mut count = 0;
-    for v in it {
+    let n: usize = argv.raw_get("n").unwrap_or(0);
+    for i in 1..=n {
+        let v: Value = argv.raw_get(i)?;
         let bytes = match &v {
             Value::String(s) => s.as_bytes().to_vec(),
             // Redis 7.0 formats numbers with 17 significant digits ("%.17g").

@@ -69,9 +69,28 @@ G.redis = redis
 local function readonly_error()
   error('Attempt to modify a readonly table', 2)
 end
+-- Tables scripts must not change: the library proxies and the globals table; the
+-- value is what getmetatable shows for them (Redis's read-only tables).
+local protected = {}
 -- A library table seen through an empty proxy, so assignments fail as on Redis.
 local function readonly(t)
-  return setmetatable({}, { __index = t, __newindex = readonly_error, __metatable = false })
+  local proxy = setmetatable({}, { __index = t, __newindex = readonly_error, __metatable = false })
+  protected[proxy] = false
+  return proxy
+end
+local raw_setmetatable, raw_getmetatable = setmetatable, getmetatable
+local function safe_setmetatable(t, mt)
+  if protected[t] ~= nil then
+    error('Attempt to modify a readonly table', 0)
+  end
+  return raw_setmetatable(t, mt)
+end
+local function safe_getmetatable(t)
+  local shown = protected[t]
+  if shown ~= nil then
+    return shown or nil
+  end
+  return raw_getmetatable(t)
 end
 
 local env = {}
@@ -79,6 +98,10 @@ for k, v in pairs(G) do
   if allowed[k] then
     if type(v) == 'table' then
       env[k] = readonly(v)
+    elseif k == 'setmetatable' then
+      env[k] = safe_setmetatable
+    elseif k == 'getmetatable' then
+      env[k] = safe_getmetatable
     else
       env[k] = v
     end
@@ -89,7 +112,7 @@ for k in pairs(G) do
 end
 env._G = G
 internal.env = env
-setmetatable(G, {
+local globals_mt = {
   __index = function(_, k)
     local v = env[k]
     if v == nil then
@@ -98,6 +121,8 @@ setmetatable(G, {
     return v
   end,
   __newindex = readonly_error,
-  __metatable = false,
-})
+}
+globals_mt.__metatable = readonly(globals_mt)
+protected[G] = globals_mt.__metatable
+setmetatable(G, globals_mt)
 return run
