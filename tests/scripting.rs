@@ -82,6 +82,11 @@ EVAL "return math.random(1000)" 0
 EVAL "return math.random(1000)" 0
 EVAL "return tostring(math.random())" 0
 EVAL "math.randomseed(7); return math.random(100, 200)" 0
+SADD myset a b c d e f g h i l m n o p q r s t u v z aa aaa azz
+EVAL "return redis.call('sort',KEYS[1],'by','_')" 1 myset
+EVAL "return redis.call('sort',KEYS[1],'by','_', 'get', '#')" 1 myset
+SORT myset BY _ STORE sorted
+LRANGE sorted 0 -1
 "##;
 
 const ERRORS: &str = r##"
@@ -375,4 +380,52 @@ fn aof_of_scripts_matches_redis() {
     let logged = aof_commands(rudis.dir.path());
     assert!(logged.iter().any(|l| l == "MULTI"), "{logged:?}");
     assert_eq!(logged, aof_commands(redis.dir.path()));
+}
+
+/// Error statistics as Redis 7: a command's error inside a script is counted once, an
+/// error the script returns makes the EVAL a failed call.
+#[test]
+fn error_stats_match_redis() {
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let stats = |con: &mut redis::Connection| -> Vec<String> {
+        let mut lines = Vec::new();
+        for section in ["commandstats", "errorstats", "stats"] {
+            let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+            for l in info.lines() {
+                if l.starts_with("cmdstat_eval") || l.starts_with("cmdstat_incr") {
+                    // calls, rejected_calls, failed_calls (not the timings)
+                    let keep: Vec<&str> = l
+                        .split([':', ','])
+                        .filter(|f| f.contains("calls") || f.starts_with("cmdstat"))
+                        .collect();
+                    lines.push(keep.join(","));
+                } else if l.starts_with("errorstat_") || l.starts_with("total_error_replies") {
+                    lines.push(l.to_string());
+                }
+            }
+        }
+        lines.sort();
+        lines
+    };
+    let mut got = Vec::new();
+    for srv in [rudis.raw(), redis.raw()] {
+        let mut c = srv;
+        for line in [
+            "SET s abc",
+            "EVAL \"return redis.call('incr','s')\" 0",
+            "EVAL \"return redis.pcall('incr','s')\" 0",
+            "EVAL \"redis.pcall('incr','s') return 1\" 0",
+            "EVAL \"return redis.call('nosuch')\" 0",
+            "EVAL \"return {err='MY fail'}\" 0",
+            "EVAL \"error('x')\" 0",
+            "EVALSHA ffffffffffffffffffffffffffffffffffffffff 0",
+            "EVAL a",
+        ] {
+            common::cmd(&mut c, line);
+        }
+        got.push(c);
+    }
+    let (mut a, mut b) = (rudis.client(), redis.client());
+    assert_eq!(stats(&mut a), stats(&mut b));
 }

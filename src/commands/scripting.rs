@@ -1,6 +1,8 @@
 //! Scripting commands: EVAL, EVALSHA, their read-only forms, and SCRIPT. The engine
 //! (sandbox, cache, conversions, `redis.call`) lives in `crate::scripting`.
 
+use std::borrow::Cow;
+
 use super::flag::*;
 use super::{Args, CmdResult, CommandSpec, Ctx, Error, container};
 use crate::protocol::Reply;
@@ -53,7 +55,20 @@ fn run(ctx: &mut Ctx, args: &Args, out: &mut Reply, sha: bool, read_only: bool) 
     } else {
         Source::Body(args.get(1))
     };
-    scripting::eval(ctx.state, ctx.session, source, args, read_only, out).map_err(Error::Owned)
+    let failed = scripting::eval(ctx.state, ctx.session, source, args, read_only, out)
+        .map_err(Error::Owned)?;
+    if failed {
+        // An error reply from the script is a failed call of the EVAL (Redis 7).
+        let name = match (sha, read_only) {
+            (false, false) => "eval",
+            (true, false) => "evalsha",
+            (false, true) => "eval_ro",
+            (true, true) => "evalsha_ro",
+        };
+        let stats = ctx.state.stats.commands.entry(Cow::Borrowed(name));
+        stats.or_default().failed_calls += 1;
+    }
+    Ok(())
 }
 
 fn eval(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {

@@ -150,7 +150,15 @@ fn field(t: &Table, name: &str) -> Value {
 
 /// Writes the script's return value (`luaReplyToRedisReply`). `script_resp3` is the
 /// script's `redis.setresp` version; the client's protocol is the reply writer's.
-pub fn lua_to_reply(v: &Value, out: &mut Reply, script_resp3: bool, depth: usize) {
+/// Error replies written are collected in `errors` (each is counted in the error
+/// statistics, as Redis's afterErrorReply).
+pub fn lua_to_reply(
+    v: &Value,
+    out: &mut Reply,
+    script_resp3: bool,
+    depth: usize,
+    errors: &mut Vec<String>,
+) {
     match v {
         Value::String(s) => out.bulk(&s.as_bytes()),
         Value::Boolean(b) => {
@@ -166,18 +174,27 @@ pub fn lua_to_reply(v: &Value, out: &mut Reply, script_resp3: bool, depth: usize
         }
         Value::Integer(n) => out.int(*n),
         Value::Number(n) => out.int(lua_number_to_i64(*n)),
-        Value::Table(t) => table_to_reply(t, out, script_resp3, depth),
+        Value::Table(t) => table_to_reply(t, out, script_resp3, depth, errors),
         _ => out.null(),
     }
 }
 
-fn table_to_reply(t: &Table, out: &mut Reply, script_resp3: bool, depth: usize) {
+fn table_to_reply(
+    t: &Table,
+    out: &mut Reply,
+    script_resp3: bool,
+    depth: usize,
+    errors: &mut Vec<String>,
+) {
     if depth >= MAX_REPLY_DEPTH {
         out.error("ERR reached lua stack limit");
+        errors.push("ERR reached lua stack limit".into());
         return;
     }
     if let Value::String(e) = field(t, "err") {
-        super::write_error(out, &e.to_string_lossy());
+        let msg = e.to_string_lossy();
+        super::write_error(out, &msg);
+        errors.push(msg);
         return;
     }
     if let Value::String(s) = field(t, "ok") {
@@ -210,8 +227,8 @@ fn table_to_reply(t: &Table, out: &mut Reply, script_resp3: bool, depth: usize) 
         let d = out.deferred();
         let mut n = 0;
         for (k, v) in m.pairs::<Value, Value>().flatten() {
-            lua_to_reply(&k, out, script_resp3, depth + 1);
-            lua_to_reply(&v, out, script_resp3, depth + 1);
+            lua_to_reply(&k, out, script_resp3, depth + 1, errors);
+            lua_to_reply(&v, out, script_resp3, depth + 1, errors);
             n += 1;
         }
         out.end_map(d, n);
@@ -221,7 +238,7 @@ fn table_to_reply(t: &Table, out: &mut Reply, script_resp3: bool, depth: usize) 
         let d = out.deferred();
         let mut n = 0;
         for (k, _) in s.pairs::<Value, Value>().flatten() {
-            lua_to_reply(&k, out, script_resp3, depth + 1);
+            lua_to_reply(&k, out, script_resp3, depth + 1, errors);
             n += 1;
         }
         out.end_set(d, n);
@@ -235,7 +252,7 @@ fn table_to_reply(t: &Table, out: &mut Reply, script_resp3: bool, depth: usize) 
         if v.is_nil() {
             break;
         }
-        lua_to_reply(&v, out, script_resp3, depth + 1);
+        lua_to_reply(&v, out, script_resp3, depth + 1, errors);
         n += 1;
     }
     out.end_array(d, n);
@@ -257,15 +274,14 @@ fn verbatim(out: &mut Reply, format: &[u8], text: &[u8]) {
 }
 
 /// The error reply for a failed script (luaCallFunction): the message, with
-/// " script: <sha>, on <source>:<line>." when the handler found a position; and whether
-/// the error was counted already (it came from a command).
-pub fn script_error(err: &Value, sha: &str) -> (String, bool) {
+/// " script: <sha>, on <source>:<line>." when the handler found a position.
+pub fn script_error(err: &Value, sha: &str) -> String {
     let Value::Table(t) = err else {
         let msg = match err {
             Value::String(s) => s.to_string_lossy(),
             _ => "execution failure".into(),
         };
-        return (format!("ERR Error running script {sha}, {msg:.100}"), false);
+        return format!("ERR Error running script {sha}, {msg:.100}");
     };
     let msg = match field(t, "err") {
         Value::String(s) => s.to_string_lossy(),
@@ -273,7 +289,6 @@ pub fn script_error(err: &Value, sha: &str) -> (String, bool) {
         Value::Number(n) => n.to_string(),
         _ => String::new(),
     };
-    let counted = matches!(field(t, "ignore_error_stats_update"), Value::Boolean(true));
     let source = match field(t, "source") {
         Value::String(s) => Some(s.to_string_lossy()),
         _ => None,
@@ -283,9 +298,8 @@ pub fn script_error(err: &Value, sha: &str) -> (String, bool) {
         Value::Number(n) => Some((n as i64).to_string()),
         _ => None,
     };
-    let text = match (source, line) {
+    match (source, line) {
         (Some(source), Some(line)) => format!("{msg} script: {sha}, on {source}:{line}."),
         _ => msg,
-    };
-    (text, counted)
+    }
 }

@@ -239,8 +239,17 @@ struct Run<'a> {
 
 /// The fake client's slot: no real client has it, so nothing is delivered to it.
 const SCRIPT_CLIENT: ClientKey = usize::MAX;
+/// The fake client's id (no real client gets it: ids count up from 1).
+const SCRIPT_CLIENT_ID: u64 = u64::MAX;
 
-/// EVAL/EVALSHA and their _RO forms: `args` is the whole request.
+/// True for the session commands run under while a script calls them (Redis's
+/// CLIENT_SCRIPT), for the few commands that behave differently there.
+pub fn is_script_session(session: &Session) -> bool {
+    session.id == SCRIPT_CLIENT_ID
+}
+
+/// EVAL/EVALSHA and their _RO forms: `args` is the whole request. Ok(true) when the
+/// script replied with an error (a failed call in the command's statistics).
 pub fn eval(
     state: &mut State,
     caller: &mut Session,
@@ -248,7 +257,7 @@ pub fn eval(
     args: &Args,
     read_only_cmd: bool,
     out: &mut Reply,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let numkeys = crate::util::parse_i64(args.get(2))
         .ok_or_else(|| "ERR value is not an integer or out of range".to_string())?;
     if numkeys < 0 {
@@ -281,7 +290,7 @@ fn run_script(
     numkeys: usize,
     read_only_cmd: bool,
     out: &mut Reply,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let sha = match source {
         Source::Body(body) => engine.load(body)?,
         Source::Sha(sha) => {
@@ -319,7 +328,7 @@ fn run_script(
     engine.internal.raw_set("resp", 2).map_err(to_lua_err)?;
 
     let session = Session {
-        id: u64::MAX,
+        id: SCRIPT_CLIENT_ID,
         db: caller.db,
         authenticated: true,
         addr: "lua".into(),
@@ -349,16 +358,20 @@ fn run_script(
     let state = run.into_inner().state;
     match outcome {
         Ok((true, value)) => {
-            convert::lua_to_reply(&value, out, script_resp3, 0);
-            Ok(())
+            let mut errors = Vec::new();
+            convert::lua_to_reply(&value, out, script_resp3, 0, &mut errors);
+            // Redis 7.0 counts every error reply a script sends, including those that
+            // came from a command (already counted when it ran).
+            for e in &errors {
+                commands::count_error(state, &commands::Error::Owned(e.clone()));
+            }
+            Ok(!errors.is_empty())
         }
         Ok((false, err)) => {
-            let (msg, counted) = convert::script_error(&err, &sha);
+            let msg = convert::script_error(&err, &sha);
             write_error(out, &msg);
-            if !counted {
-                commands::count_error(state, &commands::Error::Owned(msg));
-            }
-            Ok(())
+            commands::count_error(state, &commands::Error::Owned(msg));
+            Ok(true)
         }
         Err(e) => Err(format!("ERR Error running script {sha}: {e}")),
     }
