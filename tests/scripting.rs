@@ -96,6 +96,16 @@ EVAL "return redis.call('incr','s')" 0
 EVAL "return redis.pcall('incr','s')" 0
 EVAL "local t = redis.pcall('incr','s'); return t['err']" 0
 EVAL "local ok = pcall(redis.call,'incr','s'); return tostring(ok)" 0
+EVAL "local ok, e = pcall(redis.call,'incr','s'); return {type(e), e['err']}" 0
+EVAL "local ok, e = pcall(redis.call,'incr','s'); return e" 0
+EVAL "local ok, e = pcall(redis.call,'nosuch'); return e" 0
+EVAL "return redis.pcall('get', 'a', nil)" 0
+EVAL "local ok, e = pcall(redis.sha1hex); return e" 0
+EVAL "local ok, e = pcall(redis.setresp, 5); return e" 0
+EVAL "local ok, e = pcall(cjson.decode, '['); return e" 0
+EVAL "local ok, e = pcall(error, {err='x'}); return e" 0
+EVAL "local ok, e = pcall(error, 'plain'); return e" 0
+EVAL "local ok, e = pcall(function() return 1, 2 end); return {tostring(ok), e}" 0
 EVAL "return redis.call('nosuch')" 0
 EVAL "return redis.pcall('nosuch')" 0
 EVAL "return redis.call()" 0
@@ -143,7 +153,7 @@ EVAL "redis = 1" 0
 EVAL "cmsgpack.pack = 1" 0
 EVAL "return redis.call('set', 'k', nil)" 0
 EVAL "return redis.call('get', 'k', {})" 0
-EVAL "local a = {} for i=1,5000 do a[i] = 1 end return redis.call('lpush', 'biglist', unpack(a))" 0
+EVAL "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'biglist', unpack(a))" 0
 EVAL "return print" 0
 EVAL "math.randomseed(ARGV[1]); return tostring(math.random())" 0 10
 EVAL "return cjson.decode('[[[1]]]', 1)" 0

@@ -7,6 +7,7 @@
 //! them so the message is raised at the script's line, as luaL_error does.
 
 use std::cell::Cell;
+use std::ffi::c_int;
 use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value};
@@ -96,14 +97,46 @@ fn error_from_buff(lua: &Lua, e: &str) -> mlua::Result<Table> {
     error_table(lua, &format!("{code} {msg}"))
 }
 
-/// The arguments of redis.call as a sequence (a table keeps huge calls off the stack).
-fn args_table(lua: &Lua, args: MultiValue) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(args.len(), 1)?;
-    t.raw_set("n", args.len())?;
-    for (i, v) in args.into_iter().enumerate() {
-        t.raw_seti(i + 1, v)?;
+/// Registry slot of the running script's command dispatcher (a scoped Rust function
+/// taking `(raise, {args..., n = count})` and returning `(reply, raise_it)`).
+pub const DISPATCH_SLOT: &str = "rudis_dispatch";
+
+/// redis.call and redis.pcall are raw C functions, as in Redis: a call with thousands of
+/// arguments (`unpack` of a big table) fits, a script's `return redis.call(...)` keeps
+/// its frame for the error position, and redis.call raises the error *table* itself.
+unsafe extern "C-unwind" fn redis_call_raising(state: *mut mlua::ffi::lua_State) -> c_int {
+    unsafe { redis_call_c(state, true) }
+}
+
+unsafe extern "C-unwind" fn redis_call_protected(state: *mut mlua::ffi::lua_State) -> c_int {
+    unsafe { redis_call_c(state, false) }
+}
+
+/// Packs the arguments into a table and hands them to the dispatcher. Uses at most 4
+/// stack slots beyond the arguments (a C function is granted LUA_MINSTACK = 20), and
+/// holds nothing that needs dropping when lua_error unwinds.
+unsafe fn redis_call_c(state: *mut mlua::ffi::lua_State, raise: bool) -> c_int {
+    use mlua::ffi;
+    unsafe {
+        let n = ffi::lua_gettop(state);
+        ffi::lua_pushstring(state, c"rudis_dispatch".as_ptr());
+        ffi::lua_rawget(state, ffi::LUA_REGISTRYINDEX);
+        ffi::lua_pushboolean(state, raise as c_int);
+        ffi::lua_createtable(state, n, 1);
+        for i in 1..=n {
+            ffi::lua_pushvalue(state, i);
+            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
+        }
+        ffi::lua_pushnumber(state, n as ffi::lua_Number);
+        ffi::lua_setfield(state, -2, c"n".as_ptr());
+        ffi::lua_call(state, 2, 2);
+        if ffi::lua_toboolean(state, -1) != 0 {
+            ffi::lua_settop(state, -2);
+            ffi::lua_error(state);
+        }
+        ffi::lua_settop(state, -2);
+        1
     }
-    Ok(t)
 }
 
 fn num(v: Option<&Value>) -> Option<f64> {
@@ -119,31 +152,11 @@ fn num(v: Option<&Value>) -> Option<f64> {
 /// call keeps the script's frame for error positions, as on Redis.
 fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     let redis = lua.create_table()?;
-    let slot = internal.clone();
-    redis.raw_set(
-        "call",
-        lua.create_function(move |lua, args: MultiValue| {
-            let call: mlua::Function = slot.raw_get("call")?;
-            let (reply, raise): (Value, bool) = call.call((true, args_table(lua, args)?))?;
-            if raise {
-                let msg = match &reply {
-                    Value::Table(t) => t.raw_get::<String>("err").unwrap_or_default(),
-                    _ => String::new(),
-                };
-                return Err(mlua::Error::external(LuaRaise { table: true, msg }));
-            }
-            Ok(reply)
-        })?,
-    )?;
-    let slot = internal.clone();
-    redis.raw_set(
-        "pcall",
-        lua.create_function(move |lua, args: MultiValue| {
-            let call: mlua::Function = slot.raw_get("call")?;
-            let (reply, _): (Value, bool) = call.call((false, args_table(lua, args)?))?;
-            Ok(reply)
-        })?,
-    )?;
+    // SAFETY: both are plain C functions following the Lua C API contract.
+    unsafe {
+        redis.raw_set("call", lua.create_c_function(redis_call_raising)?)?;
+        redis.raw_set("pcall", lua.create_c_function(redis_call_protected)?)?;
+    }
     redis.raw_set(
         "error_reply",
         lua.create_function(|lua, args: MultiValue| {
@@ -291,10 +304,6 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
             }
             Ok(v)
         })?,
-    )?;
-    internal.raw_set(
-        "raise_sample",
-        lua.create_function(|_, ()| -> mlua::Result<()> { Err(raise_table("sample")) })?,
     )?;
     Ok(())
 }

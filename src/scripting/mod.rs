@@ -346,9 +346,9 @@ fn run_script(
         let call = scope.create_function(move |lua, (raise, argv): (bool, Table)| {
             redis_call(lua, run_ref, &internal, raise, argv)
         })?;
-        engine.internal.raw_set("call", call)?;
+        lua.set_named_registry_value(libs::DISPATCH_SLOT, call)?;
         let result: (bool, Value) = engine.run.call(func)?;
-        engine.internal.raw_set("call", Value::Nil)?;
+        lua.set_named_registry_value(libs::DISPATCH_SLOT, Value::Nil)?;
         Ok(result)
     });
     let script_resp3 = engine.internal.raw_get::<i64>("resp").unwrap_or(2) == 3;
@@ -410,7 +410,7 @@ fn redis_call(
             _ => {
                 return Ok((
                     error_table(lua, "ERR Lua redis lib command arguments must be strings or integers")?,
-                    true,
+                    raise,
                 ));
             }
         };
@@ -422,7 +422,7 @@ fn redis_call(
     if count == 0 {
         return Ok((
             error_table(lua, "ERR Please specify at least one argument for this redis lib call")?,
-            true,
+            raise,
         ));
     }
     let args = Args::owned(&owned);

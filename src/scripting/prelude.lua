@@ -39,21 +39,6 @@ end
 
 local redis = internal.redis
 
--- redis.call's errors travel as mlua error userdata; let `pcall(redis.call, ...)` users
--- read `e.err` as they would on Redis's error table.
-do
-  local _, sample = pcall(internal.raise_sample)
-  local mt = type(sample) == 'userdata' and debug.getmetatable(sample)
-  if mt and rawget(mt, '__index') == nil then
-    rawset(mt, '__index', function(u, k)
-      local t = internal.unwrap(u)
-      if type(t) == 'table' then
-        return t[k]
-      end
-    end)
-  end
-end
-
 -- The sandbox: Redis's allow-list of globals, everything else removed.
 local allowed = {
   string = true, cjson = true, bit = true, cmsgpack = true, math = true, table = true,
@@ -93,6 +78,26 @@ local function safe_getmetatable(t)
   return raw_getmetatable(t)
 end
 
+-- Redis's luaRedisPcall: an error table with a string `err` reaches the script as
+-- that string (and our Rust errors, which travel as userdata, as their message).
+local raw_pcall = pcall
+local function pcall_result(ok, ...)
+  if ok then
+    return ok, ...
+  end
+  local e = ...
+  if type(e) == 'userdata' then
+    e = internal.unwrap(e)
+  end
+  if type(e) == 'table' and type(e.err) == 'string' then
+    e = e.err
+  end
+  return false, e
+end
+local function redis_pcall(...)
+  return pcall_result(raw_pcall(...))
+end
+
 local env = {}
 for k, v in pairs(G) do
   if allowed[k] then
@@ -102,6 +107,8 @@ for k, v in pairs(G) do
       env[k] = safe_setmetatable
     elseif k == 'getmetatable' then
       env[k] = safe_getmetatable
+    elseif k == 'pcall' then
+      env[k] = redis_pcall
     else
       env[k] = v
     end
