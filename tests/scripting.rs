@@ -286,7 +286,11 @@ fn command_info_matches_redis() {
         "script|kill",
         "script|help",
     ] {
-        assert_eq!(info(&mut a, name), info(&mut b, name), "COMMAND INFO {name}");
+        assert_eq!(
+            info(&mut a, name),
+            info(&mut b, name),
+            "COMMAND INFO {name}"
+        );
     }
 }
 
@@ -385,7 +389,11 @@ fn aof_of_scripts_matches_redis() {
     for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let ra = common::cmd(&mut a, line);
         let rb = common::cmd(&mut b, line);
-        assert_eq!(common::text(&ra), common::text(&rb), "reply differs for `{line}`");
+        assert_eq!(
+            common::text(&ra),
+            common::text(&rb),
+            "reply differs for `{line}`"
+        );
     }
     let logged = aof_commands(rudis.dir.path());
     assert!(logged.iter().any(|l| l == "MULTI"), "{logged:?}");

@@ -137,7 +137,7 @@ fn single(lua: &Lua, field: &str, v: Value) -> mlua::Result<Value> {
 
 /// A Lua number as Redis's `(long long)` cast (x86: out of range and NaN give i64::MIN).
 fn lua_number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_776e18 || n < -9.223_372_036_854_776e18 {
+    if n.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) {
         i64::MIN
     } else {
         n as i64

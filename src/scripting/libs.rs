@@ -159,18 +159,16 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
     }
     redis.raw_set(
         "error_reply",
-        lua.create_function(|lua, args: MultiValue| {
-            match (args.len(), args.front()) {
-                (1, Some(Value::String(s))) => {
-                    let s = s.to_string_lossy();
-                    if s.starts_with('-') {
-                        error_from_buff(lua, &s)
-                    } else {
-                        error_from_buff(lua, &format!("-{s}"))
-                    }
+        lua.create_function(|lua, args: MultiValue| match (args.len(), args.front()) {
+            (1, Some(Value::String(s))) => {
+                let s = s.to_string_lossy();
+                if s.starts_with('-') {
+                    error_from_buff(lua, &s)
+                } else {
+                    error_from_buff(lua, &format!("-{s}"))
                 }
-                _ => error_from_buff(lua, "wrong number or type of arguments"),
             }
+            _ => error_from_buff(lua, "wrong number or type of arguments"),
         })?,
     )?;
     redis.raw_set(
@@ -203,12 +201,16 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
         "log",
         lua.create_function(|_, args: MultiValue| {
             if args.len() < 2 {
-                return Err(raise_table("ERR redis.log() requires two arguments or more."));
+                return Err(raise_table(
+                    "ERR redis.log() requires two arguments or more.",
+                ));
             }
-            let Some(level) = num(args.front()).filter(|_| {
-                matches!(args.front(), Some(Value::Integer(_) | Value::Number(_)))
-            }) else {
-                return Err(raise_table("ERR First argument must be a number (log level)."));
+            let Some(level) = num(args.front())
+                .filter(|_| matches!(args.front(), Some(Value::Integer(_) | Value::Number(_))))
+            else {
+                return Err(raise_table(
+                    "ERR First argument must be a number (log level).",
+                ));
             };
             if !(0.0..=3.0).contains(&level) {
                 return Err(raise_table("ERR Invalid debug level."));
@@ -262,10 +264,7 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
             Ok(())
         })?,
     )?;
-    redis.raw_set(
-        "replicate_commands",
-        lua.create_function(|_, ()| Ok(true))?,
-    )?;
+    redis.raw_set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
     redis.raw_set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
     redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
     for (name, v) in [
@@ -353,7 +352,10 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
             ret(lua, v)
         })?,
     )?;
-    cjson.raw_set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
+    cjson.raw_set(
+        "null",
+        Value::LightUserData(LightUserData(std::ptr::null_mut())),
+    )?;
     install_cjson_config(lua, &cjson, &config_for_setters)?;
     g.raw_set("cjson", cjson)?;
 
@@ -382,7 +384,9 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
         ("rshift", |a, n| ((a as u32) >> (n & 31)) as i32),
         ("arshift", |a, n| a >> (n & 31)),
         ("rol", |a, n| (a as u32).rotate_left((n & 31) as u32) as i32),
-        ("ror", |a, n| (a as u32).rotate_right((n & 31) as u32) as i32),
+        ("ror", |a, n| {
+            (a as u32).rotate_right((n & 31) as u32) as i32
+        }),
     ];
     for (name, op) in shifts {
         bit.raw_set(
@@ -679,12 +683,7 @@ fn install_cjson_config(lua: &Lua, cjson: &Table, config: &Rc<JsonConfig>) -> ml
     Ok(())
 }
 
-fn encode_json(
-    v: &Value,
-    out: &mut Vec<u8>,
-    depth: usize,
-    cfg: &JsonConfig,
-) -> Result<(), String> {
+fn encode_json(v: &Value, out: &mut Vec<u8>, depth: usize, cfg: &JsonConfig) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(u) if u.0.is_null() => out.extend_from_slice(b"null"),
@@ -748,9 +747,7 @@ fn encode_json(
                     first = false;
                     match &k {
                         Value::String(s) => encode_json_string(&s.as_bytes(), out),
-                        Value::Integer(n) => {
-                            encode_json_string(fmt_g14(*n as f64).as_bytes(), out)
-                        }
+                        Value::Integer(n) => encode_json_string(fmt_g14(*n as f64).as_bytes(), out),
                         Value::Number(n) => encode_json_string(fmt_g14(*n).as_bytes(), out),
                         _ => {
                             return Err(
@@ -993,7 +990,9 @@ impl JsonParser<'_> {
                             {
                                 self.pos += 2;
                                 let low = self.hex4().unwrap_or(0);
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (low.wrapping_sub(0xDC00) & 0x3FF);
+                                cp = 0x10000
+                                    + ((cp - 0xD800) << 10)
+                                    + (low.wrapping_sub(0xDC00) & 0x3FF);
                             }
                             let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
                             let mut b = [0u8; 4];

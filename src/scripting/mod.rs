@@ -267,12 +267,17 @@ pub fn eval(
         return Err("ERR Number of keys can't be greater than number of args".into());
     }
     let numkeys = numkeys as usize;
-    let mut engine = state
-        .scripting
-        .engine
-        .take()
-        .unwrap_or_else(Engine::new);
-    let result = run_script(state, &mut engine, caller, source, args, numkeys, read_only_cmd, out);
+    let mut engine = state.scripting.engine.take().unwrap_or_else(Engine::new);
+    let result = run_script(
+        state,
+        &mut engine,
+        caller,
+        source,
+        args,
+        numkeys,
+        read_only_cmd,
+        out,
+    );
     state.scripting.last_memory = engine.lua.used_memory();
     state.scripting.last_count = engine.scripts.len();
     // A SCRIPT FLUSH cannot run from a script (noscript), so the slot is still empty.
@@ -409,7 +414,10 @@ fn redis_call(
             Value::Number(n) => crate::util::fmt_double(*n).into_bytes(),
             _ => {
                 return Ok((
-                    error_table(lua, "ERR Lua redis lib command arguments must be strings or integers")?,
+                    error_table(
+                        lua,
+                        "ERR Lua redis lib command arguments must be strings or integers",
+                    )?,
                     raise,
                 ));
             }
@@ -421,7 +429,10 @@ fn redis_call(
     }
     if count == 0 {
         return Ok((
-            error_table(lua, "ERR Please specify at least one argument for this redis lib call")?,
+            error_table(
+                lua,
+                "ERR Please specify at least one argument for this redis lib call",
+            )?,
             raise,
         ));
     }
@@ -431,7 +442,10 @@ fn redis_call(
     let (parent, spec) = match commands::resolve(&args) {
         Ok(r) => r,
         Err(_) => {
-            return Ok((error_table(lua, "ERR Unknown Redis command called from script")?, raise));
+            return Ok((
+                error_table(lua, "ERR Unknown Redis command called from script")?,
+                raise,
+            ));
         }
     };
     if let Some(e) = refuse(parent, spec, &args, run.read_only) {
@@ -503,7 +517,12 @@ mod tests {
     fn shebang_parsing() {
         assert!(parse_shebang(b"return 1").unwrap().is_none());
         assert!(parse_shebang(b"#!lua\nreturn 1").unwrap().is_some());
-        assert!(parse_shebang(b"#!lua flags=no-writes\nx").unwrap().unwrap().no_writes);
+        assert!(
+            parse_shebang(b"#!lua flags=no-writes\nx")
+                .unwrap()
+                .unwrap()
+                .no_writes
+        );
         assert_eq!(
             parse_shebang(b"#!lua").err().unwrap(),
             "ERR Invalid script shebang"
