@@ -200,7 +200,7 @@ EVAL "return redis.call('incr','cnt')" 0
 EXEC
 "##;
 
-const CJSON_AND_BIT: &str = r##"
+const LIBRARIES: &str = r##"
 EVAL "return cjson.encode({1,2,{a=1}})" 0
 EVAL "return cjson.encode({})" 0
 EVAL "return cjson.encode({a='/x\"y\n', b=1.5, c=true, d=cjson.null})" 0
@@ -228,6 +228,25 @@ EVAL "local e = cmsgpack.pack('a', 'b', 'c') return {cmsgpack.unpack_limit(e, 2,
 EVAL "local e = cmsgpack.pack('a', 'b') return {cmsgpack.unpack_one(e, 0)}" 0
 EVAL "return cmsgpack.unpack('\xc1')" 0
 EVAL "return cmsgpack.pack()" 0
+EVAL "return {struct.pack('>Ii2hc3s', 1, -2, 3, 'abcd', 'zz')}" 0
+EVAL "return {struct.unpack('>Ii2hc3s', struct.pack('>Ii2hc3s', 1, -2, 3, 'abcd', 'zz'))}" 0
+EVAL "return struct.size('!4bid')" 0
+EVAL "return struct.size('!bhid')" 0
+EVAL "return {struct.unpack('BBc0', '\\2\\3xyz')}" 0
+EVAL "return struct.size('s')" 0
+EVAL "return struct.size('c0')" 0
+EVAL "return struct.unpack('i', 'ab')" 0
+EVAL "return struct.pack('q', 1)" 0
+EVAL "return struct.pack('!3i', 1)" 0
+EVAL "return struct.pack('i33', 1)" 0
+EVAL "return {struct.unpack('<d', struct.pack('<d', 1.5))}" 0
+EVAL "return {struct.unpack('>f', struct.pack('>f', 0.25))}" 0
+EVAL "return {struct.unpack('!8bd', struct.pack('!8bd', 1, 2.5))}" 0
+EVAL "return {struct.unpack('s', 'abc')}" 0
+EVAL "return {struct.unpack('i', struct.pack('i', -5), 1)}" 0
+EVAL "return {struct.unpack('b', 'x', 5)}" 0
+EVAL "return struct.pack('c', '')" 0
+EVAL "return struct.pack('i')" 0
 "##;
 
 #[test]
@@ -251,8 +270,8 @@ fn shebang_cache_and_getkeys_match_redis() {
 }
 
 #[test]
-fn cjson_and_bit_match_redis() {
-    compare_with_redis(CJSON_AND_BIT, false);
+fn libraries_match_redis() {
+    compare_with_redis(LIBRARIES, false);
 }
 
 /// Name, arity, flags, key range and categories as Redis (rudis lists no key specs).

@@ -1,10 +1,10 @@
 //! The Rust halves of the libraries Redis bundles into its Lua: `cjson` (encode/decode
 //! as lua-cjson with Redis's defaults), `bit` (LuaBitOp), Redis's deterministic
-//! `math.random` (its rand48), and the internal helpers the prelude uses (`sha1hex`,
-//! `log`). `struct` and `cmsgpack` are not provided.
+//! `math.random` (its rand48), the `redis` table, and the hooks the prelude uses;
+//! `cmsgpack` and `struct` live in their own modules.
 //!
-//! Library functions return `true, results...` or `false, message`; the prelude wraps
-//! them so the message is raised at the script's line, as luaL_error does.
+//! Library errors are raised as luaL_error does (prefixed with the calling line), or as
+//! Redis's error tables; `redis.call`/`redis.pcall` are raw C functions.
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -481,6 +481,24 @@ pub fn install(lua: &Lua, internal: &Table) -> mlua::Result<()> {
         })?,
     )?;
     g.raw_set("cmsgpack", cmsgpack)?;
+
+    let structlib = lua.create_table()?;
+    structlib.raw_set(
+        "pack",
+        lib_fn(lua, |lua, args| {
+            let bytes = super::structlib::pack(&args)?;
+            ret(lua, lua.create_string(&bytes).map_err(|e| e.to_string())?)
+        })?,
+    )?;
+    structlib.raw_set(
+        "unpack",
+        lib_fn(lua, |lua, args| super::structlib::unpack(lua, &args))?,
+    )?;
+    structlib.raw_set(
+        "size",
+        lib_fn(lua, |lua, args| ret(lua, super::structlib::size(&args)?))?,
+    )?;
+    g.raw_set("struct", structlib)?;
 
     // Redis's math.random: its rand48, never seeded by the server, so the sequence
     // starts from rand48's initial state and runs on across scripts.

@@ -10,6 +10,7 @@
 mod convert;
 mod libs;
 mod msgpack;
+mod structlib;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
