@@ -466,3 +466,34 @@ fn error_stats_match_redis() {
     let (mut a, mut b) = (rudis.client(), redis.client());
     assert_eq!(stats(&mut a), stats(&mut b));
 }
+
+/// MONITOR shows the EVAL, then the commands the script ran as `[db lua]`.
+#[test]
+fn monitor_shows_script_commands_as_redis() {
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let mut seen = Vec::new();
+    for (mut mon, mut c) in [(rudis.raw(), rudis.raw()), (redis.raw(), redis.raw())] {
+        common::cmd(&mut mon, "MONITOR");
+        for line in [
+            "EVAL \"redis.call('set','k','v') return redis.call('get','k')\" 0",
+            "EVALSHA ffffffffffffffffffffffffffffffffffffffff 0",
+        ] {
+            common::cmd(&mut c, line);
+        }
+        let mut lines = Vec::new();
+        for _ in 0..4 {
+            let reply = common::text(&mon.read_reply());
+            // "+<time> [0 127.0.0.1:port] ..." -> "[0 addr] ..."
+            let rest = reply.split_once(' ').map_or("", |(_, r)| r).trim_end();
+            let rest = match rest.strip_prefix("[0 lua]") {
+                Some(r) => format!("[0 lua]{r}"),
+                None => format!("[0 addr]{}", rest.split_once(']').map_or("", |(_, r)| r)),
+            };
+            lines.push(rest);
+        }
+        seen.push(lines);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0][1], "[0 lua] \"set\" \"k\" \"v\"");
+}

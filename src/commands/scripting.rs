@@ -47,6 +47,12 @@ fn run(ctx: &mut Ctx, args: &Args, out: &mut Reply, sha: bool, read_only: bool) 
     // The script's own writes are propagated one by one (effects replication), not
     // the EVAL itself.
     crate::propagate::propagate_nothing(ctx.state);
+    // EVAL is skip_monitor for the dispatcher, but Redis shows it to MONITOR before the
+    // commands the script runs (which show as `[db lua]`).
+    if !ctx.state.monitors.is_empty() {
+        let line = super::server::monitor_line(ctx.state, ctx.session, args);
+        super::server::feed_monitors(ctx.state, &line);
+    }
     let source = if sha {
         if args.get(1).len() != 40 {
             return Err(Error::Msg("NOSCRIPT No matching script. Please use EVAL."));
