@@ -17,6 +17,7 @@ pub mod persist;
 pub mod propagate;
 pub mod protocol;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod slowlog;
 pub mod state;

@@ -305,6 +305,8 @@ pub struct State {
     pub replication: crate::replication::Replication,
     /// Client-side caching tables.
     pub tracking: crate::tracking::Tracking,
+    /// The Lua interpreter and the scripts cache (EVAL, SCRIPT).
+    pub scripting: crate::scripting::Scripting,
 }
 
 impl State {
@@ -352,6 +354,7 @@ impl State {
             propagation: Default::default(),
             replication: Default::default(),
             tracking: crate::tracking::Tracking::default(),
+            scripting: crate::scripting::Scripting::new(),
         }
     }
 

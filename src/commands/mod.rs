@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod slowlog;
@@ -59,6 +60,7 @@ pub mod flag {
     /// Replies are push messages, delivered even under CLIENT REPLY OFF/SKIP
     /// (the (P|S)SUBSCRIBE family, as Redis's CLIENT_PUSHING).
     pub const PUSH_REPLY: u32 = 1 << 18;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -75,6 +77,7 @@ pub mod flag {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_MULTI, "no_multi"),
         (MOVABLE_KEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),
@@ -185,6 +188,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     hll::COMMANDS,
     bitmap::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {

@@ -280,9 +280,12 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
         sep(&mut o);
         let used = crate::alloc::allocated();
         let rss = crate::alloc::rss_bytes();
+        let lua_mem = state.scripting.used_memory() as u64;
+        let scripts_mem = state.scripting.scripts_memory();
+        let cached_scripts = state.scripting.cached_scripts();
         let _ = write!(
             o,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:100.00%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:31744\r\nused_memory_vm_eval:31744\r\nused_memory_lua_human:31.00K\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:32768\r\nused_memory_vm_total:64512\r\nused_memory_vm_total_human:63.00K\r\nused_memory_functions:184\r\nused_memory_scripts:184\r\nused_memory_scripts_human:184B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:rust-system\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:100.00%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{lua_mem}\r\nused_memory_vm_eval:{lua_mem}\r\nused_memory_lua_human:{lua_human}\r\nused_memory_scripts_eval:{scripts_mem}\r\nnumber_of_cached_scripts:{cached_scripts}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:32768\r\nused_memory_vm_total:64512\r\nused_memory_vm_total_human:63.00K\r\nused_memory_functions:184\r\nused_memory_scripts:184\r\nused_memory_scripts_human:184B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:rust-system\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
             human(used),
             human(rss),
             crate::alloc::peak(),
@@ -298,6 +301,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
                 1.0
             },
             rss as i64 - used as i64,
+            lua_human = human(lua_mem),
         );
     }
     if want("persistence") {
@@ -597,7 +601,8 @@ fn acl_categories(c: &CommandSpec) -> Vec<String> {
     if c.has(WRITE) {
         v.push("@write".to_string());
     }
-    if c.has(READONLY) {
+    // The read-only scripts are not @read in Redis (their categories are explicit).
+    if c.has(READONLY) && c.group != "scripting" {
         v.push("@read".to_string());
     }
     if c.has(ADMIN) {
@@ -797,8 +802,11 @@ fn getkeys(args: &Args) -> Result<(&'static CommandSpec, Vec<usize>), Error> {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions: Vec<usize> = spec.key_positions(inner.len()).collect();
-    if positions.is_empty() {
+    let positions: Vec<usize> = match super::scripting::movable_keys(spec, &inner) {
+        Some(p) => p,
+        None => spec.key_positions(inner.len()).collect(),
+    };
+    if positions.is_empty() && !spec.has(super::flag::NO_MANDATORY_KEYS) {
         return Err(Error::Msg("ERR The command has no key arguments"));
     }
     Ok((spec, positions))

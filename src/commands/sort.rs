@@ -121,11 +121,22 @@ fn sort_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, read_only: bool) ->
     let o = parse_opts(args, read_only)?;
     // BY without '*' means "don't sort" (unless the source is unordered and we must be
     // deterministic: Redis then still sorts sets when STORE is used; we keep file order).
-    let dont_sort = o.by.is_some_and(|b| !b.contains(&b'*'));
+    let mut dont_sort = o.by.is_some_and(|b| !b.contains(&b'*'));
+    let mut o = o;
+    let from_script = crate::scripting::is_script_session(ctx.session);
     let mut elems: Vec<Vec<u8>> = match ctx.lookup_read(args.get(1)) {
         None => Vec::new(),
         Some(Value::List(l)) => l.iter().map(|e| e.to_vec()).collect(),
-        Some(Value::Set(s)) => s.iter().map(|m| m.to_vec()).collect(),
+        Some(Value::Set(s)) => {
+            // A set's order is arbitrary: Redis sorts it (ALPHA) when the result is
+            // stored or goes to a script, so that replicas and the AOF agree.
+            if dont_sort && (o.store.is_some() || from_script) {
+                dont_sort = false;
+                o.alpha = true;
+                o.by = None;
+            }
+            s.iter().map(|m| m.to_vec()).collect()
+        }
         Some(Value::ZSet(z)) => {
             let mut v: Vec<Vec<u8>> = z.iter().map(|(m, _)| m.to_vec()).collect();
             if dont_sort && o.desc {

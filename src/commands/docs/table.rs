@@ -719,6 +719,58 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "eval",
+        doc("scripting")
+            .summary("Execute a Lua script server side")
+            .since("2.6.0")
+            .complexity("Depends on the script that is executed.")
+            .args(&[
+                arg("script", T::String),
+                arg("numkeys", T::Integer),
+                arg("key", T::Key).key_spec(0).optional().multiple(),
+                arg("arg", T::String).optional().multiple(),
+            ]),
+    ),
+    (
+        "eval_ro",
+        doc("scripting")
+            .summary("Execute a read-only Lua script server side")
+            .since("7.0.0")
+            .complexity("Depends on the script that is executed.")
+            .args(&[
+                arg("script", T::String),
+                arg("numkeys", T::Integer),
+                arg("key", T::Key).key_spec(0).optional().multiple(),
+                arg("arg", T::String).optional().multiple(),
+            ]),
+    ),
+    (
+        "evalsha",
+        doc("scripting")
+            .summary("Execute a Lua script server side")
+            .since("2.6.0")
+            .complexity("Depends on the script that is executed.")
+            .args(&[
+                arg("sha1", T::String),
+                arg("numkeys", T::Integer),
+                arg("key", T::Key).key_spec(0).optional().multiple(),
+                arg("arg", T::String).optional().multiple(),
+            ]),
+    ),
+    (
+        "evalsha_ro",
+        doc("scripting")
+            .summary("Execute a read-only Lua script server side")
+            .since("7.0.0")
+            .complexity("Depends on the script that is executed.")
+            .args(&[
+                arg("sha1", T::String),
+                arg("numkeys", T::Integer),
+                arg("key", T::Key).key_spec(0).optional().multiple(),
+                arg("arg", T::String).optional().multiple(),
+            ]),
+    ),
+    (
         "exec",
         doc("transactions")
             .summary("Execute all commands issued after MULTI")
@@ -1938,6 +1990,77 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             .complexity("O(1)")
             .args(&[
                 arg("key", T::Key).key_spec(0),
+            ]),
+    ),
+    (
+        "script",
+        doc("scripting")
+            .summary("A container for Lua scripts management commands")
+            .since("2.6.0")
+            .complexity("Depends on subcommand."),
+    ),
+    (
+        "script|debug",
+        doc("scripting")
+            .summary("Set the debug mode for executed scripts.")
+            .since("3.2.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("mode", T::Oneof).args(&[
+                    arg("yes", T::PureToken).token("YES"),
+                    arg("sync", T::PureToken).token("SYNC"),
+                    arg("no", T::PureToken).token("NO"),
+                ]),
+            ]),
+    ),
+    (
+        "script|exists",
+        doc("scripting")
+            .summary("Check existence of scripts in the script cache.")
+            .since("2.6.0")
+            .complexity("O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).")
+            .args(&[
+                arg("sha1", T::String).multiple(),
+            ]),
+    ),
+    (
+        "script|flush",
+        doc("scripting")
+            .summary("Remove all the scripts from the script cache.")
+            .since("2.6.0")
+            .complexity("O(N) with N being the number of scripts in cache")
+            .history(&[
+                ("6.2.0", "Added the `ASYNC` and `SYNC` flushing mode modifiers."),
+            ])
+            .args(&[
+                arg("async", T::Oneof).since("6.2.0").optional().args(&[
+                    arg("async", T::PureToken).token("ASYNC"),
+                    arg("sync", T::PureToken).token("SYNC"),
+                ]),
+            ]),
+    ),
+    (
+        "script|help",
+        doc("scripting")
+            .summary("Show helpful text about the different subcommands")
+            .since("5.0.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "script|kill",
+        doc("scripting")
+            .summary("Kill the script currently in execution.")
+            .since("2.6.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "script|load",
+        doc("scripting")
+            .summary("Load the specified Lua script into the script cache.")
+            .since("2.6.0")
+            .complexity("O(N) with N being the length in bytes of the script body.")
+            .args(&[
+                arg("script", T::String),
             ]),
     ),
     (
