@@ -65,12 +65,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn info_field(con: &mut redis::Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    common::info_field(con, "persistence", field)
 }
 
 fn wait_rewrite_done(con: &mut redis::Connection) {

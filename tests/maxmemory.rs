@@ -63,14 +63,7 @@ fn eviction_frees_memory_and_announces_evicted_keys() {
                 .query(&mut con)
                 .unwrap();
         }
-        let info: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
-        let used: u64 = info
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let used: u64 = common::info_field(&mut con, "memory", "used_memory");
         let limit = used - 2_000_000;
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
@@ -182,14 +175,7 @@ fn access_clock_drives_idletime_and_lru_eviction() {
             .query(&mut con)
             .unwrap();
     }
-    let info: String = redis::cmd("INFO").arg("memory").query(&mut con).unwrap();
-    let used: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let used: u64 = common::info_field(&mut con, "memory", "used_memory");
     for (k, v) in [
         ("maxmemory-policy", "allkeys-lru".to_string()),
         ("maxmemory-samples", "10".into()),

@@ -340,13 +340,7 @@ fn info_counts_cached_scripts() {
     let srv = TestServer::start();
     let mut con = srv.client();
     let field = |con: &mut redis::Connection, name: &str| -> i64 {
-        let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}:")))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        common::info_field(con, "memory", name)
     };
     assert_eq!(field(&mut con, "number_of_cached_scripts"), 0);
     assert!(field(&mut con, "used_memory_lua") > 0);

@@ -387,15 +387,8 @@ fn slowlog_entries_match_redis() {
 fn instantaneous_ops_per_sec_follows_the_load() {
     let server = TestServer::start();
     let mut con = server.client();
-    let field = |con: &mut redis::Connection, name: &str| -> f64 {
-        let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}:")))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let field =
+        |con: &mut redis::Connection, name: &str| -> f64 { common::info_field(con, "stats", name) };
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_millis(600) {
         let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();

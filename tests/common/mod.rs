@@ -467,3 +467,17 @@ fn compare_on<'s>(a: &mut RawConn, b: &mut RawConn, lines: impl Iterator<Item = 
         );
     }
 }
+
+/// One field of `INFO <section>`, parsed (panics with the field's name if absent).
+pub fn info_field<T: std::str::FromStr>(con: &mut redis::Connection, section: &str, name: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    let prefix = format!("{name}:");
+    let value = info
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("INFO {section} has no {name}"));
+    value.trim().parse().unwrap()
+}
