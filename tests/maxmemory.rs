@@ -202,3 +202,41 @@ fn access_clock_drives_idletime_and_lru_eviction() {
         "LRU keeps the recently used keys: {hot} hot, {cold} cold left"
     );
 }
+
+/// Lowering maxmemory evicts at once (CONFIG SET itself), with the `evicted` event.
+#[test]
+fn config_set_maxmemory_evicts_at_once() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let mut sub = server.client();
+    for (k, v) in [
+        ("notify-keyspace-events", "Ee"),
+        ("maxmemory-policy", "allkeys-lru"),
+    ] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(k)
+            .arg(v)
+            .query(&mut con)
+            .unwrap();
+    }
+    let mut pubsub = sub.as_pubsub();
+    pubsub.psubscribe("*").unwrap();
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("foo")
+        .arg("bar")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    let msg = pubsub.get_message().unwrap();
+    assert_eq!(msg.get_channel_name(), "__keyevent@0__:evicted");
+    assert_eq!(msg.get_payload::<String>().unwrap(), "foo");
+}

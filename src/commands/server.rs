@@ -543,7 +543,12 @@ fn config_set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             )));
         }
     }
+    let lowered = new.maxmemory > 0 && new.maxmemory != ctx.state.config.maxmemory;
     ctx.state.config = new;
+    // A lower maxmemory takes effect at once, as Redis's updateMaxmemory evicts right away.
+    if lowered {
+        crate::evict::perform_evictions(ctx.state);
+    }
     out.ok();
     Ok(())
 }
