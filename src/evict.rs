@@ -4,10 +4,10 @@
 //! refused with OOM.
 //!
 //! Victims are the best of `maxmemory-samples` random keys: the least recently used for
-//! the LRU policies (each key's access clock, `db::lru_clock`), the soonest to expire for
-//! `volatile-ttl`, any for the random ones. Access frequency is not counted, so the LFU
-//! policies evict like the LRU ones. (Redis also keeps a pool of good candidates across
-//! calls; sampling afresh each time is a little less precise.)
+//! the LRU policies, the least frequently used for the LFU ones (each key's access stamp,
+//! `db::access`), the soonest to expire for `volatile-ttl`, any for the random ones.
+//! (Redis also keeps a pool of good candidates across calls; sampling afresh each time is
+//! a little less precise.)
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,8 @@ pub fn perform_evictions(state: &mut State) -> bool {
             Rank::SoonestExpiry
         } else if policy.ends_with("-random") {
             Rank::Any
+        } else if policy.ends_with("-lfu") {
+            Rank::LeastFrequentlyUsed
         } else {
             Rank::LeastRecentlyUsed
         };
@@ -63,6 +65,7 @@ pub fn perform_evictions(state: &mut State) -> bool {
 enum Rank {
     Any,
     LeastRecentlyUsed,
+    LeastFrequentlyUsed,
     SoonestExpiry,
 }
 
@@ -96,6 +99,9 @@ fn pick_victim(
                 Rank::LeastRecentlyUsed => {
                     d.dict.clock_of(&key[..]).map_or(0, crate::db::idle_seconds)
                 }
+                Rank::LeastFrequentlyUsed => d.dict.clock_of(&key[..]).map_or(0, |s| {
+                    255 - u64::from(crate::db::access::decayed_counter(s))
+                }),
             };
             if best.is_none_or(|(_, s)| score > s) {
                 best = Some((key, score));

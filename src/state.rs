@@ -312,6 +312,7 @@ pub struct State {
 impl State {
     pub fn new(config: Config) -> State {
         crate::db::update_lru_clock();
+        crate::db::access::configure(&config);
         let mut rng = Rng::default();
         let run_id: String = (0..40)
             .map(|_| b"0123456789abcdef"[rng.below(16) as usize] as char)

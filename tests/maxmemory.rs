@@ -240,3 +240,89 @@ fn config_set_maxmemory_evicts_at_once() {
     assert_eq!(msg.get_channel_name(), "__keyevent@0__:evicted");
     assert_eq!(msg.get_payload::<String>().unwrap(), "foo");
 }
+
+/// Under an LFU policy keys count accesses as Redis does: a new key starts at 5, reads
+/// raise the counter logarithmically, an overwrite keeps it, RESTORE FREQ sets it, and
+/// eviction keeps the frequently used keys.
+#[test]
+fn lfu_counts_accesses_and_drives_eviction() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    let freq = |con: &mut redis::Connection, k: &str| -> i64 {
+        redis::cmd("OBJECT").arg("FREQ").arg(k).query(con).unwrap()
+    };
+    let set = |con: &mut redis::Connection, k: &str, v: &str| {
+        let _: () = redis::cmd("SET").arg(k).arg(v).query(con).unwrap();
+    };
+    let config = |con: &mut redis::Connection, k: &str, v: &str| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(k)
+            .arg(v)
+            .query(con)
+            .unwrap();
+    };
+    let err = redis::cmd("OBJECT")
+        .arg("FREQ")
+        .arg("x")
+        .query::<i64>(&mut con);
+    assert!(
+        err.unwrap_err()
+            .to_string()
+            .contains("An LFU maxmemory policy is not selected")
+    );
+    config(&mut con, "maxmemory-policy", "allkeys-lfu");
+    set(&mut con, "foo", "bar");
+    assert_eq!(freq(&mut con, "foo"), 5);
+    for _ in 0..100 {
+        let _: String = redis::cmd("GET").arg("foo").query(&mut con).unwrap();
+    }
+    let after = freq(&mut con, "foo");
+    assert!(after > 5 && after < 30, "{after}");
+    set(&mut con, "foo", "bar2");
+    assert_eq!(
+        freq(&mut con, "foo"),
+        after,
+        "an overwrite keeps the counter"
+    );
+    let dump: Vec<u8> = redis::cmd("DUMP").arg("foo").query(&mut con).unwrap();
+    let _: () = redis::cmd("RESTORE")
+        .arg("copy")
+        .arg(0)
+        .arg(dump)
+        .arg("FREQ")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(freq(&mut con, "copy"), 100);
+
+    // Popular keys survive eviction; keys read once go first.
+    for i in 0..2000 {
+        set(&mut con, &format!("popular{i}"), &"x".repeat(500));
+        set(&mut con, &format!("once{i}"), &"x".repeat(500));
+    }
+    for _ in 0..20 {
+        for i in 0..2000 {
+            let _: String = redis::cmd("GET")
+                .arg(format!("popular{i}"))
+                .query(&mut con)
+                .unwrap();
+        }
+    }
+    let used: u64 = common::info_field(&mut con, "memory", "used_memory");
+    config(&mut con, "maxmemory-samples", "10");
+    config(&mut con, "maxmemory", &(used - 700_000).to_string());
+    for _ in 0..50 {
+        let _: () = redis::cmd("PING").query(&mut con).unwrap();
+    }
+    let count = |con: &mut redis::Connection, pattern: &str| -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(con).unwrap();
+        keys.len()
+    };
+    let (once, popular) = (count(&mut con, "once*"), count(&mut con, "popular*"));
+    assert!(once < 2000, "something was evicted");
+    assert!(
+        popular > once + 500,
+        "{popular} popular, {once} read-once left"
+    );
+}

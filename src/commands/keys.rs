@@ -628,8 +628,9 @@ fn object_freq(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ));
     }
-    match object_value(ctx, args) {
-        Some(_) => out.int(0),
+    ctx.expire_if_needed(args.get(2));
+    match ctx.db().dict.clock_of(args.get(2)) {
+        Some(stamp) => out.int(i64::from(crate::db::access::decayed_counter(stamp))),
         None => out.null(),
     }
     Ok(())

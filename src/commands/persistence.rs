@@ -109,6 +109,7 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let ttl = parse_i64(args.get(2)).ok_or(super::NOT_INT)?;
     let (mut replace, mut absttl) = (false, false);
     let mut idle_secs = None;
+    let mut freq = None;
     let mut i = 4;
     while i < args.len() {
         if args.is(i, "replace") {
@@ -129,6 +130,7 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                     "ERR Invalid FREQ value, must be >= 0 and <= 255",
                 ));
             }
+            freq = Some(v as u32);
             i += 1;
         } else {
             return Err(SYNTAX);
@@ -167,7 +169,15 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if let Some(t) = when {
         ctx.db().set_expire(key, t);
     }
-    if let Some(idle) = idle_secs {
+    // The key keeps the idle time or frequency it had where it came from (whichever the
+    // policy tracks, as Redis's objectSetLRUOrLFU).
+    if crate::db::access::lfu_mode() {
+        if let Some(f) = freq {
+            ctx.db()
+                .dict
+                .set_clock(key, crate::db::access::stamp_with_counter(f));
+        }
+    } else if let Some(idle) = idle_secs {
         // The key looks as idle as it was where it came from.
         let clock = crate::db::lru_clock().wrapping_sub(idle.min(i64::from(u32::MAX)) as u32);
         ctx.db().dict.set_clock(key, clock & 0xFF_FFFF);

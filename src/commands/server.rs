@@ -545,6 +545,7 @@ fn config_set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     let lowered = new.maxmemory > 0 && new.maxmemory != ctx.state.config.maxmemory;
     ctx.state.config = new;
+    crate::db::access::configure(&ctx.state.config);
     // A lower maxmemory takes effect at once, as Redis's updateMaxmemory evicts right away.
     if lowered {
         crate::evict::perform_evictions(ctx.state);

@@ -73,9 +73,9 @@ type Segment<K, V> = Arc<[Link<K, V>]>;
 /// One heap allocation per entry. The low 32 bits of the hash are kept so that rehashing
 /// never reads (or rehashes) keys, and chain walks compare keys only when the hashes
 /// match (tables never reach 2^32 buckets, so 32 bits place an entry as well as 64).
-/// The other half of that word is the entry's access clock (`crate::db::lru_clock` when
-/// it was created or last looked up, Redis's `robj->lru`): OBJECT IDLETIME and LRU
-/// eviction read it. It is atomic so a read can refresh it through a shared reference,
+/// The other half of that word is the entry's access stamp (`crate::db::access`: the LRU
+/// clock or the LFU counter of its last lookup, Redis's `robj->lru`): OBJECT IDLETIME/FREQ
+/// and eviction read it. It is atomic so a read can refresh it through a shared reference,
 /// also in a segment a snapshot shares (the snapshot does not care about it).
 struct Entry<K, V> {
     hash: u32,
@@ -832,7 +832,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         self.lookup(key).map(|e| {
-            e.clock.store(crate::db::lru_clock(), Relaxed);
+            e.clock
+                .store(crate::db::access::touched(e.clock.load(Relaxed)), Relaxed);
             &e.value
         })
     }
@@ -905,12 +906,12 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
         let rehashing = self.is_rehashing();
         let [t0, t1] = &mut self.ht;
         let i0 = t0.index(h);
-        let clock = crate::db::lru_clock();
         if let Some(e) = t0
             .bucket_holding(i0, h, key)
             .and_then(|b| find_mut(b, h, key))
         {
-            *e.clock.get_mut() = clock;
+            let clock = e.clock.get_mut();
+            *clock = crate::db::access::touched(*clock);
             return Some(&mut e.value);
         }
         if rehashing {
@@ -919,7 +920,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
                 .bucket_holding(i1, h, key)
                 .and_then(|b| find_mut(b, h, key))
                 .map(|e| {
-                    *e.clock.get_mut() = clock;
+                    let clock = e.clock.get_mut();
+                    *clock = crate::db::access::touched(*clock);
                     &mut e.value
                 });
         }
@@ -988,8 +990,11 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
                 .bucket_holding(i, h, key)
                 .and_then(|b| find_mut(b, h, key))
             {
-                // A new value is a new object to Redis: its clock starts now.
-                *e.clock.get_mut() = crate::db::lru_clock();
+                // A new value is a new object to Redis: its LRU clock starts now, while an
+                // LFU counter carries over (dbOverwrite).
+                if !crate::db::access::lfu_mode() {
+                    *e.clock.get_mut() = crate::db::access::new_stamp();
+                }
                 return Ok(mem::replace(&mut e.value, value));
             }
         }
@@ -1006,7 +1011,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
             i,
             Box::new(Entry {
                 hash: h as u32,
-                clock: AtomicU32::new(crate::db::lru_clock()),
+                clock: AtomicU32::new(crate::db::access::new_stamp()),
                 key,
                 value,
                 next: None,

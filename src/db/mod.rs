@@ -1,6 +1,7 @@
 //! The keyspace: databases of key -> value with expiry times, and the data types
 //! themselves. Nothing here knows about the protocol; it is unit-testable on its own.
 
+pub mod access;
 pub mod bitops;
 pub mod dict;
 pub mod digest;
@@ -14,31 +15,9 @@ pub mod zset;
 use dict::Dict;
 pub use value::{StrValue, Value};
 
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering::Relaxed;
-
 use crate::util::Rng;
 
-/// Redis's LRU clock: unix seconds in 24 bits, refreshed by the cron (`update_lru_clock`)
-/// and stamped on a key's dict entry when it is created or looked up.
-static LRU_CLOCK: AtomicU32 = AtomicU32::new(0);
-const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
-
-pub fn lru_clock() -> u32 {
-    LRU_CLOCK.load(Relaxed)
-}
-
-pub fn update_lru_clock() {
-    LRU_CLOCK.store(
-        (crate::util::now_ms() / 1000) as u32 & LRU_CLOCK_MAX,
-        Relaxed,
-    );
-}
-
-/// Seconds since `clock` (an entry's access clock), across the 24-bit wrap.
-pub fn idle_seconds(clock: u32) -> u64 {
-    u64::from(lru_clock().wrapping_sub(clock) & LRU_CLOCK_MAX)
-}
+pub use access::{idle_seconds, lru_clock, update_lru_clock};
 
 /// Keys are binary-safe byte strings.
 pub type Key = Box<[u8]>;

@@ -802,6 +802,10 @@ impl Server {
         crate::dataset::cron(&mut self.state);
         crate::aof::cron(&mut self.state);
         crate::replication::cron(&mut self.state);
+        // Eviction that ran out of its time slice goes on without waiting for a command.
+        if self.state.config.maxmemory > 0 {
+            crate::evict::perform_evictions(&mut self.state);
+        }
         crate::db::update_lru_clock();
         self.state.instantaneous.sample(&self.state.stats);
         if self.state.active_expire_enabled {
