@@ -347,6 +347,8 @@ fn slowlog_entries_match_redis() {
         "HELLO 2 AUTH default pw".into(),
         "CONFIG SET requirepass \"\"".into(),
         "CONFIG SET masterauth x maxmemory 0".into(),
+        "MIGRATE 127.0.0.1 1 nosuch 0 5000 AUTH2 user pw".into(),
+        "MIGRATE 127.0.0.1 1 nosuch 0 5000 AUTH pw".into(),
         format!("SADD set {}", many.join(" ")),
         format!("SADD set foo {long}"),
         "MULTI".into(),

@@ -108,6 +108,17 @@ fn parse<'a>(args: &Args<'a>) -> Result<Options<'a>, Error> {
 }
 
 fn migrate(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    // Passwords stay out of the slow log.
+    let mut i = 6;
+    while i < args.len() && !args.is(i, "keys") {
+        if args.is(i, "auth") {
+            ctx.redact(i + 1);
+        } else if args.is(i, "auth2") {
+            ctx.redact(i + 1);
+            ctx.redact(i + 2);
+        }
+        i += 1;
+    }
     let o = parse(args)?;
     let dest_db = args.i64(4)?;
     let timeout_ms = match args.i64(5)? {
