@@ -5,6 +5,30 @@ mod common;
 
 use common::{RealRedis, TestServer, assert_same_replies};
 
+fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap();
+}
+
+/// Sets `maxmemory` to `limit` with 10 samples, then gives eviction a few commands to
+/// get under it.
+fn squeeze(con: &mut redis::Connection, limit: u64) {
+    config_set(con, "maxmemory-samples", "10");
+    config_set(con, "maxmemory", &limit.to_string());
+    for _ in 0..50 {
+        let _: () = redis::cmd("PING").query(con).unwrap();
+    }
+}
+
+fn count(con: &mut redis::Connection, pattern: &str) -> usize {
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(con).unwrap();
+    keys.len()
+}
+
 #[test]
 fn noeviction_refuses_commands_that_may_grow_memory() {
     let a = TestServer::start();
@@ -176,25 +200,8 @@ fn access_clock_drives_idletime_and_lru_eviction() {
             .unwrap();
     }
     let used: u64 = common::info_field(&mut con, "memory", "used_memory");
-    for (k, v) in [
-        ("maxmemory-policy", "allkeys-lru".to_string()),
-        ("maxmemory-samples", "10".into()),
-        ("maxmemory", (used - 700_000).to_string()),
-    ] {
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg(k)
-            .arg(v)
-            .query(&mut con)
-            .unwrap();
-    }
-    for _ in 0..50 {
-        let _: () = redis::cmd("PING").query(&mut con).unwrap();
-    }
-    let count = |con: &mut redis::Connection, pattern: &str| -> usize {
-        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(con).unwrap();
-        keys.len()
-    };
+    config_set(&mut con, "maxmemory-policy", "allkeys-lru");
+    squeeze(&mut con, used - 700_000);
     let (cold, hot) = (count(&mut con, "cold*"), count(&mut con, "hot*"));
     assert!(cold < 2000, "something was evicted ({cold} cold keys left)");
     assert!(
@@ -254,14 +261,6 @@ fn lfu_counts_accesses_and_drives_eviction() {
     let set = |con: &mut redis::Connection, k: &str, v: &str| {
         let _: () = redis::cmd("SET").arg(k).arg(v).query(con).unwrap();
     };
-    let config = |con: &mut redis::Connection, k: &str, v: &str| {
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg(k)
-            .arg(v)
-            .query(con)
-            .unwrap();
-    };
     let err = redis::cmd("OBJECT")
         .arg("FREQ")
         .arg("x")
@@ -271,7 +270,7 @@ fn lfu_counts_accesses_and_drives_eviction() {
             .to_string()
             .contains("An LFU maxmemory policy is not selected")
     );
-    config(&mut con, "maxmemory-policy", "allkeys-lfu");
+    config_set(&mut con, "maxmemory-policy", "allkeys-lfu");
     set(&mut con, "foo", "bar");
     assert_eq!(freq(&mut con, "foo"), 5);
     for _ in 0..100 {
@@ -310,15 +309,7 @@ fn lfu_counts_accesses_and_drives_eviction() {
         }
     }
     let used: u64 = common::info_field(&mut con, "memory", "used_memory");
-    config(&mut con, "maxmemory-samples", "10");
-    config(&mut con, "maxmemory", &(used - 700_000).to_string());
-    for _ in 0..50 {
-        let _: () = redis::cmd("PING").query(&mut con).unwrap();
-    }
-    let count = |con: &mut redis::Connection, pattern: &str| -> usize {
-        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(con).unwrap();
-        keys.len()
-    };
+    squeeze(&mut con, used - 700_000);
     let (once, popular) = (count(&mut con, "once*"), count(&mut con, "popular*"));
     assert!(once < 2000, "something was evicted");
     assert!(
