@@ -187,8 +187,8 @@ impl Aof {
 /// Writes the buffered commands to the incr file, and fsyncs as `appendfsync` says.
 /// The loop calls this before it flushes replies to clients.
 pub fn flush(state: &mut State) {
-    let policy = state.config.appendfsync.clone();
-    let aof = &mut state.aof;
+    // Called on every loop pass: borrow the config and the AOF side by side, no copies.
+    let State { config, aof, .. } = state;
     let Some(file) = aof.file.as_mut() else {
         return;
     };
@@ -224,7 +224,7 @@ pub fn flush(state: &mut State) {
     if !aof.unsynced {
         return;
     }
-    match policy.as_str() {
+    match config.appendfsync.as_str() {
         "always" => {
             if let Err(e) = file.sync_data() {
                 // Redis exits here: an acknowledged write could otherwise be lost.
