@@ -53,6 +53,19 @@ fn logged_commands(root: &Path) -> Vec<String> {
     lines
 }
 
+/// Starts rudis-server with AOF on in `dir`, expects it to refuse (exit 1), and
+/// returns its log.
+fn refused_start(dir: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
+        .args(["--port", "0", "--appendonly", "yes", "--dir"])
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -248,21 +261,7 @@ fn truncated_and_corrupt_aof() {
     cut.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1");
     std::fs::write(&incr, &cut).unwrap();
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
-        .args([
-            "--port",
-            "0",
-            "--appendonly",
-            "yes",
-            "--aof-load-truncated",
-            "no",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(1));
-    let log = String::from_utf8_lossy(&refused.stdout);
+    let log = refused_start(dir.path(), &["--aof-load-truncated", "no"]);
     assert!(
         log.contains("Unexpected end of file reading the append only file"),
         "{log}"
@@ -290,13 +289,7 @@ fn truncated_and_corrupt_aof() {
     bad.extend_from_slice(b"garbage\r\n");
     bad.extend_from_slice(&whole);
     std::fs::write(&incr, &bad).unwrap();
-    let refused = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
-        .args(["--port", "0", "--appendonly", "yes", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(refused.status.code(), Some(1));
-    let log = String::from_utf8_lossy(&refused.stdout);
+    let log = refused_start(dir.path(), &[]);
     assert!(
         log.contains("Bad file format reading the append only file"),
         "{log}"
