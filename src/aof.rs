@@ -26,7 +26,7 @@ use crate::persist::aof::{
     AofFile, FileKind, LogEnd, Manifest, base_name, encode_command, incr_name, manifest_name,
     read_commands,
 };
-use crate::persist::rdb::{RdbEvent, RdbReader, RdbValue};
+use crate::persist::rdb::{RdbReader, RdbValue};
 use crate::state::{OwnedArgs, Session, State};
 
 /// AOF state and statistics (INFO persistence).
@@ -700,6 +700,32 @@ fn load_from_disk(state: &mut State) -> Result<Manifest, String> {
         .chain(&manifest.incrs)
         .cloned()
         .collect();
+    let size_of_all = files
+        .iter()
+        .filter_map(|f| fs::metadata(dir.join(&f.name)).ok())
+        .map(|m| m.len())
+        .sum();
+    crate::busy::start_loading(state, size_of_all);
+    let loaded = load_files(state, &dir, &files);
+    crate::busy::end_loading(state);
+    let (total, loaded_any) = loaded?;
+    if loaded_any {
+        log::info!(
+            "DB loaded from append only file: {:.3} seconds",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    // Replaying counted as commands and changes; a fresh server shows neither.
+    state.stats.commands.clear();
+    state.stats.commands_processed = 0;
+    state.dirty = 0;
+    state.aof.current_size = total;
+    Ok(manifest)
+}
+
+/// Loads the files of a manifest in order; returns the bytes read and whether any file
+/// had content.
+fn load_files(state: &mut State, dir: &Path, files: &[AofFile]) -> Result<(u64, bool), String> {
     let mut total = 0;
     let mut loaded_any = false;
     for (i, f) in files.iter().enumerate() {
@@ -715,23 +741,13 @@ fn load_from_disk(state: &mut State) -> Result<Manifest, String> {
         };
         total += data.len() as u64;
         loaded_any |= !data.is_empty();
+        state.loading.loaded_bytes = total - data.len() as u64;
         load_file(state, &path, &data, last)?;
         if f.kind == FileKind::Base {
             state.aof.base_size = data.len() as u64;
         }
     }
-    if loaded_any {
-        log::info!(
-            "DB loaded from append only file: {:.3} seconds",
-            t.elapsed().as_secs_f64()
-        );
-    }
-    // Replaying counted as commands and changes; a fresh server shows neither.
-    state.stats.commands.clear();
-    state.stats.commands_processed = 0;
-    state.dirty = 0;
-    state.aof.current_size = total;
-    Ok(manifest)
+    Ok((total, loaded_any))
 }
 
 /// A Redis 6 `appendonly.aof` in `dir`: move it into the AOF directory as the base.
@@ -774,6 +790,8 @@ fn load_file(state: &mut State, path: &Path, data: &[u8], last: bool) -> Result<
         ..Session::default()
     };
     let mut reply = Vec::new();
+    let mut last_served = crate::util::now_us();
+    let base = state.loading.loaded_bytes;
     let end = read_commands(&data[offset..], |args| {
         if crate::commands::lookup(args[0]).is_none() {
             return Err(format!(
@@ -791,6 +809,7 @@ fn load_file(state: &mut State, path: &Path, data: &[u8], last: bool) -> Result<
             &crate::commands::Args::owned(&owned),
             &mut reply,
         );
+        crate::busy::loading_progress(state, base, &mut last_served);
         Ok(())
     })?;
     match end {
@@ -831,29 +850,7 @@ fn load_file(state: &mut State, path: &Path, data: &[u8], last: bool) -> Result<
 /// Loads an RDB image at the start of `data`; returns how many bytes it took.
 fn load_rdb_preamble(state: &mut State, data: &[u8]) -> Result<usize, String> {
     let mut reader = RdbReader::from_slice(data).map_err(|e| e.to_string())?;
-    let now = crate::util::now_ms();
-    while let Some(ev) = reader.next_event().map_err(|e| e.to_string())? {
-        let RdbEvent::Entry(entry) = ev else {
-            continue;
-        };
-        let dbs = state.dbs.len();
-        let Some(db) = state.dbs.get_mut(entry.db as usize) else {
-            return Err(format!(
-                "the file uses database {} but the server has {dbs}",
-                entry.db
-            ));
-        };
-        if entry.expire_ms.is_some_and(|t| t <= now) {
-            continue;
-        }
-        let Some(value) = crate::dataset::value_from_rdb(entry.value, &state.config) else {
-            continue;
-        };
-        db.set(&entry.key, value);
-        if let Some(t) = entry.expire_ms {
-            db.set_expire(&entry.key, t);
-        }
-    }
+    crate::dataset::load_entries(state, &mut reader)?;
     Ok(reader.offset() as usize)
 }
 

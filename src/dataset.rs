@@ -189,30 +189,45 @@ pub struct LoadStats {
     pub expired: u64,
 }
 
-/// Loads `path` into `dbs` (which should be empty). Keys already expired are skipped,
-/// as a master does. Errors name the byte offset and key when known.
-pub fn load(path: &Path, dbs: &mut [Db], config: &Config) -> Result<LoadStats, String> {
+/// Loads `path` into the (empty) databases of `state`, answering LOADING to clients
+/// meanwhile. Keys already expired are skipped, as a master does. Errors name the byte
+/// offset and key when known.
+pub fn load(path: &Path, state: &mut State) -> Result<LoadStats, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = RdbReader::with_len(BufReader::with_capacity(1 << 16, file), len)
-        .map_err(|e| e.to_string())?;
+    crate::busy::start_loading(state, len);
+    let loaded = RdbReader::with_len(BufReader::with_capacity(1 << 16, file), len)
+        .map_err(|e| e.to_string())
+        .and_then(|mut reader| load_entries(state, &mut reader));
+    crate::busy::end_loading(state);
+    loaded
+}
+
+/// Loads the keys of an RDB image into `state.dbs` (the AOF's RDB preamble too), letting
+/// the loop answer clients now and then (see `crate::busy`).
+pub fn load_entries<R: io::Read>(
+    state: &mut State,
+    reader: &mut RdbReader<R>,
+) -> Result<LoadStats, String> {
     let now = crate::util::now_ms();
     let mut stats = LoadStats::default();
+    let mut last_served = crate::util::now_us();
+    let base_offset = state.loading.loaded_bytes;
     while let Some(ev) = reader.next_event().map_err(|e| e.to_string())? {
         let RdbEvent::Entry(entry) = ev else {
             continue;
         };
-        let Some(db) = dbs.get_mut(entry.db as usize) else {
+        let dbs = state.dbs.len();
+        let Some(db) = state.dbs.get_mut(entry.db as usize) else {
             return Err(format!(
-                "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting",
-                dbs.len()
+                "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"
             ));
         };
         if entry.expire_ms.is_some_and(|t| t <= now) {
             stats.expired += 1;
             continue;
         }
-        let Some(value) = value_from_rdb(entry.value, config) else {
+        let Some(value) = value_from_rdb(entry.value, &state.config) else {
             continue;
         };
         db.set(&entry.key, value);
@@ -220,6 +235,7 @@ pub fn load(path: &Path, dbs: &mut [Db], config: &Config) -> Result<LoadStats, S
             db.set_expire(&entry.key, t);
         }
         stats.keys += 1;
+        crate::busy::loading_progress(state, base_offset + reader.offset(), &mut last_served);
     }
     Ok(stats)
 }
@@ -381,7 +397,7 @@ pub fn load_at_startup(state: &mut State) -> Result<(), String> {
         return Ok(());
     }
     let t = Instant::now();
-    let stats = load(&path, &mut state.dbs, &state.config).map_err(|e| {
+    let stats = load(&path, state).map_err(|e| {
         format!(
             "Fatal error loading the DB ({}): {e}. Exiting.",
             path.display()

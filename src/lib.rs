@@ -6,6 +6,7 @@
 
 pub mod alloc;
 pub mod aof;
+pub mod busy;
 pub mod commands;
 pub mod config;
 pub mod dataset;

@@ -100,16 +100,6 @@ fn main() {
     }
     let mut state = State::new(config);
     state.config_file = config_file;
-    // As Redis: with appendonly yes the AOF is the dataset, and the RDB is not read.
-    let loaded = if state.config.appendonly {
-        rudis::aof::load_at_startup(&mut state)
-    } else {
-        rudis::dataset::load_at_startup(&mut state)
-    };
-    if let Err(e) = loaded {
-        log::warn!("{e}");
-        std::process::exit(1);
-    }
     let mut server = match Server::bind(state) {
         Ok(s) => s,
         Err(e) => {
@@ -123,6 +113,12 @@ fn main() {
         env!("CARGO_PKG_VERSION")
     );
     log::warn!("Server initialized");
+    // Listening already, as Redis: clients that connect during a long load are answered
+    // LOADING instead of waiting in the backlog.
+    if let Err(e) = server.load_dataset() {
+        log::warn!("{e}");
+        std::process::exit(1);
+    }
     log::info!("Ready to accept connections tcp");
     let code = server.run();
     std::process::exit(code);

@@ -60,6 +60,15 @@ impl Replication {
         }
     }
 
+    /// Online replicas that acknowledged within `max_lag` seconds (Redis's
+    /// repl_good_slaves_count, for min-replicas-to-write).
+    pub fn good_replicas(&self, max_lag: i64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.sync.is_none() && r.ack_time.elapsed().as_secs() as i64 <= max_lag)
+            .count()
+    }
+
     pub fn acknowledge(&mut self, client: ClientKey, offset: u64) {
         if let Some(r) = self.replicas.iter_mut().find(|r| r.client == client) {
             r.ack_offset = offset;

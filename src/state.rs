@@ -307,6 +307,10 @@ pub struct State {
     pub tracking: crate::tracking::Tracking,
     /// The Lua interpreter and the scripts cache (EVAL, SCRIPT).
     pub scripting: crate::scripting::Scripting,
+    /// Set while a slow script or a load holds the loop (see `crate::busy`).
+    pub busy: Option<crate::busy::Busy>,
+    /// Progress of the load in progress, for INFO.
+    pub loading: crate::busy::LoadingInfo,
 }
 
 impl State {
@@ -356,6 +360,8 @@ impl State {
             replication: Default::default(),
             tracking: crate::tracking::Tracking::default(),
             scripting: crate::scripting::Scripting::new(),
+            busy: None,
+            loading: Default::default(),
         }
     }
 

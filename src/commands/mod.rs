@@ -32,6 +32,7 @@ use std::sync::OnceLock;
 
 pub use context::Ctx;
 
+use crate::busy::Busy;
 use crate::protocol::Reply;
 use crate::state::{ClientKey, OwnedArgs, Session, State, flags as sf};
 use crate::util::{parse_f64, parse_i64};
@@ -489,18 +490,45 @@ fn run(
         && (name_flags & flag::DENYOOM != 0
             || (session.has(sf::MULTI)
                 && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"))
-            || (spec.name == "exec" && transactions::queue_has_denyoom(session)))
+            || (spec.name == "exec" && transactions::queue_has_flag(session, flag::DENYOOM)))
     {
-        flag_multi_error(session);
-        reject(state, Some(spec), out, &Error::Msg(crate::evict::OOM));
+        refuse(
+            state,
+            key,
+            session,
+            spec,
+            out,
+            &Error::Msg(crate::evict::OOM),
+        );
         return Outcome::Done;
     }
     if name_flags & (flag::WRITE | flag::DENYOOM) != 0
         && let Some(e) = writes_refused(state)
     {
-        flag_multi_error(session);
-        reject(state, Some(spec), out, &e);
+        refuse(state, key, session, spec, out, &e);
         return Outcome::Done;
+    }
+    if !enough_good_replicas(state)
+        && (name_flags & flag::WRITE != 0
+            || (spec.name == "exec" && transactions::queue_has_flag(session, flag::WRITE)))
+    {
+        let e = Error::Msg("NOREPLICAS Not enough good replicas to write.");
+        refuse(state, key, session, spec, out, &e);
+        return Outcome::Done;
+    }
+    // A slow script or a load holds the dataset: only what the table allows then runs.
+    if let Some(busy) = state.busy
+        && key != crate::aof::LOADING_CLIENT
+    {
+        let refused = match busy {
+            Busy::Script if spec.flags & flag::ALLOW_BUSY == 0 => Some(crate::busy::BUSY_SCRIPT),
+            Busy::Loading if spec.flags & flag::LOADING == 0 => Some(crate::busy::LOADING),
+            _ => None,
+        };
+        if let Some(msg) = refused {
+            refuse(state, key, session, spec, out, &Error::Msg(msg));
+            return Outcome::Done;
+        }
     }
     if session.has(sf::MULTI) && !transactions::runs_inside_multi(spec) {
         if name_flags & flag::NO_MULTI != 0 {
@@ -611,6 +639,38 @@ fn writes_refused(state: &State) -> Option<Error> {
     Some(Error::Owned(format!(
         "MISCONF Errors writing to the AOF file: {aof_error}"
     )))
+}
+
+/// min-replicas-to-write: enough replicas acknowledged recently (Redis's
+/// checkGoodReplicasStatus).
+fn enough_good_replicas(state: &State) -> bool {
+    let need = state.config.min_replicas_to_write;
+    let lag = state.config.min_replicas_max_lag;
+    need == 0 || lag == 0 || state.replication.good_replicas(lag) >= need as usize
+}
+
+/// Refuses a command that passed the table checks (Redis's rejectCommand): the
+/// transaction it was queued in fails, and a refused EXEC discards it at once.
+fn refuse(
+    state: &mut State,
+    key: ClientKey,
+    session: &mut Session,
+    spec: &'static CommandSpec,
+    out: &mut Reply,
+    e: &Error,
+) {
+    if spec.name == "exec" && session.has(sf::MULTI) {
+        transactions::discard_transaction(state, key, session);
+        transactions::unwatch_all(state, key, session);
+        let abort = Error::Owned(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            e.text()
+        ));
+        reject(state, Some(spec), out, &abort);
+        return;
+    }
+    flag_multi_error(session);
+    reject(state, Some(spec), out, e);
 }
 
 fn flag_multi_error(session: &mut Session) {

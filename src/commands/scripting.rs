@@ -127,8 +127,16 @@ fn script_flush(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-fn script_kill(_: &mut Ctx, _: &Args, _: &mut Reply) -> CmdResult {
-    Err(Error::Msg(scripting::NOTBUSY))
+fn script_kill(ctx: &mut Ctx, _: &Args, out: &mut Reply) -> CmdResult {
+    if ctx.state.busy != Some(crate::busy::Busy::Script) {
+        return Err(Error::Msg(scripting::NOTBUSY));
+    }
+    if ctx.state.scripting.wrote {
+        return Err(Error::Msg(scripting::UNKILLABLE));
+    }
+    ctx.state.scripting.kill_requested = true;
+    out.ok();
+    Ok(())
 }
 
 fn script_debug(_: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {

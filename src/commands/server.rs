@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::flag::*;
 use super::{Args, CmdResult, CommandSpec, Ctx, Error, SYNTAX, all_commands, container};
+use crate::busy::Busy;
 use crate::config::{self, PARAMS};
 use crate::protocol::Reply;
 use crate::state::{Session, ShutdownRequest, State, flags as sf};
@@ -307,9 +308,11 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
     if want("persistence") {
         sep(&mut o);
         let p = &state.persistence;
+        let loading = state.busy == Some(crate::busy::Busy::Loading);
         let _ = write!(
             o,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            loading as i32,
             state.dirty,
             p.bgsave.is_some() as i32,
             state.lastsave,
@@ -323,6 +326,26 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
             p.loaded_keys,
         );
         crate::aof::info(state, &mut o);
+        if loading {
+            let l = &state.loading;
+            let perc = if l.total_bytes > 0 {
+                l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
+            } else {
+                0.0
+            };
+            let elapsed_us = (crate::util::now_us() - l.started_us).max(1);
+            let eta = if l.loaded_bytes > 0 {
+                let rate = l.loaded_bytes as f64 / elapsed_us as f64;
+                ((l.total_bytes.saturating_sub(l.loaded_bytes)) as f64 / rate / 1e6) as i64
+            } else {
+                1
+            };
+            let _ = write!(
+                o,
+                "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:0\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n",
+                l.start_secs, l.total_bytes, l.loaded_bytes
+            );
+        }
     }
     if want("stats") {
         sep(&mut o);
@@ -919,8 +942,7 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
                 }
             }
             let path = crate::dataset::rdb_path(ctx.state);
-            let state = &mut *ctx.state;
-            if let Err(e) = crate::dataset::load(&path, &mut state.dbs, &state.config) {
+            if let Err(e) = crate::dataset::load(&path, ctx.state) {
                 log::warn!("DEBUG RELOAD failed to load: {e}");
                 return Err(Error::Msg(
                     "ERR Error trying to load the RDB dump, check server logs.",
@@ -1206,6 +1228,15 @@ fn shutdown(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         }
     }
     let _ = out;
+    match ctx.state.busy {
+        // The dataset is half-written by the script: only NOSAVE may stop now.
+        Some(Busy::Script) if save != Some(false) => {
+            return Err(Error::Msg(crate::busy::BUSY_SCRIPT));
+        }
+        // Nothing to save of a half-loaded dataset (Redis forces NOSAVE too).
+        Some(Busy::Loading) => save = Some(false),
+        _ => {}
+    }
     if !shutdown_save(ctx.state, save) {
         return Err(Error::Msg("ERR Errors trying to SHUTDOWN. Check logs."));
     }

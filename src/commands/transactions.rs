@@ -34,11 +34,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("Forgets about watched keys of a transaction.", "2.2.0"),
 ];
 
-/// True if a queued command may grow memory (EXEC is then refused under OOM).
-pub fn queue_has_denyoom(session: &Session) -> bool {
+/// True if a queued command has `flag` (EXEC of a queue that may grow memory is refused
+/// under OOM, of one that writes without enough replicas).
+pub fn queue_has_flag(session: &Session, flag: u32) -> bool {
     session.multi_queue.iter().any(|req| {
         resolve(&Args::owned(req))
-            .is_ok_and(|(parent, spec)| (spec.flags | parent.map_or(0, |p| p.flags)) & DENYOOM != 0)
+            .is_ok_and(|(parent, spec)| (spec.flags | parent.map_or(0, |p| p.flags)) & flag != 0)
     })
 }
 

@@ -6,16 +6,20 @@
 //!
 //! The interpreter lives in [`Scripting`] inside `State`; while a script runs it is
 //! taken out, so the `redis.call` callback can hold `&mut State` without aliasing it.
+//!
+//! A script that runs past `lua-time-limit` does not stop the server: an instruction
+//! count hook lets the loop answer other clients (BUSY, see `crate::busy`) and ends the
+//! script when SCRIPT KILL asks, as Redis's luaMaskCountHook.
 
 mod convert;
 mod libs;
 mod msgpack;
 mod structlib;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
 use crate::commands::{self, Args, CommandSpec, flag};
 use crate::protocol::Reply;
@@ -28,6 +32,10 @@ pub struct Scripting {
     /// Figures INFO reports while the engine is out running a script.
     last_memory: usize,
     last_count: usize,
+    /// SCRIPT KILL asked the slow script to stop.
+    pub kill_requested: bool,
+    /// The running script called a write command (it can no longer be killed).
+    pub wrote: bool,
 }
 
 /// A cached script: its compiled function and what its shebang said.
@@ -51,8 +59,20 @@ struct Engine {
     run: Function,
 }
 
-/// Redis's fixed answer to SCRIPT KILL: scripts here always run to completion.
+/// SCRIPT KILL with no slow script running.
 pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+/// SCRIPT KILL of a script that already wrote.
+pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+/// The error a killed script ends with.
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Instructions between two looks at the clock (Redis's LUA_MASKCOUNT period).
+const HOOK_INSTRUCTIONS: u32 = 100_000;
+
+thread_local! {
+    /// The `Run` of the script now executing, for the hook (which must be 'static):
+    /// set by `run_script` for the duration of the call, null otherwise.
+    static RUNNING: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
 
 impl Scripting {
     fn engine(&mut self) -> &mut Engine {
@@ -66,6 +86,8 @@ impl Scripting {
             last_memory: engine.lua.used_memory(),
             engine: Some(engine),
             last_count: 0,
+            kill_requested: false,
+            wrote: false,
         }
     }
 
@@ -171,6 +193,7 @@ impl Engine {
             .into_function()
             .expect("prelude compiles");
         let run: Function = prelude.call(internal.clone()).expect("prelude runs");
+        set_count_hook(&lua);
         Engine {
             lua,
             scripts: HashMap::new(),
@@ -233,6 +256,7 @@ pub enum Source<'a> {
 /// Everything `redis.call` needs while a script runs.
 struct Run<'a> {
     state: &'a mut State,
+    started_us: i64,
     /// The script's own client: the caller's db, RESP2 unless `redis.setresp(3)`.
     session: Session,
     read_only: bool,
@@ -343,10 +367,12 @@ fn run_script(
     };
     let run = RefCell::new(Run {
         state,
+        started_us: crate::util::now_us(),
         session,
         read_only,
     });
     let run_ref = &run;
+    RUNNING.with(|r| r.set(&run as *const RefCell<Run> as *const ()));
     let outcome = lua.scope(|scope| {
         let internal = engine.internal.clone();
         let call = scope.create_function(move |lua, (raise, argv): (bool, Table)| {
@@ -361,7 +387,16 @@ fn run_script(
     // Collect what Lua may have kept of this run (KEYS/ARGV, replies) now and then,
     // as Redis does after each script.
     let _ = lua.gc_step();
+    RUNNING.with(|r| r.set(std::ptr::null()));
     let state = run.into_inner().state;
+    if state.scripting.kill_requested {
+        set_count_hook(lua);
+    }
+    if state.busy == Some(crate::busy::Busy::Script) {
+        state.busy = None;
+    }
+    state.scripting.kill_requested = false;
+    state.scripting.wrote = false;
     match outcome {
         Ok((true, value)) => {
             let mut errors = Vec::new();
@@ -381,6 +416,55 @@ fn run_script(
         }
         Err(e) => Err(format!("ERR Error running script {sha}: {e}")),
     }
+}
+
+fn set_count_hook(lua: &Lua) {
+    let triggers = HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS);
+    let _ = lua.set_hook(triggers, |lua, _| count_hook(lua));
+}
+
+/// Every `HOOK_INSTRUCTIONS`: past `lua-time-limit` the script is BUSY and the loop
+/// serves other clients from here; a SCRIPT KILL they sent ends the script.
+fn count_hook(lua: &Lua) -> mlua::Result<VmState> {
+    let ptr = RUNNING.with(|r| r.get());
+    if ptr.is_null() {
+        return Ok(VmState::Continue);
+    }
+    // SAFETY: `run_script` sets RUNNING to its `RefCell<Run>` only while the script it
+    // owns runs (the hook fires only then) and clears it before the cell is dropped.
+    let run = unsafe { &*(ptr as *const RefCell<Run>) };
+    // Inside `redis.call` the run is borrowed, and no Lua code runs there anyway.
+    let Ok(mut guard) = run.try_borrow_mut() else {
+        return Ok(VmState::Continue);
+    };
+    let started_us = guard.started_us;
+    let state = &mut *guard.state;
+    if state.busy.is_none() {
+        let elapsed_ms = (crate::util::now_us() - started_us) / 1000;
+        if elapsed_ms < state.config.lua_time_limit {
+            return Ok(VmState::Continue);
+        }
+        log::warn!(
+            "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the SCRIPT KILL command."
+        );
+        state.busy = Some(crate::busy::Busy::Script);
+    }
+    crate::busy::serve_clients(state);
+    if !state.scripting.kill_requested {
+        return Ok(VmState::Continue);
+    }
+    drop(guard);
+    log::warn!("Lua script killed by user with SCRIPT KILL.");
+    // From now on on every line too, so a pcall loop cannot catch its way past the kill.
+    let triggers = HookTriggers::EVERY_LINE.every_nth_instruction(HOOK_INSTRUCTIONS);
+    lua.set_hook(triggers, |_, debug| {
+        // Not inside the internal error handler, which must turn this into the reply.
+        if debug.source().source.as_deref() == Some(INTERNAL_CHUNK) {
+            return Ok(VmState::Continue);
+        }
+        Err(libs::raise_table(KILLED))
+    })?;
+    Err(libs::raise_table(KILLED))
 }
 
 /// Writes an error reply as given (Redis's addReplyErrorFormatEx with "-%s": the code is
@@ -451,6 +535,9 @@ fn redis_call(
     };
     if let Some(e) = refuse(parent, spec, &args, run.read_only) {
         return Ok((error_table(lua, e)?, raise));
+    }
+    if (spec.flags | parent.map_or(0, |p| p.flags)) & flag::WRITE != 0 {
+        run.state.scripting.wrote = true;
     }
     let resp3 = internal.raw_get::<i64>("resp").unwrap_or(2) == 3;
     run.session.resp3 = resp3;

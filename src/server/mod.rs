@@ -95,11 +95,19 @@ struct Conn {
     closed: bool,
 }
 
+/// The loop: the sockets (`Net`) and the dataset (`State`), kept apart so that a command
+/// holding `&mut State` for long (a slow script, a load) can still let `Net` serve
+/// other clients (see `busy`).
 pub struct Server {
+    net: Net,
+    pub state: State,
+}
+
+/// Everything about sockets: the poll, the listeners, each client's buffers.
+struct Net {
     poll: Poll,
     listeners: Vec<Listener>,
     conns: Slab<Conn>,
-    pub state: State,
     /// Clients with output to flush before the loop sleeps.
     pending: Vec<ClientKey>,
     /// Clients with a complete request left unprocessed (blocked, paused, or more
@@ -109,6 +117,12 @@ pub struct Server {
     cron_loops: u64,
     /// Scratch space sockets are read into.
     read_buf: Box<[u8]>,
+    /// The client whose command is running (not read from by a pass of `busy`).
+    running: Option<ClientKey>,
+    /// Clients with input left unread while their own command ran.
+    unread: Vec<ClientKey>,
+    /// A slow command already had its first `busy` pass (see `sweep`).
+    swept: bool,
 }
 
 /// Redis-style text for an I/O error (strerror).
@@ -204,23 +218,43 @@ impl Server {
             r.map_err(|e| format!("Failed registering listener: {e}"))?;
         }
         Ok(Server {
-            poll,
-            listeners,
-            conns: Slab::new(),
+            net: Net {
+                poll,
+                listeners,
+                conns: Slab::new(),
+                pending: Vec::new(),
+                ready_input: Vec::new(),
+                next_cron: Instant::now(),
+                cron_loops: 0,
+                read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+                running: None,
+                unread: Vec::new(),
+                swept: false,
+            },
             state,
-            pending: Vec::new(),
-            ready_input: Vec::new(),
-            next_cron: Instant::now(),
-            cron_loops: 0,
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
         })
     }
 
     /// The port actually bound (useful with `port 0` in tests... and for logs).
     pub fn local_port(&self) -> Option<u16> {
-        self.listeners.iter().find_map(|l| match l {
+        self.net.listeners.iter().find_map(|l| match l {
             Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
             Listener::Unix(_) => None,
+        })
+    }
+
+    /// Loads the dataset (AOF or RDB) before serving, answering LOADING to clients that
+    /// connect meanwhile. An error stops start-up.
+    pub fn load_dataset(&mut self) -> Result<(), String> {
+        install_signal_handlers();
+        let (net, state) = (&mut self.net, &mut self.state);
+        crate::busy::with_pump(net, || {
+            // As Redis: with appendonly yes the AOF is the dataset, and the RDB is not read.
+            if state.config.appendonly {
+                crate::aof::load_at_startup(state)
+            } else {
+                crate::dataset::load_at_startup(state)
+            }
         })
     }
 
@@ -229,66 +263,80 @@ impl Server {
         install_signal_handlers();
         let mut events = Events::with_capacity(1024);
         loop {
-            if self.state.active_expire_enabled {
-                crate::expire::active_expire_cycle(&mut self.state, crate::expire::Cycle::Fast);
-            }
-            let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
-                && e.kind() != io::ErrorKind::Interrupted
-            {
-                log::warn!("poll failed: {e}");
-            }
-            for ev in events.iter() {
-                let t = ev.token().0;
-                if t >= LISTENER_BASE {
-                    self.accept(t - LISTENER_BASE);
-                    continue;
-                }
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    self.read_from(t);
-                }
-                if ev.is_writable() {
-                    self.mark_pending(t);
-                }
-            }
-            self.process_ready_input();
-            if Instant::now() >= self.next_cron {
-                self.cron();
-            }
-            self.serve_timeouts();
-            if SIGNALLED.swap(false, Ordering::SeqCst) {
-                log::warn!("Received SIGTERM scheduling shutdown...");
-                self.state.shutdown = Some(crate::state::ShutdownRequest { save: None });
-            }
-            crate::tracking::broadcast(&mut self.state);
-            crate::replication::poll_syncs(&mut self.state);
-            self.deliver_outbox();
-            self.handle_kills();
-            // The log is written (and fsynced under `always`) before any reply goes out.
-            crate::aof::flush(&mut self.state);
-            self.flush_pending();
-            if let Some(req) = self.state.shutdown.take()
-                && self.prepare_shutdown(req)
-            {
-                return 0;
+            if let Some(code) = self.net.turn(&mut self.state, &mut events) {
+                return code;
             }
         }
     }
+}
 
-    fn poll_timeout(&self) -> Duration {
+impl Net {
+    /// One turn of the loop; Some(exit code) when the server is to stop.
+    fn turn(&mut self, state: &mut State, events: &mut Events) -> Option<i32> {
+        if state.active_expire_enabled {
+            crate::expire::active_expire_cycle(state, crate::expire::Cycle::Fast);
+        }
+        let timeout = self.poll_timeout(state);
+        if let Err(e) = self.poll.poll(events, Some(timeout))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            log::warn!("poll failed: {e}");
+        }
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if t >= LISTENER_BASE {
+                self.accept(state, t - LISTENER_BASE);
+                continue;
+            }
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                self.read_from(state, t);
+            }
+            if ev.is_writable() {
+                self.mark_pending(t);
+            }
+        }
+        // Clients whose input arrived while their own slow command ran.
+        for k in std::mem::take(&mut self.unread) {
+            self.read_from(state, k);
+        }
+        self.process_ready_input(state);
+        if Instant::now() >= self.next_cron {
+            self.cron(state);
+        }
+        self.serve_timeouts(state);
+        if SIGNALLED.swap(false, Ordering::SeqCst) {
+            log::warn!("Received SIGTERM scheduling shutdown...");
+            state.shutdown = Some(crate::state::ShutdownRequest { save: None });
+        }
+        crate::tracking::broadcast(state);
+        crate::replication::poll_syncs(state);
+        self.deliver_outbox(state);
+        self.handle_kills(state);
+        // The log is written (and fsynced under `always`) before any reply goes out.
+        crate::aof::flush(state);
+        self.flush_pending(state);
+        if let Some(req) = state.shutdown.take()
+            && self.prepare_shutdown(state, req)
+        {
+            return Some(0);
+        }
+        None
+    }
+
+    fn poll_timeout(&self, state: &State) -> Duration {
         if !self.ready_input.is_empty() {
             return Duration::ZERO;
         }
         let now = Instant::now();
         let mut t = self.next_cron.saturating_duration_since(now);
-        if let Some(deadline) = self.state.next_block_deadline() {
+        if let Some(deadline) = state.next_block_deadline() {
             let ms = (deadline - now_ms()).max(0) as u64;
             t = t.min(Duration::from_millis(ms));
         }
         t.min(Duration::from_millis(100))
     }
 
-    fn accept(&mut self, index: usize) {
+    fn accept(&mut self, state: &mut State, index: usize) {
         loop {
             let accepted = match &self.listeners[index] {
                 Listener::Tcp(l) => l.accept().map(|(s, a)| {
@@ -297,7 +345,7 @@ impl Server {
                     (Stream::Tcp(s), a.to_string(), laddr)
                 }),
                 Listener::Unix(l) => l.accept().map(|(s, _)| {
-                    let path = self.state.config.unixsocket.clone();
+                    let path = state.config.unixsocket.clone();
                     (Stream::Unix(s), format!("{path}:0"), format!("{path}:0"))
                 }),
             };
@@ -309,10 +357,10 @@ impl Server {
                     return;
                 }
             };
-            self.state.stats.connections_received += 1;
-            if self.state.connected_clients >= self.state.config.maxclients as usize {
+            state.stats.connections_received += 1;
+            if state.connected_clients >= state.config.maxclients as usize {
                 let _ = stream.write(b"-ERR max number of clients reached\r\n");
-                self.state.stats.rejected_connections += 1;
+                state.stats.rejected_connections += 1;
                 continue;
             }
             let fd = match &stream {
@@ -342,8 +390,8 @@ impl Server {
             });
             let now = now_ms();
             let session = Session {
-                id: self.state.next_client_id,
-                authenticated: self.state.config.requirepass.is_empty(),
+                id: state.next_client_id,
+                authenticated: state.config.requirepass.is_empty(),
                 addr,
                 laddr,
                 fd,
@@ -351,18 +399,18 @@ impl Server {
                 last_interaction_ms: now,
                 ..Session::default()
             };
-            self.state.next_client_id += 1;
-            self.state.sessions.insert(key, session);
-            self.state.connected_clients += 1;
+            state.next_client_id += 1;
+            state.sessions.insert(key, session);
+            state.connected_clients += 1;
             log::debug!(
                 "Accepted {}",
-                self.state.sessions.get(key).map_or("", |s| &s.addr)
+                state.sessions.get(key).map_or("", |s| &s.addr)
             );
         }
     }
 
     /// Reads what the socket has, then runs every complete request.
-    fn read_from(&mut self, key: ClientKey) {
+    fn read_from(&mut self, state: &mut State, key: ClientKey) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -393,46 +441,46 @@ impl Server {
                 }
             }
         }
-        self.state.stats.net_input_bytes += total as u64;
+        state.stats.net_input_bytes += total as u64;
         // One clock read for the batch: the first command's start and the interaction time.
-        self.state.now_us = now_us();
+        state.now_us = now_us();
         if total > 0
-            && let Some(s) = self.state.sessions.get_mut(key)
+            && let Some(s) = state.sessions.get_mut(key)
         {
-            s.last_interaction_ms = self.state.now_us / 1000;
+            s.last_interaction_ms = state.now_us / 1000;
         }
-        self.process_input(key);
+        self.process_input(state, key);
         let closed = self.conns.get(key).is_some_and(|c| c.closed);
         if closed {
-            self.close(key);
+            self.close(state, key);
         }
     }
 
-    fn process_ready_input(&mut self) {
+    fn process_ready_input(&mut self, state: &mut State) {
         if self.ready_input.is_empty() {
             return;
         }
         let keys = std::mem::take(&mut self.ready_input);
-        self.state.now_us = now_us();
+        state.now_us = now_us();
         for k in keys {
-            self.process_input(k);
+            self.process_input(state, k);
         }
     }
 
     /// Parses and runs the complete requests in a client's query buffer.
-    fn process_input(&mut self, key: ClientKey) {
+    fn process_input(&mut self, state: &mut State, key: ClientKey) {
         let mut processed = 0;
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
-            let Some(session) = self.state.sessions.get(key) else {
+            let Some(session) = state.sessions.get(key) else {
                 return;
             };
             if session.blocked.is_some() || session.has(sf::CLOSE_AFTER_REPLY | sf::CLOSE_ASAP) {
                 break;
             }
-            if self.state.paused_until != 0 && self.state.paused_until > now_ms() {
+            if state.paused_until != 0 && state.paused_until > now_ms() {
                 if !self.ready_input.contains(&key) && !conn.query.is_empty() {
                     self.ready_input.push(key);
                 }
@@ -446,18 +494,18 @@ impl Server {
                 break;
             }
             let limits = Limits {
-                max_bulk_len: self.state.config.proto_max_bulk_len,
+                max_bulk_len: state.config.proto_max_bulk_len,
                 authenticated: session.authenticated,
             };
             match conn.parser.parse(&conn.query, limits) {
                 Parsed::Incomplete => {
-                    let limit = self.state.config.client_query_buffer_limit as usize;
+                    let limit = state.config.client_query_buffer_limit as usize;
                     if conn.query.len() > limit {
                         log::warn!(
                             "Closing client that reached max query buffer length (qbuf initial bytes: {:?})",
                             String::from_utf8_lossy(&conn.query[..conn.query.len().min(64)])
                         );
-                        self.state.stats.client_query_buffer_limit_disconnections += 1;
+                        state.stats.client_query_buffer_limit_disconnections += 1;
                         conn.closed = true;
                     }
                     break;
@@ -469,8 +517,8 @@ impl Server {
                     r.error(&format!("ERR Protocol error: {msg}"));
                     conn.query.clear();
                     conn.parser.reset();
-                    self.state.stats.total_error_replies += 1;
-                    if let Some(s) = self.state.sessions.get_mut(key) {
+                    state.stats.total_error_replies += 1;
+                    if let Some(s) = state.sessions.get_mut(key) {
                         s.flags |= sf::CLOSE_AFTER_REPLY;
                     }
                     self.mark_pending(key);
@@ -478,7 +526,7 @@ impl Server {
                 }
                 Parsed::Request(_) => {
                     processed += 1;
-                    self.run_request(key);
+                    self.run_request(state, key);
                 }
             }
         }
@@ -486,45 +534,68 @@ impl Server {
     }
 
     /// Runs the request the parser just completed for `key`.
-    fn run_request(&mut self, key: ClientKey) {
+    fn run_request(&mut self, state: &mut State, key: ClientKey) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(mut session) = self.state.sessions.take(key) else {
+        let Some(mut session) = state.sessions.take(key) else {
             return;
         };
-        let spans = conn.parser.spans();
+        // The client's buffers leave the slab while its command runs: a slow command may
+        // let the loop serve others meanwhile (crate::busy), which can grow the slab.
+        let query = std::mem::take(&mut conn.query);
+        let parser = std::mem::take(&mut conn.parser);
+        let mut out = std::mem::take(&mut conn.out);
+        let spans = parser.spans();
         // Quoted inline arguments need decoding: a rare, hand-typed path that copies.
-        let decoded = (conn.parser.was_inline()
-            && spans
-                .iter()
-                .any(|&(s, e)| parse::is_quoted(&conn.query[s..e])))
-        .then(|| decode_quoted(&conn.query, spans));
+        let decoded = (parser.was_inline()
+            && spans.iter().any(|&(s, e)| parse::is_quoted(&query[s..e])))
+        .then(|| decode_quoted(&query, spans));
         let args = match &decoded {
             Some(o) => Args::owned(o),
-            None => Args::new(&conn.query, spans),
+            None => Args::new(&query, spans),
         };
-        commands::execute(&mut self.state, key, &mut session, &args, &mut conn.out);
+        let outer = self.running.replace(key);
+        crate::busy::with_pump(self, || {
+            commands::execute(state, key, &mut session, &args, &mut out)
+        });
+        self.running = outer;
+        if outer.is_none() {
+            self.swept = false;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        // Bytes delivered to this client while its command ran follow its reply.
+        if !conn.out.is_empty() {
+            out.extend_from_slice(&conn.out);
+        }
+        conn.query = query;
+        conn.parser = parser;
+        conn.out = out;
         session.obuf_len = conn.out.len() - conn.out_pos;
         session.qbuf_len = conn.query.len();
-        self.state.sessions.put(key, session);
+        state.sessions.put(key, session);
         self.mark_pending(key);
-        self.after_command();
+        self.after_command(state);
     }
 
     /// Work every command may leave behind: bytes for other clients, blocked clients
     /// whose keys became ready.
-    fn after_command(&mut self) {
-        self.deliver_outbox();
-        self.serve_ready_keys();
+    fn after_command(&mut self, state: &mut State) {
+        self.deliver_outbox(state);
+        // Not in the middle of a slow script: blocked clients wait for it to end.
+        if state.busy.is_none() {
+            self.serve_ready_keys(state);
+        }
     }
 
     /// Moves bytes commands addressed to other clients into their output buffers.
-    fn deliver_outbox(&mut self) {
-        if self.state.outbox.is_empty() {
+    fn deliver_outbox(&mut self, state: &mut State) {
+        if state.outbox.is_empty() {
             return;
         }
-        let outbox = std::mem::take(&mut self.state.outbox);
+        let outbox = std::mem::take(&mut state.outbox);
         for &(to, s, e) in &outbox.items {
             if let Some(c) = self.conns.get_mut(to) {
                 c.out.extend_from_slice(&outbox.data[s..e]);
@@ -534,49 +605,49 @@ impl Server {
         let mut outbox = outbox;
         outbox.items.clear();
         outbox.data.clear();
-        if self.state.outbox.is_empty() {
-            self.state.outbox = outbox;
+        if state.outbox.is_empty() {
+            state.outbox = outbox;
         }
     }
 
     /// Re-runs the commands of clients blocked on keys that writes made ready, in the
     /// order the clients blocked (Redis 7's blocked-client reprocessing).
-    fn serve_ready_keys(&mut self) {
+    fn serve_ready_keys(&mut self, state: &mut State) {
         let mut rounds = 0;
-        while !self.state.blocking.ready.is_empty() && rounds < 1000 {
+        while !state.blocking.ready.is_empty() && rounds < 1000 {
             rounds += 1;
-            let ready = std::mem::take(&mut self.state.blocking.ready);
+            let ready = std::mem::take(&mut state.blocking.ready);
             for wk in ready {
-                let Some(queue) = self.state.blocking.waiters.get(&wk).cloned() else {
+                let Some(queue) = state.blocking.waiters.get(&wk).cloned() else {
                     continue;
                 };
                 for client in queue {
                     // The key may have been emptied by the previous waiter.
-                    if !self.state.dbs[wk.0].contains(&wk.1) {
+                    if !state.dbs[wk.0].contains(&wk.1) {
                         break;
                     }
-                    self.rerun_blocked(client);
+                    self.rerun_blocked(state, client);
                 }
             }
-            self.deliver_outbox();
+            self.deliver_outbox(state);
         }
     }
 
-    fn rerun_blocked(&mut self, key: ClientKey) {
+    fn rerun_blocked(&mut self, state: &mut State, key: ClientKey) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(mut session) = self.state.sessions.take(key) else {
+        let Some(mut session) = state.sessions.take(key) else {
             return;
         };
         let Some(request) = session.blocked.as_ref().map(|b| b.request.clone()) else {
-            self.state.sessions.put(key, session);
+            state.sessions.put(key, session);
             return;
         };
         session.flags |= sf::REPROCESSING;
-        self.state.now_us = now_us();
+        state.now_us = now_us();
         let outcome = commands::execute(
-            &mut self.state,
+            state,
             key,
             &mut session,
             &Args::owned(&request),
@@ -584,24 +655,23 @@ impl Server {
         );
         session.flags &= !sf::REPROCESSING;
         if outcome == Outcome::Done {
-            self.state.unblock_registration(key, &mut session);
+            state.unblock_registration(key, &mut session);
             // Requests pipelined behind the blocking one can run now.
             if !self.ready_input.contains(&key) {
                 self.ready_input.push(key);
             }
         }
-        self.state.sessions.put(key, session);
+        state.sessions.put(key, session);
         self.mark_pending(key);
     }
 
     /// Replies to blocked clients whose deadline passed.
-    fn serve_timeouts(&mut self) {
-        if self.state.blocking.count == 0 {
+    fn serve_timeouts(&mut self, state: &mut State) {
+        if state.blocking.count == 0 {
             return;
         }
         let now = now_ms();
-        let expired: Vec<ClientKey> = self
-            .state
+        let expired: Vec<ClientKey> = state
             .sessions
             .iter()
             .filter(|(_, s)| {
@@ -613,8 +683,7 @@ impl Server {
             .map(|(k, _)| k)
             .collect();
         for k in expired {
-            let (Some(conn), Some(mut session)) =
-                (self.conns.get_mut(k), self.state.sessions.take(k))
+            let (Some(conn), Some(mut session)) = (self.conns.get_mut(k), state.sessions.take(k))
             else {
                 continue;
             };
@@ -622,8 +691,8 @@ impl Server {
                 let mut r = Reply::new(&mut conn.out, session.resp3);
                 commands::connection::timeout_reply(&mut r, b.on_timeout);
             }
-            self.state.unblock_registration(k, &mut session);
-            self.state.sessions.put(k, session);
+            state.unblock_registration(k, &mut session);
+            state.sessions.put(k, session);
             self.mark_pending(k);
             if !self.ready_input.contains(&k) {
                 self.ready_input.push(k);
@@ -671,7 +740,7 @@ impl Server {
     }
 
     /// Writes pending output of every client; closes those that asked to be closed.
-    fn flush_pending(&mut self) {
+    fn flush_pending(&mut self, state: &mut State) {
         let pending = std::mem::take(&mut self.pending);
         for key in pending {
             let Some(conn) = self.conns.get_mut(key) else {
@@ -687,7 +756,7 @@ impl Server {
                     }
                     Ok(n) => {
                         conn.out_pos += n;
-                        self.state.stats.net_output_bytes += n as u64;
+                        state.stats.net_output_bytes += n as u64;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -718,34 +787,33 @@ impl Server {
                     .reregister(conn.stream.source(), Token(key), interest);
                 conn.want_write = want_write;
             }
-            let (close_after, close_asap) =
-                self.state.sessions.get(key).map_or((false, false), |s| {
-                    (s.has(sf::CLOSE_AFTER_REPLY), s.has(sf::CLOSE_ASAP))
-                });
+            let (close_after, close_asap) = state.sessions.get(key).map_or((false, false), |s| {
+                (s.has(sf::CLOSE_AFTER_REPLY), s.has(sf::CLOSE_ASAP))
+            });
             if error
                 || close_asap
                 || (close_after && remaining == 0)
-                || self.over_output_limit(key, remaining)
+                || self.over_output_limit(state, key, remaining)
             {
-                self.close(key);
+                self.close(state, key);
             }
         }
     }
 
     /// Redis's client-output-buffer-limit: hard limit, or soft limit for too long.
-    fn over_output_limit(&mut self, key: ClientKey, pending: usize) -> bool {
-        let Some(session) = self.state.sessions.get(key) else {
+    fn over_output_limit(&mut self, state: &mut State, key: ClientKey, pending: usize) -> bool {
+        let Some(session) = state.sessions.get(key) else {
             return false;
         };
         // Classes in client-output-buffer-limit order: normal, replica, pubsub.
-        let class = if self.state.replication.is_replica(key) {
+        let class = if state.replication.is_replica(key) {
             1
         } else if session.subscriptions() > 0 {
             2
         } else {
             0
         };
-        let (hard, soft, secs) = self.state.config.client_output_buffer_limit.0[class];
+        let (hard, soft, secs) = state.config.client_output_buffer_limit.0[class];
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
@@ -767,81 +835,77 @@ impl Server {
                 session.id,
                 session.addr
             );
-            self.state.stats.client_output_buffer_limit_disconnections += 1;
+            state.stats.client_output_buffer_limit_disconnections += 1;
             return true;
         }
         false
     }
 
-    fn handle_kills(&mut self) {
-        let kills = std::mem::take(&mut self.state.kill_requests);
+    fn handle_kills(&mut self, state: &mut State) {
+        let kills = std::mem::take(&mut state.kill_requests);
         for k in kills {
-            self.close(k);
+            self.close(state, k);
         }
     }
 
-    fn close(&mut self, key: ClientKey) {
+    fn close(&mut self, state: &mut State, key: ClientKey) {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
         let _ = self.poll.registry().deregister(conn.stream.source());
-        if let Some(mut session) = self.state.sessions.remove(key) {
-            self.state.forget_client(key, &mut session);
-            self.state.connected_clients = self.state.connected_clients.saturating_sub(1);
+        if let Some(mut session) = state.sessions.remove(key) {
+            state.forget_client(key, &mut session);
+            state.connected_clients = state.connected_clients.saturating_sub(1);
         }
         self.ready_input.retain(|&k| k != key);
     }
 
     /// The periodic tick (Redis's serverCron) at `hz` times per second.
-    fn cron(&mut self) {
-        let hz = self.state.config.hz.clamp(1, 500) as u64;
+    fn cron(&mut self, state: &mut State) {
+        let hz = state.config.hz.clamp(1, 500) as u64;
         let period = Duration::from_millis(1000 / hz);
         self.next_cron = Instant::now() + period;
         self.cron_loops += 1;
-        self.state.now_ms = now_ms();
-        crate::dataset::cron(&mut self.state);
-        crate::aof::cron(&mut self.state);
-        crate::replication::cron(&mut self.state);
+        state.now_ms = now_ms();
+        crate::dataset::cron(state);
+        crate::aof::cron(state);
+        crate::replication::cron(state);
         // Eviction that ran out of its time slice goes on without waiting for a command.
-        if self.state.config.maxmemory > 0 {
-            crate::evict::perform_evictions(&mut self.state);
+        if state.config.maxmemory > 0 {
+            crate::evict::perform_evictions(state);
         }
         crate::db::update_lru_clock();
-        self.state.instantaneous.sample(&self.state.stats);
-        if self.state.active_expire_enabled {
-            crate::expire::active_expire_cycle(
-                &mut self.state,
-                crate::expire::Cycle::Slow { tick: period },
-            );
+        state.instantaneous.sample(&state.stats);
+        if state.active_expire_enabled {
+            crate::expire::active_expire_cycle(state, crate::expire::Cycle::Slow { tick: period });
         }
-        for db in &mut self.state.dbs {
+        for db in &mut state.dbs {
             if db.dict.rehash_steps(100) {
                 continue;
             }
             db.dict.shrink_if_sparse();
             db.expires.shrink_if_sparse();
         }
-        self.client_timeouts();
+        self.client_timeouts(state);
         // Also when idle, so a CONFIG SET of tracking-table-max-keys takes effect.
-        if self.state.tracking.clients > 0 {
-            crate::tracking::limit_table(&mut self.state, None);
+        if state.tracking.clients > 0 {
+            crate::tracking::limit_table(state, None);
         }
     }
 
     /// Closes clients idle longer than `timeout` (not blocked or subscribed ones).
-    fn client_timeouts(&mut self) {
-        let timeout = self.state.config.timeout;
+    fn client_timeouts(&mut self, state: &mut State) {
+        let timeout = state.config.timeout;
         if timeout <= 0 {
             return;
         }
         let now = now_ms();
-        let idle: Vec<ClientKey> = self
-            .state
+        let idle: Vec<ClientKey> = state
             .sessions
             .iter()
             .filter(|&(k, s)| {
                 s.blocked.is_none()
-                    && !self.state.replication.is_replica(k)
+                    && !state.replication.is_replica(k)
                     && s.subscriptions() == 0
                     && !s.has(sf::MONITOR)
                     && now - s.last_interaction_ms > timeout * 1000
@@ -850,28 +914,103 @@ impl Server {
             .collect();
         for k in idle {
             log::debug!("Closing idle client");
-            self.close(k);
+            self.close(state, k);
         }
     }
 
     /// Runs the shutdown sequence; false if it was refused.
-    fn prepare_shutdown(&mut self, req: crate::state::ShutdownRequest) -> bool {
+    fn prepare_shutdown(&mut self, state: &mut State, req: crate::state::ShutdownRequest) -> bool {
         log::warn!("User requested shutdown...");
-        if !commands::server::shutdown_save(&mut self.state, req.save) {
+        if !commands::server::shutdown_save(state, req.save) {
             return false;
         }
+        // Listeners first, as Redis: from here on a new connection is refused.
+        self.listeners.clear();
         let keys: Vec<ClientKey> = self.conns.iter().map(|(k, _)| k).collect();
         for k in keys {
-            self.close(k);
+            self.close(state, k);
         }
-        if !self.state.config.unixsocket.is_empty() {
-            let _ = std::fs::remove_file(&self.state.config.unixsocket);
+        if !state.config.unixsocket.is_empty() {
+            let _ = std::fs::remove_file(&state.config.unixsocket);
         }
-        if !self.state.config.pidfile.is_empty() {
-            let _ = std::fs::remove_file(&self.state.config.pidfile);
+        if !state.config.pidfile.is_empty() {
+            let _ = std::fs::remove_file(&state.config.pidfile);
         }
         log::warn!("Redis is now ready to exit, bye bye...");
         true
+    }
+}
+
+impl Net {
+    /// The first pass of a slow command reads every socket and listener once: their
+    /// (edge-triggered) events may sit unprocessed in the batch the command came from.
+    fn sweep(&mut self, state: &mut State) {
+        self.swept = true;
+        for i in 0..self.listeners.len() {
+            self.accept(state, i);
+        }
+        let keys: Vec<ClientKey> = self.conns.iter().map(|(k, _)| k).collect();
+        for k in keys {
+            if Some(k) == self.running {
+                if !self.unread.contains(&k) {
+                    self.unread.push(k);
+                }
+            } else {
+                self.read_from(state, k);
+            }
+        }
+    }
+}
+
+impl crate::busy::Pump for Net {
+    /// Redis's processEventsWhileBlocked: accept, read and answer (most requests get
+    /// BUSY or LOADING from `commands::execute`), flush. No cron, no blocked clients.
+    fn serve_while_busy(&mut self, state: &mut State) {
+        if !self.swept {
+            self.sweep(state);
+        }
+        let mut events = Events::with_capacity(256);
+        if let Err(e) = self.poll.poll(&mut events, Some(Duration::ZERO))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            log::warn!("poll failed: {e}");
+        }
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if t >= LISTENER_BASE {
+                self.accept(state, t - LISTENER_BASE);
+            } else if Some(t) == self.running {
+                // Its buffers are out with its command; read it when that ends.
+                if !self.unread.contains(&t) {
+                    self.unread.push(t);
+                }
+            } else {
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.read_from(state, t);
+                }
+                if ev.is_writable() {
+                    self.mark_pending(t);
+                }
+            }
+        }
+        if state.busy == Some(crate::busy::Busy::Loading) && SIGNALLED.load(Ordering::SeqCst) {
+            // Nothing to save of a half-loaded dataset.
+            log::warn!("Received SIGTERM during loading, exiting now.");
+            std::process::exit(0);
+        }
+        if let Some(req) = state.shutdown.take()
+            && self.prepare_shutdown(state, req)
+        {
+            std::process::exit(0);
+        }
+        self.deliver_outbox(state);
+        let running = self.running;
+        let held = running.filter(|k| self.pending.contains(k));
+        self.pending.retain(|&k| Some(k) != running);
+        self.flush_pending(state);
+        if let Some(k) = held {
+            self.pending.push(k);
+        }
     }
 }
 

@@ -48,7 +48,25 @@ impl TestServer {
         unreachable!()
     }
 
+    /// Starts rudis-server in `dir` and returns as soon as it listens, possibly while it
+    /// is still loading its data.
+    pub fn start_loading_in(dir: tempfile::TempDir, args: &[&str]) -> TestServer {
+        match Self::spawn(dir, args) {
+            Ok(s) => s,
+            Err((_, why)) => panic!("rudis-server did not start: {why}"),
+        }
+    }
+
     fn try_start(
+        dir: tempfile::TempDir,
+        args: &[&str],
+    ) -> Result<TestServer, (tempfile::TempDir, String)> {
+        let server = Self::spawn(dir, args)?;
+        server.wait_ready();
+        Ok(server)
+    }
+
+    fn spawn(
         dir: tempfile::TempDir,
         args: &[&str],
     ) -> Result<TestServer, (tempfile::TempDir, String)> {
@@ -93,25 +111,30 @@ impl TestServer {
                 return Err((dir, why));
             }
         };
-        let server = TestServer {
+        Ok(TestServer {
             port,
             dir,
             child,
             log,
-        };
-        server.wait_ready();
-        Ok(server)
+        })
     }
 
+    /// Waits until the server accepts connections and has loaded its data (it answers
+    /// -LOADING meanwhile, as Redis).
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut c = RawConn { s, buf: Vec::new() };
+                while c.cmd(&[b"PING"]).starts_with(b"-LOADING") && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("rudis-server not accepting connections on {}", self.port);
+        panic!("rudis-server not ready on {}", self.port);
     }
 
     pub fn url(&self) -> String {
