@@ -3,10 +3,28 @@
 //! gives RSS and CPU times.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Bytes this thread ever allocated (never decreases): the difference over a piece
+    /// of work is what it allocated, whatever other threads free meanwhile.
+    static THREAD_ALLOCATED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_thread(bytes: usize) {
+    // A const-initialised Cell has no destructor, so this works until the thread ends.
+    let _ = THREAD_ALLOCATED.try_with(|c| c.set(c.get() + bytes as u64));
+}
+
+/// Bytes the calling thread has allocated so far (0 if the counting allocator is not
+/// installed).
+pub fn thread_allocated() -> u64 {
+    THREAD_ALLOCATED.try_with(|c| c.get()).unwrap_or(0)
+}
 
 /// The system allocator plus a byte counter. Relaxed atomics: the counter is only
 /// reported, never used to synchronise.
@@ -18,6 +36,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+            count_thread(layout.size());
         }
         p
     }
@@ -32,6 +51,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         if !p.is_null() {
             if new_size > layout.size() {
                 ALLOCATED.fetch_add(new_size - layout.size(), Ordering::Relaxed);
+                count_thread(new_size - layout.size());
             } else {
                 ALLOCATED.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
             }

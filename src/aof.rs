@@ -381,7 +381,7 @@ fn write_base(
     opts: crate::persist::rdb::WriteOptions,
 ) -> io::Result<()> {
     if rdb {
-        crate::dataset::save_snapshot(snapshot, path, opts)
+        crate::dataset::save_snapshot(snapshot, path, opts, &Default::default())
     } else {
         write_command_base(&snapshot, path)
     }

@@ -105,16 +105,7 @@ const LOADING_SERVE_INTERVAL_US: i64 = 2_000;
 /// Called by loaders after each key: applies `key-load-delay`, records progress and
 /// serves clients when the interval passed.
 pub fn loading_progress(state: &mut State, loaded_bytes: u64, last_served_us: &mut i64) {
-    let delay = state.config.key_load_delay;
-    if delay != 0 {
-        // As Redis's debugDelay: positive is microseconds, negative a fraction of one.
-        let ns = if delay > 0 {
-            delay * 1000
-        } else {
-            1000 / -delay
-        };
-        std::thread::sleep(std::time::Duration::from_nanos(ns as u64));
-    }
+    crate::util::debug_delay(state.config.key_load_delay);
     state.loading.loaded_bytes = loaded_bytes;
     let now = crate::util::now_us();
     if now - *last_served_us >= LOADING_SERVE_INTERVAL_US {

@@ -8,6 +8,8 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -125,13 +127,39 @@ pub fn value_to_rdb(v: &Value) -> RdbValue {
 /// and renamed over the target, so a failed save never damages the previous file.
 pub fn save(dbs: &[Db], path: &Path, opts: WriteOptions) -> io::Result<()> {
     // A snapshot costs microseconds and is what the writer consumes (see `save_snapshot`).
-    save_snapshot(dbs.to_vec(), path, opts)
+    save_snapshot(dbs.to_vec(), path, opts, &SaveProgress::default())
+}
+
+/// What a save thread reports while it runs (INFO `current_save_keys_processed`), and
+/// how much it sleeps per key (`rdb-key-save-delay`, for tests of long saves).
+#[derive(Clone, Debug, Default)]
+pub struct SaveProgress {
+    pub keys_done: Arc<AtomicU64>,
+    pub key_delay: i64,
+    /// Set to stop the save (FLUSHALL kills Redis's saving child).
+    pub abort: Arc<AtomicBool>,
+}
+
+impl SaveProgress {
+    fn key_written(&self) -> io::Result<()> {
+        if self.abort.load(Ordering::Relaxed) {
+            return Err(io::Error::other("aborted"));
+        }
+        self.keys_done.fetch_add(1, Ordering::Relaxed);
+        crate::util::debug_delay(self.key_delay);
+        Ok(())
+    }
 }
 
 /// `save` of a snapshot (see `snapshot`), consumed as it is written: each part of the
 /// keyspace is let go once written, so the live dataset stops sharing it (its next write
 /// there copies nothing) and memory the live side already copied is freed early.
-pub fn save_snapshot(dbs: Vec<Db>, path: &Path, opts: WriteOptions) -> io::Result<()> {
+pub fn save_snapshot(
+    dbs: Vec<Db>,
+    path: &Path,
+    opts: WriteOptions,
+    progress: &SaveProgress,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -141,7 +169,7 @@ pub fn save_snapshot(dbs: Vec<Db>, path: &Path, opts: WriteOptions) -> io::Resul
         std::process::id(),
         crate::util::now_us()
     ));
-    let result = write_file(dbs, &tmp, opts).and_then(|_| std::fs::rename(&tmp, path));
+    let result = write_file(dbs, &tmp, opts, progress).and_then(|_| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     } else if let Ok(d) = File::open(dir) {
@@ -151,9 +179,15 @@ pub fn save_snapshot(dbs: Vec<Db>, path: &Path, opts: WriteOptions) -> io::Resul
     result
 }
 
-fn write_file(dbs: Vec<Db>, tmp: &Path, opts: WriteOptions) -> io::Result<()> {
+fn write_file(
+    dbs: Vec<Db>,
+    tmp: &Path,
+    opts: WriteOptions,
+    progress: &SaveProgress,
+) -> io::Result<()> {
     let file = File::create(tmp)?;
-    let mut inner = write_rdb(dbs, BufWriter::with_capacity(1 << 16, file), opts)?;
+    let out = BufWriter::with_capacity(1 << 16, file);
+    let mut inner = write_rdb(dbs, out, opts, progress)?;
     inner.flush()?;
     let file = inner.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()
@@ -161,7 +195,12 @@ fn write_file(dbs: Vec<Db>, tmp: &Path, opts: WriteOptions) -> io::Result<()> {
 
 /// Writes a snapshot of every database as an RDB image to `out` (a file, or memory for a
 /// replica), consuming it as it goes (see `save_snapshot`).
-pub fn write_rdb<W: Write>(dbs: Vec<Db>, out: W, opts: WriteOptions) -> io::Result<W> {
+pub fn write_rdb<W: Write>(
+    dbs: Vec<Db>,
+    out: W,
+    opts: WriteOptions,
+    progress: &SaveProgress,
+) -> io::Result<W> {
     let mut w = RdbWriter::new(out, opts)?;
     w.write_standard_aux(crate::util::now_ms() / 1000, crate::alloc::allocated())?;
     for (i, db) in dbs.into_iter().enumerate() {
@@ -177,7 +216,10 @@ pub fn write_rdb<W: Write>(dbs: Vec<Db>, out: W, opts: WriteOptions) -> io::Resu
                 expires.get(k).copied()
             }
         };
-        dict.try_for_each_consuming(|k, v| w.write_entry(k, &value_to_rdb(v), expire_of(k)))?;
+        dict.try_for_each_consuming(|k, v| {
+            w.write_entry(k, &value_to_rdb(v), expire_of(k))?;
+            progress.key_written()
+        })?;
     }
     w.finish()
 }
@@ -246,6 +288,21 @@ pub struct BgSave {
     pub started: Instant,
     /// `dirty` when the copy was taken: what the save covers.
     pub dirty_at_start: u64,
+    pub progress: SaveProgress,
+    pub keys_total: u64,
+    /// `dict::copied_bytes()` when the copy was taken.
+    pub copied_at_start: u64,
+}
+
+impl BgSave {
+    /// Bytes the live dataset copied since the snapshot (fork's copy-on-write).
+    pub fn cow_size(&self) -> u64 {
+        crate::db::dict::copied_bytes() - self.copied_at_start
+    }
+
+    pub fn keys_done(&self) -> u64 {
+        self.progress.keys_done.load(Ordering::Relaxed)
+    }
 }
 
 /// A point-in-time copy of every database for a background job (BGSAVE, AOF rewrite) to
@@ -267,16 +324,26 @@ pub fn start_bgsave(
     path: PathBuf,
     opts: WriteOptions,
     dirty: u64,
+    key_delay: i64,
 ) -> io::Result<(BgSave, u64)> {
     let (copy, stall_us) = snapshot(dbs);
+    let keys_total = copy.iter().map(|d| d.len() as u64).sum();
+    let progress = SaveProgress {
+        key_delay,
+        ..SaveProgress::default()
+    };
+    let thread_progress = progress.clone();
     let handle = std::thread::Builder::new()
         .name("rudis-bgsave".into())
-        .spawn(move || save_snapshot(copy, &path, opts))?;
+        .spawn(move || save_snapshot(copy, &path, opts, &thread_progress))?;
     Ok((
         BgSave {
             handle,
             started: Instant::now(),
             dirty_at_start: dirty,
+            progress,
+            keys_total,
+            copied_at_start: crate::db::dict::copied_bytes(),
         },
         stall_us,
     ))
@@ -317,6 +384,7 @@ pub fn bgsave(state: &mut State) -> io::Result<()> {
         rdb_path(state),
         write_options(&state.config),
         state.dirty,
+        state.config.rdb_key_save_delay,
     )?;
     state.persistence.latest_copy_usec = stall_us;
     state.persistence.bgsave = Some(job);
@@ -361,6 +429,7 @@ pub fn cron(state: &mut State) {
 
 fn reap(state: &mut State, job: BgSave) {
     let secs = job.started.elapsed().as_secs() as i64;
+    state.persistence.last_cow_size = job.cow_size();
     match job.handle.join() {
         Ok(Ok(())) => {
             log::info!("Background saving terminated with success");
@@ -384,6 +453,18 @@ fn reap(state: &mut State, job: BgSave) {
 }
 
 /// Waits for a running BGSAVE (shutdown, DEBUG RELOAD, SAVE after BGSAVE ...).
+/// Stops a running BGSAVE and waits for its thread; its temp file is removed and the
+/// changes it would have covered still count as unsaved (FLUSHALL).
+pub fn abort_bgsave(state: &mut State) {
+    if let Some(job) = state.persistence.bgsave.take() {
+        log::warn!("Killing running background save");
+        job.progress.abort.store(true, Ordering::Relaxed);
+        state.persistence.last_cow_size = job.cow_size();
+        let _ = job.handle.join();
+        log::warn!("Background saving terminated by signal 10");
+    }
+}
+
 pub fn wait_bgsave(state: &mut State) {
     if let Some(job) = state.persistence.bgsave.take() {
         reap(state, job);
@@ -428,6 +509,8 @@ pub struct Persistence {
     pub last_attempt: i64,
     pub last_bgsave_secs: i64,
     pub latest_copy_usec: u64,
+    /// Copy-on-write bytes of the last BGSAVE (`rdb_last_cow_size`).
+    pub last_cow_size: u64,
     pub saves: u64,
     pub loaded_keys: u64,
     pub loaded_expired: u64,

@@ -116,7 +116,7 @@ pub fn attach(state: &mut State, client: ClientKey, psync: bool, out: &mut Vec<u
     let (snapshot, _) = crate::dataset::snapshot(&state.dbs);
     let job = std::thread::Builder::new()
         .name("rudis-repl-rdb".into())
-        .spawn(move || crate::dataset::write_rdb(snapshot, Vec::new(), opts));
+        .spawn(move || crate::dataset::write_rdb(snapshot, Vec::new(), opts, &Default::default()));
     let job = match job {
         Ok(job) => job,
         Err(e) => {

@@ -56,8 +56,10 @@ fn logged_commands(root: &Path) -> Vec<String> {
 /// Starts rudis-server with AOF on in `dir`, expects it to refuse (exit 1), and
 /// returns its log.
 fn refused_start(dir: &Path, extra: &[&str]) -> String {
+    // A real port: the server listens before it loads, as Redis.
+    let port = common::free_port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_rudis-server"))
-        .args(["--port", "0", "--appendonly", "yes", "--dir"])
+        .args(["--port", &port, "--appendonly", "yes", "--dir"])
         .arg(dir)
         .args(extra)
         .output()

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::data::{contents, digest, populate};
-use common::{RealRedis, TestServer};
+use common::{RealRedis, TestServer, info_field};
 
 #[test]
 fn save_restart_and_sigterm_save() {
@@ -365,4 +365,65 @@ fn migrate_to_redis_and_to_rudis() {
                 .contains("the key argument must be set to the empty string")
         );
     }
+}
+
+#[test]
+fn bgsave_reports_its_progress_and_flushall_stops_it() {
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut con = srv.client();
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(2000)
+        .arg("key")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    let quiet: u64 = info_field(&mut con, "persistence", "current_save_keys_total");
+    assert_eq!(quiet, 0);
+    // 2000 keys at 1 ms each: the save runs for about two seconds.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-key-save-delay")
+        .arg(1000)
+        .query(&mut con)
+        .unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    let total: u64 = info_field(&mut con, "persistence", "current_save_keys_total");
+    assert_eq!(total, 2000);
+    // A write to data the save still shares is copied, and reported as copy-on-write.
+    let cow_before: u64 = info_field(&mut con, "persistence", "current_cow_size");
+    for i in 0..50 {
+        let _: () = redis::cmd("SETRANGE")
+            .arg(format!("key:{i}"))
+            .arg(0)
+            .arg("x".repeat(4096))
+            .query(&mut con)
+            .unwrap();
+    }
+    let cow: u64 = info_field(&mut con, "persistence", "current_cow_size");
+    assert!(cow >= cow_before + 4096, "cow {cow_before} -> {cow}");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let done: u64 = info_field(&mut con, "persistence", "current_save_keys_processed");
+    assert!(done > 0 && done < total, "processed {done} of {total}");
+    assert_eq!(
+        info_field::<i64>(&mut con, "persistence", "rdb_bgsave_in_progress"),
+        1
+    );
+    // FLUSHALL stops the save: no file, the changes still unsaved, no temp file left.
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    assert_eq!(
+        info_field::<i64>(&mut con, "persistence", "rdb_bgsave_in_progress"),
+        0
+    );
+    let unsaved: u64 = info_field(&mut con, "persistence", "rdb_changes_since_last_save");
+    assert!(unsaved >= 2000, "{unsaved}");
+    let last_cow: u64 = info_field(&mut con, "persistence", "rdb_last_cow_size");
+    assert!(last_cow >= cow, "{last_cow} < {cow}");
+    let files: Vec<_> = std::fs::read_dir(srv.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rdb"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    let _: () = redis::cmd("SET").arg("x").arg("y").query(&mut con).unwrap();
 }

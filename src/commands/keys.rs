@@ -562,10 +562,11 @@ fn flushall(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
+    // A save of what was just flushed is pointless: stop it, as Redis kills its child.
+    crate::dataset::abort_bgsave(ctx.state);
     // Redis 7 writes an empty snapshot right away when save points are configured,
     // so a restart cannot bring the flushed data back.
     if !ctx.state.config.save.0.is_empty() {
-        crate::dataset::wait_bgsave(ctx.state);
         let _ = crate::dataset::save_now(ctx.state);
     }
     out.ok();

@@ -309,9 +309,19 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
         sep(&mut o);
         let p = &state.persistence;
         let loading = state.busy == Some(crate::busy::Busy::Loading);
+        // The save thread's progress, live (Redis's child reports once a second).
+        let (cow, done, total) = p
+            .bgsave
+            .as_ref()
+            .map_or((0, 0, 0), |j| (j.cow_size(), j.keys_done(), j.keys_total));
+        let perc = if total > 0 {
+            done as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
         let _ = write!(
             o,
-            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{cow}\r\ncurrent_cow_size:{cow}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{done}\r\ncurrent_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             loading as i32,
             state.dirty,
             p.bgsave.is_some() as i32,
@@ -322,6 +332,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
                 .as_ref()
                 .map_or(-1, |j| j.started.elapsed().as_secs() as i64),
             p.saves,
+            p.last_cow_size,
             p.loaded_expired,
             p.loaded_keys,
         );

@@ -34,7 +34,7 @@ use std::hash::{BuildHasher, Hash};
 use std::mem::{self, ManuallyDrop};
 use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 
 use crate::util::Rng;
@@ -137,9 +137,19 @@ fn is_shared<K, V>(seg: &mut Segment<K, V>) -> bool {
     shared
 }
 
+/// Bytes allocated by copying shared segments, ever: the copy-on-write cost of
+/// snapshots (INFO `current_cow_size` is its growth during a save).
+static COPIED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+pub fn copied_bytes() -> u64 {
+    COPIED_BYTES.load(Relaxed)
+}
+
 /// Replaces a shared segment by a private copy of it.
 fn copy_segment<K: Clone, V: Clone>(seg: &mut Segment<K, V>) {
+    let before = crate::alloc::thread_allocated();
     *seg = seg.iter().map(|b| clone_chain(b.as_deref())).collect();
+    COPIED_BYTES.fetch_add(crate::alloc::thread_allocated() - before, Relaxed);
 }
 
 /// The buckets of a segment no clone holds.
