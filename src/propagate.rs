@@ -29,6 +29,25 @@ pub struct Propagation {
     bytes: Vec<u8>,
     /// (db, end offset in `bytes`, targets) per operation.
     ops: Vec<(usize, usize, u8)>,
+    /// Sinks operations may go to now: all, except inside a script that called
+    /// `redis.set_repl`. Kept as its complement so that the default is 0.
+    masked: u8,
+}
+
+impl Propagation {
+    /// `redis.set_repl`: the sinks of the operations that follow (`target` bits).
+    pub fn set_targets(&mut self, targets: u8) {
+        self.masked = target::ALL & !targets;
+    }
+
+    /// Stages one operation, written by `encode`, unless no sink may take it.
+    fn stage(&mut self, db: usize, targets: u8, encode: impl FnOnce(&mut Vec<u8>)) {
+        let targets = targets & !self.masked;
+        if targets != 0 {
+            encode(&mut self.bytes);
+            self.ops.push((db, self.bytes.len(), targets));
+        }
+    }
 }
 
 /// True when some sink listens: handlers build rewritten forms only then.
@@ -57,8 +76,7 @@ pub fn end_call<'a>(
     let p = &mut state.propagation;
     p.depth -= 1;
     if changed && !p.explicit && listening {
-        encode_command(&mut p.bytes, args);
-        p.ops.push((db, p.bytes.len(), target::ALL));
+        p.stage(db, target::ALL, |bytes| encode_command(bytes, args));
     }
     p.explicit = outer_explicit;
     if p.depth == 0 && !p.ops.is_empty() {
@@ -119,8 +137,9 @@ pub fn propagate(state: &mut State, db: usize, args: &[&[u8]], targets: u8) {
     }
     let p = &mut state.propagation;
     p.explicit = true;
-    encode_command(&mut p.bytes, args.iter().copied());
-    p.ops.push((db, p.bytes.len(), targets));
+    p.stage(db, targets, |bytes| {
+        encode_command(bytes, args.iter().copied())
+    });
     if p.depth == 0 {
         flush_staged(state);
     }

@@ -70,7 +70,7 @@ fn slow_script_transcript(conn: &dyn Fn() -> RawConn) -> Vec<String> {
     // A script that finishes after becoming busy leaves a usable link.
     replies.push(text(&cmd(
         &mut script,
-        "EVAL \"for i=1,300000 do redis.call('ping') end return 'ok'\" 0",
+        "EVAL \"for i=1,100000 do redis.call('ping') end return 'ok'\" 0",
     )));
     replies.push(text(&cmd(&mut r, "PING")));
     replies

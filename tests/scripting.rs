@@ -384,7 +384,8 @@ fn aof_commands(root: &Path) -> Vec<String> {
 }
 
 /// A script's writes reach the AOF as Redis 7 logs them: the commands it ran, in
-/// MULTI/EXEC when there are several, nothing for a script that wrote nothing.
+/// MULTI/EXEC when there are several, nothing for a script that wrote nothing, only
+/// what `redis.set_repl` lets through to the AOF.
 #[test]
 fn aof_of_scripts_matches_redis() {
     let args = ["--appendonly", "yes", "--appendfsync", "always"];
@@ -394,6 +395,8 @@ fn aof_of_scripts_matches_redis() {
         EVAL "return redis.call('set',KEYS[1],ARGV[1])" 1 b 2
         EVAL "redis.call('select', 2); redis.call('set','c','3'); return redis.call('set','d','4')" 0
         EVAL "redis.call('set','e','5'); return redis.call('incr','e', 'x')" 0
+        EVAL "redis.set_repl(redis.REPL_NONE); redis.call('set','f','6'); redis.set_repl(redis.REPL_AOF); redis.call('set','g','7'); redis.set_repl(redis.REPL_REPLICA); redis.call('set','h','8'); return 1" 0
+        EVAL "redis.set_repl(redis.REPL_NONE); redis.call('set','i','9'); redis.set_repl(redis.REPL_ALL); return redis.call('set','j','10')" 0
         SET after 1
     "#;
     let rudis = TestServer::start_with(&args);
@@ -490,4 +493,20 @@ fn monitor_shows_script_commands_as_redis() {
     }
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0][1], "[0 lua] \"set\" \"k\" \"v\"");
+}
+
+/// Keys a script reads are tracked for the client that ran it (client-side caching), as
+/// Redis 7.2: a change by another client invalidates them.
+#[test]
+fn keys_read_by_a_script_are_tracked_for_its_caller() {
+    let server = TestServer::start();
+    let mut reader = server.raw();
+    let mut writer = server.raw();
+    common::cmd(&mut reader, "HELLO 3");
+    assert_eq!(common::cmd(&mut reader, "CLIENT TRACKING on"), b"+OK\r\n");
+    common::cmd(&mut writer, "SET k v");
+    common::cmd(&mut reader, "EVAL \"return redis.call('get','k')\" 0");
+    common::cmd(&mut writer, "SET k w");
+    let push = common::text(&reader.read_reply());
+    assert_eq!(push, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
 }

@@ -61,8 +61,16 @@ fn run(ctx: &mut Ctx, args: &Args, out: &mut Reply, sha: bool, read_only: bool) 
     } else {
         Source::Body(args.get(1))
     };
-    let failed = scripting::eval(ctx.state, ctx.session, source, args, read_only, out)
-        .map_err(Error::Owned)?;
+    let failed = scripting::eval(
+        ctx.state,
+        ctx.client,
+        ctx.session,
+        source,
+        args,
+        read_only,
+        out,
+    )
+    .map_err(Error::Owned)?;
     if failed {
         // An error reply from the script is a failed call of the EVAL (Redis 7).
         let name = match (sha, read_only) {

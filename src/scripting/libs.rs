@@ -248,9 +248,10 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
             slot.raw_set("resp", v as i64)
         })?,
     )?;
+    let repl_slot = internal.clone();
     redis.raw_set(
         "set_repl",
-        lua.create_function(|_, args: MultiValue| {
+        lua.create_function(move |_, args: MultiValue| {
             if args.len() != 1 {
                 return Err(raise_table("ERR redis.set_repl() requires one argument."));
             }
@@ -260,8 +261,8 @@ fn install_redis(lua: &Lua, internal: &Table) -> mlua::Result<()> {
                     "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
                 ));
             }
-            // Effects replication always propagates what ran; the flags are accepted.
-            Ok(())
+            // Read by `redis.call` for the commands that follow (see `propagate`).
+            repl_slot.raw_set("repl", v as i64)
         })?,
     )?;
     redis.raw_set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;

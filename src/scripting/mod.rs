@@ -257,6 +257,9 @@ pub enum Source<'a> {
 struct Run<'a> {
     state: &'a mut State,
     started_us: i64,
+    /// The client that called EVAL, and its slot.
+    caller: &'a Session,
+    caller_slot: ClientKey,
     /// The script's own client: the caller's db, RESP2 unless `redis.setresp(3)`.
     session: Session,
     read_only: bool,
@@ -277,7 +280,8 @@ pub fn is_script_session(session: &Session) -> bool {
 /// script replied with an error (a failed call in the command's statistics).
 pub fn eval(
     state: &mut State,
-    caller: &mut Session,
+    caller_slot: ClientKey,
+    caller: &Session,
     source: Source,
     args: &Args,
     read_only_cmd: bool,
@@ -296,6 +300,7 @@ pub fn eval(
     let result = run_script(
         state,
         &mut engine,
+        caller_slot,
         caller,
         source,
         args,
@@ -314,7 +319,8 @@ pub fn eval(
 fn run_script(
     state: &mut State,
     engine: &mut Engine,
-    caller: &mut Session,
+    caller_slot: ClientKey,
+    caller: &Session,
     source: Source,
     args: &Args,
     numkeys: usize,
@@ -356,6 +362,7 @@ fn run_script(
     env.raw_set("KEYS", keys).map_err(to_lua_err)?;
     env.raw_set("ARGV", argv).map_err(to_lua_err)?;
     engine.internal.raw_set("resp", 2).map_err(to_lua_err)?;
+    engine.internal.raw_set("repl", 3).map_err(to_lua_err)?;
 
     let session = Session {
         id: SCRIPT_CLIENT_ID,
@@ -368,6 +375,8 @@ fn run_script(
     let run = RefCell::new(Run {
         state,
         started_us: crate::util::now_us(),
+        caller,
+        caller_slot,
         session,
         read_only,
     });
@@ -541,6 +550,9 @@ fn redis_call(
     }
     let resp3 = internal.raw_get::<i64>("resp").unwrap_or(2) == 3;
     run.session.resp3 = resp3;
+    // redis.set_repl: where the effects of this call may be propagated.
+    let repl = internal.raw_get::<i64>("repl").unwrap_or(3) as u8;
+    run.state.propagation.set_targets(repl);
     let mut buf = Vec::new();
     {
         let mut reply = Reply::new(&mut buf, resp3);
@@ -553,6 +565,13 @@ fn redis_call(
             &args,
             &mut reply,
         );
+    }
+    run.state
+        .propagation
+        .set_targets(crate::propagate::target::ALL);
+    // Client-side caching: what the script read counts as read by its caller (Redis 7.2).
+    if spec.has(flag::READONLY) && run.caller.tracking.on {
+        crate::tracking::remember_keys(run.state, run.caller_slot, run.caller, spec, &args);
     }
     let is_error = buf.first() == Some(&b'-');
     let value = convert::resp_to_lua(lua, &buf)?;
