@@ -551,6 +551,21 @@ pub fn eq_ignore_case(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
 }
 
+/// Redis's debugDelay, behind `key-load-delay` and `rdb-key-save-delay` (settings that
+/// make loads and saves slow enough to test): positive is microseconds, negative a
+/// fraction of one (-10: a tenth).
+pub fn debug_delay(delay: i64) {
+    if delay == 0 {
+        return;
+    }
+    let ns = if delay > 0 {
+        delay * 1000
+    } else {
+        1000 / -delay
+    };
+    std::thread::sleep(std::time::Duration::from_nanos(ns as u64));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,19 +696,4 @@ mod tests {
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
         assert!(glob_match(b"*a*b", b"xxaxxb", false));
     }
-}
-
-/// Redis's debugDelay, behind `key-load-delay` and `rdb-key-save-delay` (settings that
-/// make loads and saves slow enough to test): positive is microseconds, negative a
-/// fraction of one (-10: a tenth).
-pub fn debug_delay(delay: i64) {
-    if delay == 0 {
-        return;
-    }
-    let ns = if delay > 0 {
-        delay * 1000
-    } else {
-        1000 / -delay
-    };
-    std::thread::sleep(std::time::Duration::from_nanos(ns as u64));
 }
