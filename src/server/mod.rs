@@ -453,6 +453,10 @@ impl Net {
         let closed = self.conns.get(key).is_some_and(|c| c.closed);
         if closed {
             self.close(state, key);
+        } else if replies_may_leave_early(state) {
+            // The replies to this batch go now rather than after every other client's
+            // batch: the same one write, but the client can send its next request sooner.
+            self.flush_client(state, key);
         }
     }
 
@@ -743,60 +747,69 @@ impl Net {
     fn flush_pending(&mut self, state: &mut State) {
         let pending = std::mem::take(&mut self.pending);
         for key in pending {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
+            self.flush_client(state, key);
+        }
+    }
+
+    /// Writes what `key` has pending (once per turn: a client flushed early is skipped
+    /// by the pre-sleep pass); closes it if it asked to be closed or went over its limit.
+    fn flush_client(&mut self, state: &mut State, key: ClientKey) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if !conn.pending {
+            return;
+        }
+        conn.pending = false;
+        let mut error = false;
+        while conn.out_pos < conn.out.len() {
+            match conn.stream.write(&conn.out[conn.out_pos..]) {
+                Ok(0) => {
+                    error = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.out_pos += n;
+                    state.stats.net_output_bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    error = true;
+                    break;
+                }
+            }
+        }
+        if conn.out_pos == conn.out.len() {
+            conn.out.clear();
+            conn.out_pos = 0;
+            if conn.out.capacity() > 1024 * 1024 {
+                conn.out.shrink_to(64 * 1024);
+            }
+        }
+        let remaining = conn.out.len() - conn.out_pos;
+        let want_write = remaining > 0;
+        if want_write != conn.want_write {
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
             };
-            conn.pending = false;
-            let mut error = false;
-            while conn.out_pos < conn.out.len() {
-                match conn.stream.write(&conn.out[conn.out_pos..]) {
-                    Ok(0) => {
-                        error = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        conn.out_pos += n;
-                        state.stats.net_output_bytes += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        error = true;
-                        break;
-                    }
-                }
-            }
-            if conn.out_pos == conn.out.len() {
-                conn.out.clear();
-                conn.out_pos = 0;
-                if conn.out.capacity() > 1024 * 1024 {
-                    conn.out.shrink_to(64 * 1024);
-                }
-            }
-            let remaining = conn.out.len() - conn.out_pos;
-            let want_write = remaining > 0;
-            if want_write != conn.want_write {
-                let interest = if want_write {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                let _ = self
-                    .poll
-                    .registry()
-                    .reregister(conn.stream.source(), Token(key), interest);
-                conn.want_write = want_write;
-            }
-            let (close_after, close_asap) = state.sessions.get(key).map_or((false, false), |s| {
-                (s.has(sf::CLOSE_AFTER_REPLY), s.has(sf::CLOSE_ASAP))
-            });
-            if error
-                || close_asap
-                || (close_after && remaining == 0)
-                || self.over_output_limit(state, key, remaining)
-            {
-                self.close(state, key);
-            }
+            let _ = self
+                .poll
+                .registry()
+                .reregister(conn.stream.source(), Token(key), interest);
+            conn.want_write = want_write;
+        }
+        let (close_after, close_asap) = state.sessions.get(key).map_or((false, false), |s| {
+            (s.has(sf::CLOSE_AFTER_REPLY), s.has(sf::CLOSE_ASAP))
+        });
+        if error
+            || close_asap
+            || (close_after && remaining == 0)
+            || self.over_output_limit(state, key, remaining)
+        {
+            self.close(state, key);
         }
     }
 
@@ -1012,6 +1025,13 @@ impl crate::busy::Pump for Net {
             self.pending.push(k);
         }
     }
+}
+
+/// Replies may be written as soon as a client's batch ran, unless something must go out
+/// before them: the AOF (written, maybe fsynced, before any reply), or tracking
+/// invalidations broadcast before the loop sleeps.
+fn replies_may_leave_early(state: &State) -> bool {
+    !state.aof.is_on() && state.tracking.clients == 0
 }
 
 /// Owned arguments with quoted inline arguments decoded.
