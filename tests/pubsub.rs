@@ -197,3 +197,56 @@ fn new_key_events_match_redis() {
     );
     assert_eq!(ours, theirs);
 }
+
+/// A stalled subscriber's queued bytes show in CLIENT LIST `omem`; a reply that alone
+/// takes a client over its hard limit is never sent (the client is closed first), and a
+/// huge HRANDFIELD stops there instead of running on.
+#[test]
+fn output_limits_apply_to_what_is_queued() {
+    let srv = TestServer::start_with(&["--client-output-buffer-limit", "pubsub 100000 0 0"]);
+    let mut sub = srv.raw();
+    sub.cmd(&[b"CLIENT", b"SETNAME", b"stalled"]);
+    sub.cmd(&[b"SUBSCRIBE", b"foo"]);
+    let mut c = srv.raw();
+    let mut max_omem = 0;
+    for _ in 0..200_000 {
+        c.cmd(&[b"PUBLISH", b"foo", b"bar"]);
+        let list = String::from_utf8_lossy(&c.cmd(&[b"CLIENT", b"LIST"])).into_owned();
+        let Some(line) = list.lines().find(|l| l.contains("name=stalled")) else {
+            break;
+        };
+        let omem: usize = line
+            .split(' ')
+            .find_map(|f| f.strip_prefix("omem="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        max_omem = max_omem.max(omem);
+    }
+    assert!((70_000..=100_000).contains(&max_omem), "omem {max_omem}");
+
+    c.cmd(&[
+        b"CONFIG",
+        b"SET",
+        b"client-output-buffer-limit",
+        b"normal 100000 0 0",
+    ]);
+    let item = vec![b'x'; 1000];
+    for _ in 0..150 {
+        c.cmd(&[b"LPUSH", b"mylist", &item]);
+    }
+    let mut big = srv.raw();
+    big.send(&common::encode(&[b"LRANGE", b"mylist", b"0", b"-1"]));
+    let mut got = Vec::new();
+    use std::io::Read;
+    let _ = big.s.read_to_end(&mut got);
+    assert!(got.is_empty(), "{} bytes were sent", got.len());
+
+    c.cmd(&[b"HSET", b"myhash", b"a", b"b"]);
+    let mut huge = srv.raw();
+    huge.send(&common::encode(&[b"HRANDFIELD", b"myhash", b"-999999999"]));
+    let mut got = Vec::new();
+    let _ = huge.s.read_to_end(&mut got);
+    assert!(got.is_empty(), "{} bytes were sent", got.len());
+    assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n");
+}

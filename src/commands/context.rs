@@ -62,6 +62,20 @@ impl<'a> Ctx<'a> {
         self.state.now_ms
     }
 
+    /// The hard output limit of this client's class (0: none), past which the loop will
+    /// close it: commands that can produce replies of any size stop there, as Redis's
+    /// do once their client is marked to close.
+    pub fn output_hard_limit(&self) -> usize {
+        let class = if self.session.subscriptions() > 0 {
+            2
+        } else {
+            0
+        };
+        self.state.config.client_output_buffer_limit.0[class]
+            .0
+            .max(0) as usize
+    }
+
     pub fn in_exec(&self) -> bool {
         self.session.has(sf::IN_EXEC)
     }

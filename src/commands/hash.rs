@@ -308,7 +308,10 @@ fn hrandfield(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.array(0);
         return Ok(());
     }
-    if count < 0 && count.unsigned_abs() > MAX_RANDOM_REPEATS {
+    // A huge count stops once the client is over its hard output limit (it will be
+    // closed); without one, it is refused rather than allowed to take all memory.
+    let limit = ctx.output_hard_limit();
+    if count < 0 && count.unsigned_abs() > MAX_RANDOM_REPEATS && limit == 0 {
         return Err(Error::Msg("ERR value is out of range"));
     }
     let resp3 = out.resp3;
@@ -334,8 +337,14 @@ fn hrandfield(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     out.array(if with_values && !resp3 { n * 2 } else { n });
     if distinct {
         h.random_pairs_distinct(n, rng, |f, v| emit(out, f, v));
-    } else {
-        h.random_pairs_with_repeats(n, rng, |f, v| emit(out, f, v));
+        return Ok(());
+    }
+    let start = out.buf.len();
+    let mut left = n;
+    while left > 0 && (limit == 0 || out.buf.len() - start <= limit) {
+        let chunk = left.min(1024);
+        h.random_pairs_with_repeats(chunk, rng, |f, v| emit(out, f, v));
+        left -= chunk;
     }
     Ok(())
 }

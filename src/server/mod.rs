@@ -603,6 +603,9 @@ impl Net {
         for &(to, s, e) in &outbox.items {
             if let Some(c) = self.conns.get_mut(to) {
                 c.out.extend_from_slice(&outbox.data[s..e]);
+                if let Some(session) = state.sessions.get_mut(to) {
+                    session.obuf_len = c.out.len() - c.out_pos;
+                }
                 self.mark_pending(to);
             }
         }
@@ -761,6 +764,17 @@ impl Net {
             return;
         }
         conn.pending = false;
+        // As Redis, the limit applies to what is queued, before any of it is written: a
+        // client over its hard limit gets nothing more, not even the reply that took it
+        // over.
+        let queued = conn.out.len() - conn.out_pos;
+        if queued > 0 && self.over_output_limit(state, key, queued) {
+            self.close(state, key);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let mut error = false;
         while conn.out_pos < conn.out.len() {
             match conn.stream.write(&conn.out[conn.out_pos..]) {
@@ -804,11 +818,10 @@ impl Net {
         let (close_after, close_asap) = state.sessions.get(key).map_or((false, false), |s| {
             (s.has(sf::CLOSE_AFTER_REPLY), s.has(sf::CLOSE_ASAP))
         });
-        if error
-            || close_asap
-            || (close_after && remaining == 0)
-            || self.over_output_limit(state, key, remaining)
-        {
+        if let Some(session) = state.sessions.get_mut(key) {
+            session.obuf_len = remaining;
+        }
+        if error || close_asap || (close_after && remaining == 0) {
             self.close(state, key);
         }
     }
@@ -900,9 +913,27 @@ impl Net {
             db.expires.shrink_if_sparse();
         }
         self.client_timeouts(state);
+        self.soft_limit_timeouts(state);
         // Also when idle, so a CONFIG SET of tracking-table-max-keys takes effect.
         if state.tracking.clients > 0 {
             crate::tracking::limit_table(state, None);
+        }
+    }
+
+    /// Clients over a soft output limit are closed when its time is up even if nothing
+    /// more is queued for them (a subscriber that stopped reading and then got no
+    /// traffic).
+    fn soft_limit_timeouts(&mut self, state: &mut State) {
+        let over: Vec<(ClientKey, usize)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.soft_limit_since.is_some())
+            .map(|(k, c)| (k, c.out.len() - c.out_pos))
+            .collect();
+        for (k, queued) in over {
+            if self.over_output_limit(state, k, queued) {
+                self.close(state, k);
+            }
         }
     }
 
