@@ -4,6 +4,7 @@
 pub mod access;
 pub mod bitops;
 pub mod dict;
+pub mod geohash;
 pub mod digest;
 pub mod hash;
 pub mod hll;
