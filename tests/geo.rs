@@ -449,11 +449,11 @@ fn stats_and_slowlog_show_geoadd() {
     cmd(&mut c, "slowlog reset");
     cmd(&mut c, "config resetstat");
     cmd(&mut c, "geoadd cities -122.33207 47.60621 Seattle");
+    let log = text(&cmd(&mut c, "slowlog get 1"));
+    assert!(log.contains("geoadd\r\n$6\r\ncities"), "{log}");
     let stats = text(&cmd(&mut c, "info commandstats"));
     assert!(stats.contains("cmdstat_geoadd:calls=1,"), "{stats}");
     assert!(!stats.contains("cmdstat_zadd"), "{stats}");
-    let log = text(&cmd(&mut c, "slowlog get 1"));
-    assert!(log.contains("geoadd\r\n$6\r\ncities"), "{log}");
 }
 
 /// Malformed requests get errors, never a dropped connection.
