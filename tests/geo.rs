@@ -7,9 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{
-    RawConn, RealRedis, TestServer, cmd, compare_with_redis, encode, split, text,
-};
+use common::{RawConn, RealRedis, TestServer, cmd, compare_with_redis, encode, split, text};
 
 /// Sends the same command line to both connections and asserts identical raw replies.
 fn same(a: &mut RawConn, b: &mut RawConn, line: &str) -> Vec<u8> {
@@ -204,6 +202,39 @@ const SCRIPT: &str = r#"
     geodist samelon a c ft
     geosearch samelon fromlonlat 10 0 bybox 10000 10000 km withdist
 
+    # Store encodings; many members at equal distances under COUNT (Redis's partial
+    # quicksort decides their order).
+    geoadd g 1 1 a 1.001 1 b 1.002 1 c
+    georadius g 1 1 100 km store s
+    object encoding s
+    geoadd g 1.003 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+    georadius g 1 1 100 km store s
+    object encoding s
+    georadius g 1 1 100 km count 2 store s
+    object encoding s
+    config set zset-max-listpack-entries 2
+    georadius g 1 1 100 km count 3 store s
+    object encoding s
+    georadius g 1 1 100 km count 2 store s
+    object encoding s
+    config set zset-max-listpack-entries 128
+    georadius g 1 1 100 km count 9223372036854775807 any withdist
+    georadius g 1 1 100 km count 9223372036854775807 withdist desc
+    geosearch g fromlonlat 1 1 bybox 0 0 m withdist
+    geosearch g frommember a bybox 0 0 m withdist
+    geosearch g frommember a byradius 0 m withdist
+    geoadd big 1 1 m0 1 1 m1 1 1 m2 1 1 m3 1 1 m4 1 1 m5 1 1 m6 1 1 m7 1 1 m8 1 1 m9 1.0001 1 n0 1.0001 1 n1 1.0001 1 n2 1.0001 1 n3 1.0001 1 n4 1.0001 1 n5 1.0001 1 n6 1.0001 1 n7 1.0002 1 o1 1.0002 1 o2 1.0002 1 o3 1.0002 1 o4 1.0002 1 o5 1.0002 1 o6 1.0002 1 o7 1.0002 1 o8 1.0002 1 o9 1.0002 1 p0 1.0003 1 p1 1.0003 1 p2 1.0003 1 p3 1.0003 1 p4 1.0003 1 p5 1.0003 1 p6 1.0003 1 p7 1.0003 1 p8 1.0003 1 p9 1.0004 1 q0 1.0004 1 q1 1.0004 1 q2 1.0004 1 q3 1.0004 1 q4 1.0004 1 q5 1.0004 1 q6 1.0004 1 q7 1.0004 1 q8 1.0004 1 q9 1.0004 1 r1 1.0004 1 r2
+    georadius big 1.0002 1 10 km count 3
+    georadius big 1.0002 1 10 km count 7
+    georadius big 1.0002 1 10 km count 13 desc
+    georadius big 1.0002 1 10 km count 30
+    georadius big 1.0002 1 10 km count 43 desc
+    georadius big 1 1 10 km count 41
+    georadius big 1 1 10 km count 20 desc
+    georadius big 1 1 10 km count 45 desc
+    georadius big 1 1 10 km desc
+    georadius big 1 1 10 km asc
+
     command getkeys georadius k 1 1 1 km store d1 storedist d2
     command getkeys georadius k 1 1 1 km storedist d2 store d1
     command getkeys georadius k 1 1 1 km
@@ -280,7 +311,7 @@ fn random_searches_match_redis() {
         let mut line = String::from("geoadd g");
         let mut last = (0.0, 0.0);
         for i in 0..points {
-            let p = if i > 0 && rng.next() % 10 == 0 {
+            let p = if i > 0 && rng.next().is_multiple_of(10) {
                 last
             } else {
                 (
@@ -301,7 +332,7 @@ fn random_searches_match_redis() {
                 _ => 1.0,
             };
             let reach = spread * 111_000.0 * rng.range(0.0, 1.5) / to_m;
-            let centre = if rng.next() % 2 == 0 {
+            let centre = if rng.next().is_multiple_of(2) {
                 format!("frommember m{}", rng.next() % points)
             } else {
                 format!(
@@ -310,7 +341,7 @@ fn random_searches_match_redis() {
                     centre_lat
                 )
             };
-            let shape = if rng.next() % 2 == 0 {
+            let shape = if rng.next().is_multiple_of(2) {
                 format!("byradius {reach} {unit}")
             } else {
                 format!(
@@ -320,9 +351,9 @@ fn random_searches_match_redis() {
                 )
             };
             let mut opts = String::new();
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 opts.push_str(&format!(" count {}", 1 + rng.next() % 30));
-                if rng.next() % 4 == 0 {
+                if rng.next().is_multiple_of(4) {
                     opts.push_str(" any");
                 }
             }

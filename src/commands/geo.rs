@@ -191,7 +191,11 @@ fn geoadd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         return Err(SYNTAX);
     }
     let elements = (args.len() - first) / 3;
-    let mut zadd = OwnedArgs::from_slices([&b"zadd"[..]].into_iter().chain(args.iter().take(first).skip(1)));
+    let mut zadd = OwnedArgs::from_slices(
+        [&b"zadd"[..]]
+            .into_iter()
+            .chain(args.iter().take(first).skip(1)),
+    );
     let mut digits = itoa::Buffer::new();
     for e in 0..elements {
         let at = first + 3 * e;
@@ -378,7 +382,8 @@ fn search_generic(
     };
 
     let (mut withdist, mut withhash, mut withcoords) = (false, false, false);
-    let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) = (false, false, false, false);
+    let (mut from_member, mut from_lonlat, mut by_radius, mut by_box) =
+        (false, false, false, false);
     let mut sort = Sort::None;
     let mut any = false;
     let mut count: i64 = 0;

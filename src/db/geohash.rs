@@ -232,7 +232,7 @@ pub fn c_double_to_u64(x: f64) -> u64 {
 /// `i64::MIN` for NaN and anything out of range.
 pub fn c_double_to_i64(x: f64) -> i64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    if x.is_nan() || x >= TWO_63 || x < -TWO_63 {
+    if !(-TWO_63..TWO_63).contains(&x) {
         i64::MIN
     } else {
         x as i64
@@ -399,9 +399,10 @@ impl Shape {
     fn half_extent_meters(&self) -> (f64, f64) {
         match self.kind {
             ShapeKind::Radius(r) => (self.conversion * r, self.conversion * r),
-            ShapeKind::Box { width, height } => {
-                (self.conversion * (height / 2.0), self.conversion * (width / 2.0))
-            }
+            ShapeKind::Box { width, height } => (
+                self.conversion * (height / 2.0),
+                self.conversion * (width / 2.0),
+            ),
         }
     }
 
@@ -461,28 +462,11 @@ impl Shape {
 
         // The estimated step may be too fine when the area lies near a cell edge: one of
         // the direct neighbours then stops short of the bounding box. Use a coarser step.
-        let decode_or_zero = |h: HashBits| decode_wgs84(h);
-        let mut decrease_step = false;
-        if let Some(north) = decode_or_zero(nb.north)
-            && north.latitude.max < max_lat
-        {
-            decrease_step = true;
-        }
-        if let Some(south) = decode_or_zero(nb.south)
-            && south.latitude.min > min_lat
-        {
-            decrease_step = true;
-        }
-        if let Some(east) = decode_or_zero(nb.east)
-            && east.longitude.max < max_lon
-        {
-            decrease_step = true;
-        }
-        if let Some(west) = decode_or_zero(nb.west)
-            && west.longitude.min > min_lon
-        {
-            decrease_step = true;
-        }
+        // (Neighbours of a real cell always decode; a failed decode counts as "enough".)
+        let decrease_step = decode_wgs84(nb.north).is_some_and(|a| a.latitude.max < max_lat)
+            || decode_wgs84(nb.south).is_some_and(|a| a.latitude.min > min_lat)
+            || decode_wgs84(nb.east).is_some_and(|a| a.longitude.max < max_lon)
+            || decode_wgs84(nb.west).is_some_and(|a| a.longitude.min > min_lon);
         if steps > 1 && decrease_step {
             steps -= 1;
             (hash, nb, area) = cells_at(steps);
@@ -569,7 +553,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (x, y) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (x, y) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             let d = deinterleave64(interleave64(x, y));
             assert_eq!(d as u32, x);
             assert_eq!((d >> 32) as u32, y);
@@ -597,7 +587,10 @@ mod tests {
         // Out-of-range scores decode as Redis's x86-64 build decodes them.
         assert_eq!(decode_score(-1.0), [180.0, LAT_MAX]);
         assert_eq!(decode_score(f64::INFINITY), decode_score(0.0));
-        assert_eq!(decode_score(f64::NEG_INFINITY), [180.0, decode_score(0.0)[1]]);
+        assert_eq!(
+            decode_score(f64::NEG_INFINITY),
+            [180.0, decode_score(0.0)[1]]
+        );
     }
 
     #[test]

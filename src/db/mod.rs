@@ -4,8 +4,8 @@
 pub mod access;
 pub mod bitops;
 pub mod dict;
-pub mod geohash;
 pub mod digest;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod list;
