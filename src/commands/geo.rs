@@ -781,7 +781,11 @@ mod tests {
         assert_eq!(distance_text(0.0), "0.0000");
         assert_eq!(distance_text(166274.15156960033), "166274.1516");
         assert_eq!(distance_text(0.00005), "0.0000");
-        assert_eq!(distance_text(0.00015), "0.0002");
+        // The scaled value rounds (0.00015 * 10^4 is 1.4999999999999998), then ties go
+        // to even; printf's "%.4f" would print 0.0003 for both of the last two.
+        assert_eq!(distance_text(0.00015), "0.0001");
+        assert_eq!(distance_text(0.00025), "0.0002");
+        assert_eq!(distance_text(0.00035), "0.0004");
         assert_eq!(distance_text(12.5), "12.5000");
     }
 
