@@ -9,6 +9,7 @@ pub mod bitmap;
 pub mod connection;
 pub mod context;
 pub mod docs;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
@@ -189,6 +190,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     hll::COMMANDS,
     bitmap::COMMANDS,
+    geo::COMMANDS,
     scripting::COMMANDS,
 ];
 

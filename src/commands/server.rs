@@ -842,7 +842,9 @@ fn getkeys(args: &Args) -> Result<(&'static CommandSpec, Vec<usize>), Error> {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions: Vec<usize> = match super::scripting::movable_keys(spec, &inner) {
+    let positions: Vec<usize> = match super::scripting::movable_keys(spec, &inner)
+        .or_else(|| super::geo::movable_keys(spec, &inner))
+    {
         Some(p) => p,
         None => spec.key_positions(inner.len()).collect(),
     };
@@ -867,7 +869,9 @@ fn command_getkeysandflags(_: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResu
     for p in pos {
         out.array(2);
         out.bulk(args.get(p + 2));
-        let flags: &[&str] = if spec.has(WRITE) {
+        let flags: &[&str] = if let Some(f) = super::geo::key_flags(spec, p) {
+            f
+        } else if spec.has(WRITE) {
             &["RW", "update"]
         } else {
             &["RO", "access"]

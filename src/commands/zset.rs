@@ -127,7 +127,12 @@ fn zincrby(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     zadd_generic(ctx, args, out, true)
 }
 
-fn zadd_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, incr_cmd: bool) -> CmdResult {
+pub(super) fn zadd_generic(
+    ctx: &mut Ctx,
+    args: &Args,
+    out: &mut Reply,
+    incr_cmd: bool,
+) -> CmdResult {
     let mut flags = AddFlags {
         incr: incr_cmd,
         ..AddFlags::default()

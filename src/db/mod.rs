@@ -5,6 +5,7 @@ pub mod access;
 pub mod bitops;
 pub mod dict;
 pub mod digest;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod list;

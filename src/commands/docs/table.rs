@@ -875,6 +875,316 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "geoadd",
+        doc("geo")
+            .summary("Add one or more geospatial items in the geospatial index represented using a sorted set")
+            .since("3.2.0")
+            .complexity("O(log(N)) for each item added, where N is the number of elements in the sorted set.")
+            .history(&[
+                ("6.2.0", "Added the `CH`, `NX` and `XX` options."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("condition", T::Oneof).since("6.2.0").optional().args(&[
+                    arg("nx", T::PureToken).token("NX"),
+                    arg("xx", T::PureToken).token("XX"),
+                ]),
+                arg("change", T::PureToken).token("CH").since("6.2.0").optional(),
+                arg("longitude_latitude_member", T::Block).multiple().args(&[
+                    arg("longitude", T::Double),
+                    arg("latitude", T::Double),
+                    arg("member", T::String),
+                ]),
+            ]),
+    ),
+    (
+        "geodist",
+        doc("geo")
+            .summary("Returns the distance between two members of a geospatial index")
+            .since("3.2.0")
+            .complexity("O(log(N))")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("member1", T::String),
+                arg("member2", T::String),
+                arg("unit", T::Oneof).optional().args(&[
+                    arg("m", T::PureToken).token("M"),
+                    arg("km", T::PureToken).token("KM"),
+                    arg("ft", T::PureToken).token("FT"),
+                    arg("mi", T::PureToken).token("MI"),
+                ]),
+            ]),
+    ),
+    (
+        "geohash",
+        doc("geo")
+            .summary("Returns members of a geospatial index as standard geohash strings")
+            .since("3.2.0")
+            .complexity("O(log(N)) for each member requested, where N is the number of elements in the sorted set.")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("member", T::String).multiple(),
+            ]),
+    ),
+    (
+        "geopos",
+        doc("geo")
+            .summary("Returns longitude and latitude of members of a geospatial index")
+            .since("3.2.0")
+            .complexity("O(N) where N is the number of members requested.")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("member", T::String).multiple(),
+            ]),
+    ),
+    (
+        "georadius",
+        doc("geo")
+            .summary("Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point")
+            .since("3.2.0")
+            .complexity("O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.")
+            .deprecated()
+            .deprecated_since("6.2.0")
+            .replaced_by("`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` argument")
+            .history(&[
+                ("6.2.0", "Added the `ANY` option for `COUNT`."),
+                ("7.0.0", "Added support for uppercase unit names."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("longitude", T::Double),
+                arg("latitude", T::Double),
+                arg("radius", T::Double),
+                arg("unit", T::Oneof).args(&[
+                    arg("m", T::PureToken).token("M"),
+                    arg("km", T::PureToken).token("KM"),
+                    arg("ft", T::PureToken).token("FT"),
+                    arg("mi", T::PureToken).token("MI"),
+                ]),
+                arg("withcoord", T::PureToken).token("WITHCOORD").optional(),
+                arg("withdist", T::PureToken).token("WITHDIST").optional(),
+                arg("withhash", T::PureToken).token("WITHHASH").optional(),
+                arg("count", T::Block).optional().args(&[
+                    arg("count", T::Integer).token("COUNT"),
+                    arg("any", T::PureToken).token("ANY").since("6.2.0").optional(),
+                ]),
+                arg("order", T::Oneof).optional().args(&[
+                    arg("asc", T::PureToken).token("ASC"),
+                    arg("desc", T::PureToken).token("DESC"),
+                ]),
+                arg("key", T::Key).key_spec(1).token("STORE").optional(),
+                arg("key", T::Key).key_spec(2).token("STOREDIST").optional(),
+            ]),
+    ),
+    (
+        "georadius_ro",
+        doc("geo")
+            .summary("A read-only variant for GEORADIUS")
+            .since("3.2.10")
+            .complexity("O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.")
+            .deprecated()
+            .deprecated_since("6.2.0")
+            .replaced_by("`GEOSEARCH` with the `BYRADIUS` argument")
+            .history(&[
+                ("6.2.0", "Added the `ANY` option for `COUNT`."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("longitude", T::Double),
+                arg("latitude", T::Double),
+                arg("radius", T::Double),
+                arg("unit", T::Oneof).args(&[
+                    arg("m", T::PureToken).token("M"),
+                    arg("km", T::PureToken).token("KM"),
+                    arg("ft", T::PureToken).token("FT"),
+                    arg("mi", T::PureToken).token("MI"),
+                ]),
+                arg("withcoord", T::PureToken).token("WITHCOORD").optional(),
+                arg("withdist", T::PureToken).token("WITHDIST").optional(),
+                arg("withhash", T::PureToken).token("WITHHASH").optional(),
+                arg("count", T::Block).optional().args(&[
+                    arg("count", T::Integer).token("COUNT"),
+                    arg("any", T::PureToken).token("ANY").since("6.2.0").optional(),
+                ]),
+                arg("order", T::Oneof).optional().args(&[
+                    arg("asc", T::PureToken).token("ASC"),
+                    arg("desc", T::PureToken).token("DESC"),
+                ]),
+            ]),
+    ),
+    (
+        "georadiusbymember",
+        doc("geo")
+            .summary("Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member")
+            .since("3.2.0")
+            .complexity("O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.")
+            .deprecated()
+            .deprecated_since("6.2.0")
+            .replaced_by("`GEOSEARCH` and `GEOSEARCHSTORE` with the `BYRADIUS` and `FROMMEMBER` arguments")
+            .history(&[
+                ("7.0.0", "Added support for uppercase unit names."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("member", T::String),
+                arg("radius", T::Double),
+                arg("unit", T::Oneof).args(&[
+                    arg("m", T::PureToken).token("M"),
+                    arg("km", T::PureToken).token("KM"),
+                    arg("ft", T::PureToken).token("FT"),
+                    arg("mi", T::PureToken).token("MI"),
+                ]),
+                arg("withcoord", T::PureToken).token("WITHCOORD").optional(),
+                arg("withdist", T::PureToken).token("WITHDIST").optional(),
+                arg("withhash", T::PureToken).token("WITHHASH").optional(),
+                arg("count", T::Block).optional().args(&[
+                    arg("count", T::Integer).token("COUNT"),
+                    arg("any", T::PureToken).token("ANY").optional(),
+                ]),
+                arg("order", T::Oneof).optional().args(&[
+                    arg("asc", T::PureToken).token("ASC"),
+                    arg("desc", T::PureToken).token("DESC"),
+                ]),
+                arg("key", T::Key).key_spec(1).token("STORE").optional(),
+                arg("key", T::Key).key_spec(2).token("STOREDIST").optional(),
+            ]),
+    ),
+    (
+        "georadiusbymember_ro",
+        doc("geo")
+            .summary("A read-only variant for GEORADIUSBYMEMBER")
+            .since("3.2.10")
+            .complexity("O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.")
+            .deprecated()
+            .deprecated_since("6.2.0")
+            .replaced_by("`GEOSEARCH` with the `BYRADIUS` and `FROMMEMBER` arguments")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("member", T::String),
+                arg("radius", T::Double),
+                arg("unit", T::Oneof).args(&[
+                    arg("m", T::PureToken).token("M"),
+                    arg("km", T::PureToken).token("KM"),
+                    arg("ft", T::PureToken).token("FT"),
+                    arg("mi", T::PureToken).token("MI"),
+                ]),
+                arg("withcoord", T::PureToken).token("WITHCOORD").optional(),
+                arg("withdist", T::PureToken).token("WITHDIST").optional(),
+                arg("withhash", T::PureToken).token("WITHHASH").optional(),
+                arg("count", T::Block).optional().args(&[
+                    arg("count", T::Integer).token("COUNT"),
+                    arg("any", T::PureToken).token("ANY").optional(),
+                ]),
+                arg("order", T::Oneof).optional().args(&[
+                    arg("asc", T::PureToken).token("ASC"),
+                    arg("desc", T::PureToken).token("DESC"),
+                ]),
+            ]),
+    ),
+    (
+        "geosearch",
+        doc("geo")
+            .summary("Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.")
+            .since("6.2.0")
+            .complexity("O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape")
+            .history(&[
+                ("7.0.0", "Added support for uppercase unit names."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("from", T::Oneof).args(&[
+                    arg("member", T::String).token("FROMMEMBER"),
+                    arg("longitude_latitude", T::Block).token("FROMLONLAT").args(&[
+                        arg("longitude", T::Double),
+                        arg("latitude", T::Double),
+                    ]),
+                ]),
+                arg("by", T::Oneof).args(&[
+                    arg("circle", T::Block).args(&[
+                        arg("radius", T::Double).token("BYRADIUS"),
+                        arg("unit", T::Oneof).args(&[
+                            arg("m", T::PureToken).token("M"),
+                            arg("km", T::PureToken).token("KM"),
+                            arg("ft", T::PureToken).token("FT"),
+                            arg("mi", T::PureToken).token("MI"),
+                        ]),
+                    ]),
+                    arg("box", T::Block).args(&[
+                        arg("width", T::Double).token("BYBOX"),
+                        arg("height", T::Double),
+                        arg("unit", T::Oneof).args(&[
+                            arg("m", T::PureToken).token("M"),
+                            arg("km", T::PureToken).token("KM"),
+                            arg("ft", T::PureToken).token("FT"),
+                            arg("mi", T::PureToken).token("MI"),
+                        ]),
+                    ]),
+                ]),
+                arg("order", T::Oneof).optional().args(&[
+                    arg("asc", T::PureToken).token("ASC"),
+                    arg("desc", T::PureToken).token("DESC"),
+                ]),
+                arg("count", T::Block).optional().args(&[
+                    arg("count", T::Integer).token("COUNT"),
+                    arg("any", T::PureToken).token("ANY").optional(),
+                ]),
+                arg("withcoord", T::PureToken).token("WITHCOORD").optional(),
+                arg("withdist", T::PureToken).token("WITHDIST").optional(),
+                arg("withhash", T::PureToken).token("WITHHASH").optional(),
+            ]),
+    ),
+    (
+        "geosearchstore",
+        doc("geo")
+            .summary("Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.")
+            .since("6.2.0")
+            .complexity("O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape")
+            .history(&[
+                ("7.0.0", "Added support for uppercase unit names."),
+            ])
+            .args(&[
+                arg("destination", T::Key).key_spec(0),
+                arg("source", T::Key).key_spec(1),
+                arg("from", T::Oneof).args(&[
+                    arg("member", T::String).token("FROMMEMBER"),
+                    arg("longitude_latitude", T::Block).token("FROMLONLAT").args(&[
+                        arg("longitude", T::Double),
+                        arg("latitude", T::Double),
+                    ]),
+                ]),
+                arg("by", T::Oneof).args(&[
+                    arg("circle", T::Block).args(&[
+                        arg("radius", T::Double).token("BYRADIUS"),
+                        arg("unit", T::Oneof).args(&[
+                            arg("m", T::PureToken).token("M"),
+                            arg("km", T::PureToken).token("KM"),
+                            arg("ft", T::PureToken).token("FT"),
+                            arg("mi", T::PureToken).token("MI"),
+                        ]),
+                    ]),
+                    arg("box", T::Block).args(&[
+                        arg("width", T::Double).token("BYBOX"),
+                        arg("height", T::Double),
+                        arg("unit", T::Oneof).args(&[
+                            arg("m", T::PureToken).token("M"),
+                            arg("km", T::PureToken).token("KM"),
+                            arg("ft", T::PureToken).token("FT"),
+                            arg("mi", T::PureToken).token("MI"),
+                        ]),
+                    ]),
+                ]),
+                arg("order", T::Oneof).optional().args(&[
+                    arg("asc", T::PureToken).token("ASC"),
+                    arg("desc", T::PureToken).token("DESC"),
+                ]),
+                arg("count", T::Block).optional().args(&[
+                    arg("count", T::Integer).token("COUNT"),
+                    arg("any", T::PureToken).token("ANY").optional(),
+                ]),
+                arg("storedist", T::PureToken).token("STOREDIST").optional(),
+            ]),
+    ),
+    (
         "get",
         doc("string")
             .summary("Get the value of a key")
