@@ -7,6 +7,7 @@ pub mod dict;
 pub mod digest;
 pub mod hash;
 pub mod hll;
+pub mod key;
 pub mod list;
 pub mod set;
 pub mod value;
@@ -19,8 +20,7 @@ use crate::util::Rng;
 
 pub use access::{idle_seconds, lru_clock, update_lru_clock};
 
-/// Keys are binary-safe byte strings.
-pub type Key = Box<[u8]>;
+pub use key::Key;
 
 /// One numbered database (`SELECT n`). Cloning one is cheap whatever its size (the
 /// dicts share copy-on-write segments): that is how BGSAVE snapshots the keyspace.
