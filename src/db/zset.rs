@@ -16,11 +16,10 @@
 //! ranges follow Redis's walks literally, so they agree with it even on sets whose
 //! scores differ (where the order is not lexicographic and the result "undefined").
 
-use std::cmp::Ordering;
-use std::sync::Arc;
-
 use super::dict::Dict;
+use super::key::Key;
 use crate::util::Rng;
+use std::cmp::Ordering;
 
 /// The size limits of the listpack encoding, from the server config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -495,7 +494,7 @@ type UpperLevels = [Level; MAX_LEVEL - INLINE_LEVELS];
 #[derive(Clone, Debug)]
 #[repr(align(64))]
 struct Node {
-    member: Arc<[u8]>,
+    member: Key,
     score: f64,
     backward: u32,
     levels: [Level; INLINE_LEVELS],
@@ -504,7 +503,7 @@ struct Node {
 }
 
 impl Node {
-    fn new(member: Arc<[u8]>, score: f64, height: usize) -> Node {
+    fn new(member: Key, score: f64, height: usize) -> Node {
         Node {
             member,
             score,
@@ -560,7 +559,7 @@ struct SkipList {
 
 impl SkipList {
     fn new() -> Self {
-        let header = Node::new(Arc::from(&[][..]), 0.0, MAX_LEVEL);
+        let header = Node::new(Key::new(&[]), 0.0, MAX_LEVEL);
         let mut first = Vec::with_capacity(CHUNK);
         first.push(header);
         SkipList {
@@ -605,7 +604,7 @@ impl SkipList {
         (cmp_entry(n.score, &n.member, score, member) == Ordering::Less).then_some(f)
     }
 
-    fn alloc(&mut self, member: Arc<[u8]>, score: f64, height: usize) -> u32 {
+    fn alloc(&mut self, member: Key, score: f64, height: usize) -> u32 {
         let node = Node::new(member, score, height);
         match self.free.pop() {
             Some(i) => {
@@ -624,7 +623,7 @@ impl SkipList {
         }
     }
 
-    fn release(&mut self, x: u32) -> Arc<[u8]> {
+    fn release(&mut self, x: u32) -> Key {
         let empty = self.node(HEAD).member.clone();
         let n = self.node_mut(x);
         n.upper = None;
@@ -641,7 +640,7 @@ impl SkipList {
     }
 
     /// `zslInsert`: the member must not be present.
-    fn insert(&mut self, score: f64, member: Arc<[u8]>) -> u32 {
+    fn insert(&mut self, score: f64, member: Key) -> u32 {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
@@ -724,7 +723,7 @@ impl SkipList {
     }
 
     /// `zslDelete`: removes (score, member) if present, returning the member.
-    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Arc<[u8]>> {
+    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Key> {
         let update = self.find_update(score, member);
         let x = self.node(update[0]).level0().forward;
         if x != NIL && self.node(x).score == score && *self.node(x).member == *member {
@@ -864,7 +863,7 @@ impl SkipList {
     }
 
     /// `zslDeleteRangeByRank` over 1-based `start..=end`; `f` receives each removed entry.
-    fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Arc<[u8]>, f64)) {
+    fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Key, f64)) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         let mut traversed = 0usize;
@@ -899,7 +898,7 @@ impl SkipList {
 #[derive(Clone, Debug)]
 struct Big {
     list: SkipList,
-    dict: Dict<Arc<[u8]>, f64>,
+    dict: Dict<Key, f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -1007,7 +1006,7 @@ impl ZSetValue {
             dict: Dict::new(),
         };
         for (m, s, _) in p.iter_from(0) {
-            let member: Arc<[u8]> = Arc::from(m);
+            let member = Key::new(m);
             // Entries come in order, so each insert lands at the tail.
             big.list.insert(s, member.clone());
             big.dict.insert(member, s);
@@ -1105,7 +1104,7 @@ impl ZSetValue {
         } else if flags.xx {
             AddOutcome::Skipped
         } else {
-            let m: Arc<[u8]> = Arc::from(member);
+            let m = Key::new(member);
             b.list.insert(score, m.clone());
             b.dict.insert(m, score);
             AddOutcome::Added(score)
@@ -1530,9 +1529,9 @@ impl ZSetValue {
                 let mut x = b.list.first();
                 while x != NIL && sampled < SAMPLE {
                     let n = b.list.node(x);
-                    // Arc header + bytes, upper levels, and a dict entry with its bucket.
-                    sample_bytes += 16
-                        + n.member.len()
+                    // A long member's shared bytes, upper levels, and a dict entry with
+                    // its bucket.
+                    sample_bytes += n.member.heap_size()
                         + n.upper.as_ref().map_or(0, |_| size_of::<UpperLevels>())
                         + 64;
                     sampled += 1;
