@@ -271,7 +271,8 @@ pub(crate) fn select_sorted(n: usize, count: usize, rng: &mut Rng, mut f: impl F
 type Table = Dict<Box<[u8]>, Box<[u8]>>;
 
 #[derive(Clone)]
-/// Each encoding boxed: a hash key's value is two words (see `db::value`).
+/// Each encoding one pointer (a thin listpack, a boxed table): a hash key's value is two
+/// words (see `db::value`).
 enum Repr {
     /// Entries alternate field, value.
     Listpack(Listpack),

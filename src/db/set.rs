@@ -84,8 +84,8 @@ type Table = Dict<Box<[u8]>, ()>;
 /// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
 const FAIR_RANDOM_SAMPLE: usize = 15;
 
-/// Each encoding boxed: a set key's value is two words (see `db::value`), which a bare
-/// Vec (three) would not allow.
+/// Each encoding one pointer (boxed, or the thin listpack): a set key's value is two words
+/// (see `db::value`), which a bare Vec (three) would not allow.
 #[derive(Clone)]
 #[allow(clippy::box_collection)]
 enum Repr {

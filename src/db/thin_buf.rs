@@ -10,6 +10,8 @@
 //! entries (their CONFIG thresholds), and growing one past 4 GB is an allocation failure.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error, realloc};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
 #[repr(C)]
@@ -215,6 +217,23 @@ impl ThinBuf {
         self.set_len(len - (end - start) + new);
     }
 
+    /// Opens `n` zero bytes at `at`, moving the bytes after it up.
+    pub fn insert_zeroed(&mut self, at: usize, n: usize) {
+        let len = self.len();
+        assert!(at <= len, "insert position out of bounds");
+        if n == 0 {
+            return;
+        }
+        self.grow_for(n);
+        let data = self.data();
+        // SAFETY: room for `n` more bytes was ensured; the tail moves within it.
+        unsafe {
+            ptr::copy(data.add(at), data.add(at + n), len - at);
+            ptr::write_bytes(data.add(at), 0, n);
+        }
+        self.set_len(len + n);
+    }
+
     /// Removes bytes `start..end`.
     pub fn remove_range(&mut self, start: usize, end: usize) {
         self.splice(start, end, &[]);
@@ -263,6 +282,26 @@ impl PartialEq for ThinBuf {
 
 impl Eq for ThinBuf {}
 
+impl Deref for ThinBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl DerefMut for ThinBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+impl fmt::Debug for ThinBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +327,11 @@ mod tests {
                     let s = (i as usize * 13) % (v.len() - 2);
                     b.splice(s, s + 2, &[&chunk, b"xy"]);
                     v.splice(s..s + 2, chunk.iter().chain(b"xy").copied());
+                }
+                4 if i % 3 == 0 => {
+                    let s = (i as usize * 11) % (v.len() + 1);
+                    b.insert_zeroed(s, 5);
+                    v.splice(s..s, [0; 5]);
                 }
                 3 if v.len() > 3 => {
                     let s = (i as usize * 7) % (v.len() - 3);

@@ -27,6 +27,7 @@ use std::hash::BuildHasher;
 
 use super::dict::{RandomSeeded, next_cursor};
 use super::key::Key;
+use super::thin_buf::ThinBuf;
 use crate::util::Rng;
 use std::cmp::Ordering;
 
@@ -272,10 +273,11 @@ impl<'a> LexRange<'a> {
 /// is `member_len << 4 | kind`: kind 0 is an 8-byte f64 score, kind 1..=7 an integral
 /// score stored as a k-byte signed integer (as a listpack stores integers compactly).
 /// The trailing copy of the header lets walks run backwards, as listpack's backlen does.
+/// One thin allocation holds the bytes and the entry count (`ThinBuf`), so a small
+/// sorted set costs no allocation beside it.
 #[derive(Clone, Debug, Default)]
 struct Packed {
-    buf: Vec<u8>,
-    count: usize,
+    buf: ThinBuf,
 }
 
 fn varint_size(mut n: usize) -> usize {
@@ -312,6 +314,10 @@ fn entry_size(member_len: usize, score: f64) -> usize {
 }
 
 impl Packed {
+    fn count(&self) -> usize {
+        self.buf.count()
+    }
+
     /// Reads a score of `kind` at `at`.
     #[inline]
     fn score_at(&self, at: usize, kind: usize) -> f64 {
@@ -397,13 +403,13 @@ impl Packed {
 
     /// The start offset of the entry at 0-based `rank` (or the end of the buffer).
     fn offset_of_rank(&self, rank: usize) -> usize {
-        if rank >= self.count {
+        if rank >= self.count() {
             return self.buf.len();
         }
-        if rank > self.count / 2 {
+        if rank > self.count() / 2 {
             // Closer to the tail: walk backwards.
             let mut end = self.buf.len();
-            for _ in 0..self.count - rank {
+            for _ in 0..self.count() - rank {
                 end = self.entry_back(end).2;
             }
             return end;
@@ -439,8 +445,8 @@ impl Packed {
         let old_len = self.buf.len();
         // Exact growth, as a listpack reallocates: small sets are many, slack adds up.
         self.buf.reserve_exact(size);
-        self.buf.resize(old_len + size, 0);
-        self.buf.copy_within(at..old_len, at + size);
+        self.buf.insert_zeroed(at, size);
+        debug_assert_eq!(self.buf.len(), old_len + size);
         let mut h = member.len() << 4 | kind;
         let k = varint_size(h);
         for i in 0..k {
@@ -460,14 +466,14 @@ impl Packed {
         } else {
             self.buf[w..w + kind].copy_from_slice(&int.to_le_bytes()[..kind]);
         }
-        self.count += 1;
+        self.buf.set_count(self.count() + 1);
     }
 
     fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
-        self.buf.drain(start..end);
-        self.count -= entries;
+        self.buf.remove_range(start, end);
+        self.buf.set_count(self.count() - entries);
         if self.buf.capacity() > 2 * self.buf.len() + 64 {
-            self.buf.shrink_to_fit();
+            self.buf.shrink_to(0);
         }
     }
 }
@@ -1130,9 +1136,10 @@ impl SkipList {
 // ---------------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-/// Each encoding boxed: a sorted set key's value is two words (see `db::value`).
+/// Each encoding one pointer (a thin listpack, a boxed skiplist): a sorted set key's
+/// value is two words (see `db::value`).
 enum Repr {
-    Listpack(Box<Packed>),
+    Listpack(Packed),
     Skiplist(Box<SkipList>),
 }
 
@@ -1177,7 +1184,7 @@ impl ZSetValue {
     /// An empty set in the listpack encoding.
     pub fn new() -> Self {
         ZSetValue {
-            repr: Repr::Listpack(Box::default()),
+            repr: Repr::Listpack(Packed::default()),
         }
     }
 
@@ -1186,7 +1193,7 @@ impl ZSetValue {
     pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
         if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
             ZSetValue {
-                repr: Repr::Listpack(Box::default()),
+                repr: Repr::Listpack(Packed::default()),
             }
         } else {
             ZSetValue {
@@ -1197,7 +1204,7 @@ impl ZSetValue {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(p) => p.count,
+            Repr::Listpack(p) => p.count(),
             Repr::Skiplist(b) => b.length,
         }
     }
@@ -1267,7 +1274,7 @@ impl ZSetValue {
             p.insert_at(p.buf.len(), &n.member, n.score);
             x = n.level0().forward;
         }
-        self.repr = Repr::Listpack(Box::new(p));
+        self.repr = Repr::Listpack(p);
     }
 
     /// Sets `member` to `score` whatever it was; true if the member is new.
@@ -1304,7 +1311,8 @@ impl ZSetValue {
             if flags.xx {
                 return AddOutcome::Skipped;
             }
-            if p.count < limits.max_listpack_entries && member.len() <= limits.max_listpack_value {
+            if p.count() < limits.max_listpack_entries && member.len() <= limits.max_listpack_value
+            {
                 p.insert(member, score);
                 return AddOutcome::Added(score);
             }
@@ -1517,7 +1525,7 @@ impl ZSetValue {
                     return None;
                 }
                 let mut end = p.buf.len();
-                let mut i = p.count;
+                let mut i = p.count();
                 while end > 0 {
                     let (m, _, start) = p.entry_back(end);
                     i -= 1;
@@ -1789,7 +1797,7 @@ fn apply_flags(cur: f64, score: &mut f64, flags: AddFlags) -> Result<(), AddOutc
 
 /// `zzlIsInLexRange`: the range is not empty and overlaps [first, last].
 fn packed_overlaps_lex(p: &Packed, r: &LexRange) -> bool {
-    if r.is_empty() || p.count == 0 {
+    if r.is_empty() || p.count() == 0 {
         return false;
     }
     let (last, _, _) = p.entry_back(p.buf.len());
