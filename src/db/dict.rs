@@ -800,7 +800,7 @@ impl<K, V, S> Dict<K, V, S> {
 
 /// Advances a reverse-binary cursor over a table with mask `mask`: sets the bits above the
 /// mask so the carry of the reversed increment runs through the masked bits only.
-fn next_cursor(v: u64, mask: u64) -> u64 {
+pub(crate) fn next_cursor(v: u64, mask: u64) -> u64 {
     (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
 }
 

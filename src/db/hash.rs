@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::dict::Dict;
+use super::thin_buf::ThinBuf;
 use crate::util::Rng;
 
 /// The CONFIG thresholds that decide when a listpack hash becomes a hashtable.
@@ -37,12 +38,13 @@ const ALLOC_OVERHEAD: usize = 8;
 // ---------------------------------------------------------------------------------
 
 /// A list of byte strings packed into one buffer: each entry is its length as a LEB128
-/// varint followed by its bytes. One allocation for the whole list, as Redis's listpack;
-/// lookups are linear, which is what the small thresholds are for.
+/// varint followed by its bytes. One allocation for the whole list, as Redis's listpack,
+/// holding the entry count too (`ThinBuf`), so the handle is one pointer and a small hash
+/// or set needs no other allocation; lookups are linear, which is what the small
+/// thresholds are for.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Listpack {
-    buf: Vec<u8>,
-    count: usize,
+    buf: ThinBuf,
 }
 
 impl fmt::Debug for Listpack {
@@ -53,7 +55,7 @@ impl fmt::Debug for Listpack {
     }
 }
 
-fn write_varint(buf: &mut Vec<u8>, mut n: usize) {
+fn write_varint(buf: &mut ThinBuf, mut n: usize) {
     while n >= 0x80 {
         buf.push((n as u8) | 0x80);
         n >>= 7;
@@ -77,11 +79,11 @@ impl Listpack {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.count
+        self.buf.count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.buf.count() == 0
     }
 
     /// Bytes of packed data (what MEMORY USAGE-like estimates want).
@@ -99,8 +101,9 @@ impl Listpack {
         let mut len = 0usize;
         let mut shift = 0;
         let mut p = pos;
+        let buf = self.buf.as_slice();
         loop {
-            let b = self.buf[p];
+            let b = buf[p];
             p += 1;
             len |= ((b & 0x7f) as usize) << shift;
             if b < 0x80 {
@@ -108,7 +111,7 @@ impl Listpack {
             }
             shift += 7;
         }
-        (&self.buf[p..p + len], p + len)
+        (&buf[p..p + len], p + len)
     }
 
     /// Grows the buffer for `extra` more bytes with a little slack (1/8) so that a run
@@ -131,7 +134,7 @@ impl Listpack {
         self.reserve(varint_len(s.len()) + s.len());
         write_varint(&mut self.buf, s.len());
         self.buf.extend_from_slice(s);
-        self.count += 1;
+        self.buf.set_count(self.buf.count() + 1);
     }
 
     pub fn iter(&self) -> ListpackIter<'_> {
@@ -164,15 +167,15 @@ impl Listpack {
 
     /// Byte offsets of every entry, for O(1) random access during sampling.
     pub fn offsets(&self) -> Vec<usize> {
-        let mut out = Vec::with_capacity(self.count);
+        let mut out = Vec::with_capacity(self.len());
         out.extend(self.iter_pos().map(|(p, _)| p));
         out
     }
 
     /// Removes the `entries` entries occupying bytes `start..end`.
     pub fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
-        self.buf.drain(start..end);
-        self.count -= entries;
+        self.buf.remove_range(start, end);
+        self.buf.set_count(self.buf.count() - entries);
         self.maybe_shrink();
     }
 
@@ -181,7 +184,7 @@ impl Listpack {
         let (old, end) = self.entry_at(pos);
         if old.len() == new.len() {
             let start = end - old.len();
-            self.buf[start..end].copy_from_slice(new);
+            self.buf.as_mut_slice()[start..end].copy_from_slice(new);
             return;
         }
         let mut header = [0u8; 10];
@@ -199,33 +202,32 @@ impl Listpack {
         if new_total > old_total {
             self.reserve(new_total - old_total);
         }
-        self.buf
-            .splice(pos..end, header[..h].iter().chain(new.iter()).copied());
+        self.buf.splice(pos, end, &[&header[..h], new]);
     }
 
     /// Keeps only the entries for which `keep(index)` is true.
     pub fn retain_indexed(&mut self, mut keep: impl FnMut(usize) -> bool) {
-        let mut out = Vec::with_capacity(self.buf.len());
+        let mut out = ThinBuf::new();
+        out.reserve_exact(self.buf.len());
         let mut kept = 0;
         let mut pos = 0;
         let mut i = 0;
         while pos < self.buf.len() {
             let (_, next) = self.entry_at(pos);
             if keep(i) {
-                out.extend_from_slice(&self.buf[pos..next]);
+                out.extend_from_slice(&self.buf.as_slice()[pos..next]);
                 kept += 1;
             }
             pos = next;
             i += 1;
         }
         out.shrink_to(out.len() + out.len() / 8);
+        out.set_count(kept);
         self.buf = out;
-        self.count = kept;
     }
 
     pub fn clear(&mut self) {
-        self.buf = Vec::new();
-        self.count = 0;
+        self.buf = ThinBuf::new();
     }
 }
 
@@ -269,10 +271,11 @@ pub(crate) fn select_sorted(n: usize, count: usize, rng: &mut Rng, mut f: impl F
 type Table = Dict<Box<[u8]>, Box<[u8]>>;
 
 #[derive(Clone)]
-/// Each encoding boxed: a hash key's value is two words (see `db::value`).
+/// Each encoding one pointer (a thin listpack, a boxed table): a hash key's value is two
+/// words (see `db::value`).
 enum Repr {
     /// Entries alternate field, value.
-    Listpack(Box<Listpack>),
+    Listpack(Listpack),
     Table(Box<Table>),
 }
 
@@ -285,7 +288,7 @@ pub struct HashValue {
 impl Default for HashValue {
     fn default() -> Self {
         HashValue {
-            repr: Repr::Listpack(Box::new(Listpack::new())),
+            repr: Repr::Listpack(Listpack::new()),
         }
     }
 }

@@ -84,13 +84,13 @@ type Table = Dict<Box<[u8]>, ()>;
 /// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
 const FAIR_RANDOM_SAMPLE: usize = 15;
 
-/// Each encoding boxed: a set key's value is two words (see `db::value`), which a bare
-/// Vec (three) would not allow.
+/// Each encoding one pointer (boxed, or the thin listpack): a set key's value is two words
+/// (see `db::value`), which a bare Vec (three) would not allow.
 #[derive(Clone)]
 #[allow(clippy::box_collection)]
 enum Repr {
     Intset(Box<Vec<i64>>),
-    Listpack(Box<Listpack>),
+    Listpack(Listpack),
     Table(Box<Table>),
 }
 
@@ -143,7 +143,7 @@ impl SetValue {
     /// An empty listpack set.
     pub fn new_listpack() -> Self {
         SetValue {
-            repr: Repr::Listpack(Box::new(Listpack::new())),
+            repr: Repr::Listpack(Listpack::new()),
         }
     }
 
@@ -230,7 +230,7 @@ impl SetValue {
             for &n in v.iter() {
                 lp.push(itoa::Buffer::new().format(n).as_bytes());
             }
-            self.repr = Repr::Listpack(Box::new(lp));
+            self.repr = Repr::Listpack(lp);
         }
     }
 
@@ -534,7 +534,7 @@ impl SetValue {
             self.iter().for_each(&mut f);
             self.repr = match self.repr {
                 Repr::Intset(_) => Repr::Intset(Box::default()),
-                Repr::Listpack(_) => Repr::Listpack(Box::new(Listpack::new())),
+                Repr::Listpack(_) => Repr::Listpack(Listpack::new()),
                 Repr::Table(_) => Repr::Table(Box::new(Table::new())),
             };
             return;

@@ -5,8 +5,15 @@
 //!   (score, member); every operation is a short linear walk, which beats pointers at
 //!   this size and costs a few bytes per entry.
 //! - "skiplist": big sets are a skiplist with spans (O(log n) rank, range and update)
-//!   plus a dict member -> score for O(1) lookups. The skiplist lives in an arena of
+//!   plus a hash index member -> node for O(1) lookups. The skiplist lives in an arena of
 //!   nodes addressed by `u32` indices, so it needs no unsafe code.
+//!
+//! The member index is intrusive, where Redis keeps a second dict: its buckets are node
+//! ids and each node carries the link to the next node of its bucket, so a member costs
+//! its 64-byte node plus about 4 bytes of bucket, stored once (scripts/bench-memory, 1M
+//! members: 148 bytes each with a `Dict<Arc<[u8]>, f64>` beside the list). It keeps what
+//! the dict gave: incremental rehashing (no pause when a big set grows) and Redis's
+//! reverse-binary SCAN cursor over chained power-of-two tables.
 //!
 //! A set converts from listpack to skiplist when it grows past the caller's
 //! [`ZSetLimits`] (Redis's zset-max-listpack-entries / -value) and never back; commands
@@ -16,11 +23,13 @@
 //! ranges follow Redis's walks literally, so they agree with it even on sets whose
 //! scores differ (where the order is not lexicographic and the result "undefined").
 
-use std::cmp::Ordering;
-use std::sync::Arc;
+use std::hash::BuildHasher;
 
-use super::dict::Dict;
+use super::dict::{RandomSeeded, next_cursor};
+use super::key::Key;
+use super::thin_buf::ThinBuf;
 use crate::util::Rng;
+use std::cmp::Ordering;
 
 /// The size limits of the listpack encoding, from the server config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,10 +273,11 @@ impl<'a> LexRange<'a> {
 /// is `member_len << 4 | kind`: kind 0 is an 8-byte f64 score, kind 1..=7 an integral
 /// score stored as a k-byte signed integer (as a listpack stores integers compactly).
 /// The trailing copy of the header lets walks run backwards, as listpack's backlen does.
+/// One thin allocation holds the bytes and the entry count (`ThinBuf`), so a small
+/// sorted set costs no allocation beside it.
 #[derive(Clone, Debug, Default)]
 struct Packed {
-    buf: Vec<u8>,
-    count: usize,
+    buf: ThinBuf,
 }
 
 fn varint_size(mut n: usize) -> usize {
@@ -304,6 +314,10 @@ fn entry_size(member_len: usize, score: f64) -> usize {
 }
 
 impl Packed {
+    fn count(&self) -> usize {
+        self.buf.count()
+    }
+
     /// Reads a score of `kind` at `at`.
     #[inline]
     fn score_at(&self, at: usize, kind: usize) -> f64 {
@@ -389,13 +403,13 @@ impl Packed {
 
     /// The start offset of the entry at 0-based `rank` (or the end of the buffer).
     fn offset_of_rank(&self, rank: usize) -> usize {
-        if rank >= self.count {
+        if rank >= self.count() {
             return self.buf.len();
         }
-        if rank > self.count / 2 {
+        if rank > self.count() / 2 {
             // Closer to the tail: walk backwards.
             let mut end = self.buf.len();
-            for _ in 0..self.count - rank {
+            for _ in 0..self.count() - rank {
                 end = self.entry_back(end).2;
             }
             return end;
@@ -431,8 +445,8 @@ impl Packed {
         let old_len = self.buf.len();
         // Exact growth, as a listpack reallocates: small sets are many, slack adds up.
         self.buf.reserve_exact(size);
-        self.buf.resize(old_len + size, 0);
-        self.buf.copy_within(at..old_len, at + size);
+        self.buf.insert_zeroed(at, size);
+        debug_assert_eq!(self.buf.len(), old_len + size);
         let mut h = member.len() << 4 | kind;
         let k = varint_size(h);
         for i in 0..k {
@@ -452,14 +466,14 @@ impl Packed {
         } else {
             self.buf[w..w + kind].copy_from_slice(&int.to_le_bytes()[..kind]);
         }
-        self.count += 1;
+        self.buf.set_count(self.count() + 1);
     }
 
     fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
-        self.buf.drain(start..end);
-        self.count -= entries;
+        self.buf.remove_range(start, end);
+        self.buf.set_count(self.count() - entries);
         if self.buf.capacity() > 2 * self.buf.len() + 64 {
-            self.buf.shrink_to_fit();
+            self.buf.shrink_to(0);
         }
     }
 }
@@ -495,20 +509,23 @@ type UpperLevels = [Level; MAX_LEVEL - INLINE_LEVELS];
 #[derive(Clone, Debug)]
 #[repr(align(64))]
 struct Node {
-    member: Arc<[u8]>,
+    member: Key,
     score: f64,
     backward: u32,
+    /// The next node in this node's member-index bucket (see `MemberIndex`).
+    chain: u32,
     levels: [Level; INLINE_LEVELS],
     /// Levels from `INLINE_LEVELS` up, for nodes that tall (no allocation for most).
     upper: Option<Box<UpperLevels>>,
 }
 
 impl Node {
-    fn new(member: Arc<[u8]>, score: f64, height: usize) -> Node {
+    fn new(member: Key, score: f64, height: usize) -> Node {
         Node {
             member,
             score,
             backward: NIL,
+            chain: NIL,
             levels: [EMPTY_LEVEL; INLINE_LEVELS],
             upper: (height > INLINE_LEVELS)
                 .then(|| Box::new([EMPTY_LEVEL; MAX_LEVEL - INLINE_LEVELS])),
@@ -556,11 +573,54 @@ struct SkipList {
     length: usize,
     level: usize,
     rng: Rng,
+    index: MemberIndex,
+}
+
+/// `MemberIndex::rehash_idx` when no resize is in progress.
+const NOT_REHASHING: usize = usize::MAX;
+/// Smallest index table.
+const INDEX_MIN_SIZE: usize = 4;
+
+/// The member -> node hash index of a skiplist: chained power-of-two tables of node ids,
+/// the chains linked through `Node::chain`. Resizes are incremental, as the keyspace
+/// dict's: while `rehash_idx` is set, `tables[1]` is the new table and every write moves
+/// one bucket of `tables[0]` over.
+#[derive(Clone, Debug)]
+struct MemberIndex {
+    tables: [Box<[u32]>; 2],
+    /// Members indexed (in both tables).
+    used: usize,
+    /// While resizing, the next `tables[0]` bucket to move (all before it are empty).
+    rehash_idx: usize,
+}
+
+impl MemberIndex {
+    fn new() -> Self {
+        MemberIndex {
+            tables: [Box::default(), Box::default()],
+            used: 0,
+            rehash_idx: NOT_REHASHING,
+        }
+    }
+
+    fn is_rehashing(&self) -> bool {
+        self.rehash_idx != NOT_REHASHING
+    }
+
+    /// The tables that may hold entries.
+    fn live_tables(&self) -> &[Box<[u32]>] {
+        &self.tables[..if self.is_rehashing() { 2 } else { 1 }]
+    }
+}
+
+/// The index's hash of a member: the keyspace's seeded hasher.
+fn member_hash(member: &[u8]) -> u64 {
+    RandomSeeded.hash_one(member)
 }
 
 impl SkipList {
     fn new() -> Self {
-        let header = Node::new(Arc::from(&[][..]), 0.0, MAX_LEVEL);
+        let header = Node::new(Key::new(&[]), 0.0, MAX_LEVEL);
         let mut first = Vec::with_capacity(CHUNK);
         first.push(header);
         SkipList {
@@ -570,7 +630,181 @@ impl SkipList {
             length: 0,
             level: 1,
             rng: Rng::default(),
+            index: MemberIndex::new(),
         }
+    }
+
+    /// The node holding `member` (whose `member_hash` is `h`), or NIL.
+    fn find(&self, member: &[u8], h: u64) -> u32 {
+        for table in self.index.live_tables() {
+            if table.is_empty() {
+                continue;
+            }
+            let mut x = table[h as usize & (table.len() - 1)];
+            while x != NIL {
+                let n = self.node(x);
+                if *n.member == *member {
+                    return x;
+                }
+                x = n.chain;
+            }
+        }
+        NIL
+    }
+
+    /// Adds node `x` (whose member hashes to `h`) to the index; grows it at load factor 1.
+    fn index_link(&mut self, x: u32, h: u64) {
+        self.index_rehash(1);
+        if !self.index.is_rehashing() && self.index.used >= self.index.tables[0].len() {
+            self.index_resize(self.index.used + 1);
+        }
+        // New entries go to the new table while resizing, so the old one only drains.
+        let t = usize::from(self.index.is_rehashing());
+        let table = &mut self.index.tables[t];
+        let bucket = &mut table[h as usize & (table.len() - 1)];
+        let head = std::mem::replace(bucket, x);
+        self.node_mut(x).chain = head;
+        self.index.used += 1;
+    }
+
+    /// Removes node `x` from the index; may start shrinking a sparse table.
+    fn index_unlink(&mut self, x: u32) {
+        self.index_rehash(1);
+        let h = member_hash(&self.node(x).member);
+        let next = self.node(x).chain;
+        let tables = if self.index.is_rehashing() { 2 } else { 1 };
+        for t in 0..tables {
+            let table = &self.index.tables[t];
+            if table.is_empty() {
+                continue;
+            }
+            let b = h as usize & (table.len() - 1);
+            if table[b] == x {
+                self.index.tables[t][b] = next;
+                self.index.used -= 1;
+                self.index_shrink_if_sparse();
+                return;
+            }
+            let mut prev = table[b];
+            while prev != NIL {
+                let after = self.node(prev).chain;
+                if after == x {
+                    self.node_mut(prev).chain = next;
+                    self.index.used -= 1;
+                    self.index_shrink_if_sparse();
+                    return;
+                }
+                prev = after;
+            }
+        }
+        debug_assert!(false, "skiplist node missing from the member index");
+    }
+
+    /// Starts moving to a table sized for `entries` (a power of two, at load factor 1).
+    fn index_resize(&mut self, entries: usize) {
+        if self.index.is_rehashing() {
+            return;
+        }
+        let size = entries
+            .max(self.index.used)
+            .max(INDEX_MIN_SIZE)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << (usize::BITS - 1));
+        if size == self.index.tables[0].len() {
+            return;
+        }
+        let table = vec![NIL; size].into_boxed_slice();
+        if self.index.used == 0 {
+            self.index.tables[0] = table;
+        } else {
+            self.index.tables[1] = table;
+            self.index.rehash_idx = 0;
+        }
+    }
+
+    /// Shrinks when under 10% of the buckets are used (as the dict does).
+    fn index_shrink_if_sparse(&mut self) {
+        let size = self.index.tables[0].len();
+        if !self.index.is_rehashing() && size > INDEX_MIN_SIZE && self.index.used * 10 < size {
+            self.index_resize(self.index.used);
+        }
+    }
+
+    /// Moves up to `n` buckets (skipping at most `10 * n` empty ones) to the new table.
+    fn index_rehash(&mut self, n: usize) {
+        if !self.index.is_rehashing() {
+            return;
+        }
+        let mut idx = self.index.rehash_idx;
+        let mut empty_visits = n * 10;
+        let mut moved = 0;
+        let len0 = self.index.tables[0].len();
+        while moved < n && idx < len0 {
+            let mut x = std::mem::replace(&mut self.index.tables[0][idx], NIL);
+            idx += 1;
+            if x == NIL {
+                empty_visits -= 1;
+                if empty_visits == 0 {
+                    break;
+                }
+                continue;
+            }
+            moved += 1;
+            while x != NIL {
+                let next = self.node(x).chain;
+                let h = member_hash(&self.node(x).member);
+                let table = &mut self.index.tables[1];
+                let bucket = &mut table[h as usize & (table.len() - 1)];
+                let head = std::mem::replace(bucket, x);
+                self.node_mut(x).chain = head;
+                x = next;
+            }
+        }
+        if idx >= len0 {
+            self.index.tables[0] = std::mem::take(&mut self.index.tables[1]);
+            self.index.rehash_idx = NOT_REHASHING;
+        } else {
+            self.index.rehash_idx = idx;
+        }
+    }
+
+    /// Redis's dictScan over the member index (see `Dict::scan`): every member present
+    /// for the whole scan is visited at least once, whatever resizes happen meanwhile.
+    fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        let mut emit = |table: &[u32], bucket: u64| {
+            let mut x = table[bucket as usize];
+            while x != NIL {
+                let n = self.node(x);
+                f(&n.member, n.score);
+                x = n.chain;
+            }
+        };
+        let [t0, t1] = &self.index.tables;
+        if self.index.used == 0 || t0.is_empty() {
+            return 0;
+        }
+        let mut v = cursor;
+        if !self.index.is_rehashing() {
+            let m0 = (t0.len() - 1) as u64;
+            emit(t0, v & m0);
+            return next_cursor(v, m0);
+        }
+        let (small, large) = if t0.len() <= t1.len() {
+            (t0, t1)
+        } else {
+            (t1, t0)
+        };
+        let m0 = (small.len() - 1) as u64;
+        let m1 = (large.len() - 1) as u64;
+        emit(small, v & m0);
+        loop {
+            emit(large, v & m1);
+            v = next_cursor(v, m1);
+            if v & (m0 ^ m1) == 0 {
+                break;
+            }
+        }
+        v
     }
 
     #[inline]
@@ -605,7 +839,7 @@ impl SkipList {
         (cmp_entry(n.score, &n.member, score, member) == Ordering::Less).then_some(f)
     }
 
-    fn alloc(&mut self, member: Arc<[u8]>, score: f64, height: usize) -> u32 {
+    fn alloc(&mut self, member: Key, score: f64, height: usize) -> u32 {
         let node = Node::new(member, score, height);
         match self.free.pop() {
             Some(i) => {
@@ -624,7 +858,9 @@ impl SkipList {
         }
     }
 
-    fn release(&mut self, x: u32) -> Arc<[u8]> {
+    /// Frees the slot of an unlinked node (and drops it from the member index).
+    fn release(&mut self, x: u32) -> Key {
+        self.index_unlink(x);
         let empty = self.node(HEAD).member.clone();
         let n = self.node_mut(x);
         n.upper = None;
@@ -634,14 +870,15 @@ impl SkipList {
             self.nodes.truncate(1);
             self.nodes[0].truncate(1);
             self.free = Vec::new();
+            self.index = MemberIndex::new();
         } else {
             self.free.push(x);
         }
         member
     }
 
-    /// `zslInsert`: the member must not be present.
-    fn insert(&mut self, score: f64, member: Arc<[u8]>) -> u32 {
+    /// `zslInsert`: the member (hashing to `h`) must not be present.
+    fn insert(&mut self, score: f64, member: Key, h: u64) -> u32 {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
@@ -683,6 +920,7 @@ impl SkipList {
             self.tail = x;
         }
         self.length += 1;
+        self.index_link(x, h);
         x
     }
 
@@ -724,7 +962,7 @@ impl SkipList {
     }
 
     /// `zslDelete`: removes (score, member) if present, returning the member.
-    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Arc<[u8]>> {
+    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Key> {
         let update = self.find_update(score, member);
         let x = self.node(update[0]).level0().forward;
         if x != NIL && self.node(x).score == score && *self.node(x).member == *member {
@@ -751,7 +989,8 @@ impl SkipList {
         }
         self.unlink(x, &update);
         let member = self.release(x);
-        self.insert(new, member);
+        let h = member_hash(&member);
+        self.insert(new, member, h);
     }
 
     /// `zslGetRank`: 1-based rank of (score, member), 0 if absent.
@@ -864,7 +1103,7 @@ impl SkipList {
     }
 
     /// `zslDeleteRangeByRank` over 1-based `start..=end`; `f` receives each removed entry.
-    fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Arc<[u8]>, f64)) {
+    fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Key, f64)) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         let mut traversed = 0usize;
@@ -897,16 +1136,11 @@ impl SkipList {
 // ---------------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-struct Big {
-    list: SkipList,
-    dict: Dict<Arc<[u8]>, f64>,
-}
-
-#[derive(Clone, Debug)]
-/// Each encoding boxed: a sorted set key's value is two words (see `db::value`).
+/// Each encoding one pointer (a thin listpack, a boxed skiplist): a sorted set key's
+/// value is two words (see `db::value`).
 enum Repr {
-    Listpack(Box<Packed>),
-    Skiplist(Box<Big>),
+    Listpack(Packed),
+    Skiplist(Box<SkipList>),
 }
 
 /// A sorted set value.
@@ -950,7 +1184,7 @@ impl ZSetValue {
     /// An empty set in the listpack encoding.
     pub fn new() -> Self {
         ZSetValue {
-            repr: Repr::Listpack(Box::default()),
+            repr: Repr::Listpack(Packed::default()),
         }
     }
 
@@ -959,22 +1193,19 @@ impl ZSetValue {
     pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
         if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
             ZSetValue {
-                repr: Repr::Listpack(Box::default()),
+                repr: Repr::Listpack(Packed::default()),
             }
         } else {
             ZSetValue {
-                repr: Repr::Skiplist(Box::new(Big {
-                    list: SkipList::new(),
-                    dict: Dict::new(),
-                })),
+                repr: Repr::Skiplist(Box::new(SkipList::new())),
             }
         }
     }
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(p) => p.count,
-            Repr::Skiplist(b) => b.list.length,
+            Repr::Listpack(p) => p.count(),
+            Repr::Skiplist(b) => b.length,
         }
     }
 
@@ -993,7 +1224,10 @@ impl ZSetValue {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
             Repr::Listpack(p) => p.find(member).map(|(_, _, s)| s),
-            Repr::Skiplist(b) => b.dict.get(member).copied(),
+            Repr::Skiplist(b) => {
+                let x = b.find(member, member_hash(member));
+                (x != NIL).then(|| b.node(x).score)
+            }
         }
     }
 
@@ -1002,15 +1236,10 @@ impl ZSetValue {
         let Repr::Listpack(p) = &self.repr else {
             return;
         };
-        let mut big = Big {
-            list: SkipList::new(),
-            dict: Dict::new(),
-        };
+        let mut big = SkipList::new();
         for (m, s, _) in p.iter_from(0) {
-            let member: Arc<[u8]> = Arc::from(m);
             // Entries come in order, so each insert lands at the tail.
-            big.list.insert(s, member.clone());
-            big.dict.insert(member, s);
+            big.insert(s, Key::new(m), member_hash(m));
         }
         self.repr = Repr::Skiplist(Box::new(big));
     }
@@ -1032,20 +1261,20 @@ impl ZSetValue {
         let Repr::Skiplist(b) = &self.repr else {
             return;
         };
-        if b.list.length > limits.max_listpack_entries {
+        if b.length > limits.max_listpack_entries {
             return;
         }
         let mut p = Packed::default();
-        let mut x = b.list.first();
+        let mut x = b.first();
         while x != NIL {
-            let n = b.list.node(x);
+            let n = b.node(x);
             if n.member.len() > limits.max_listpack_value {
                 return;
             }
             p.insert_at(p.buf.len(), &n.member, n.score);
             x = n.level0().forward;
         }
-        self.repr = Repr::Listpack(Box::new(p));
+        self.repr = Repr::Listpack(p);
     }
 
     /// Sets `member` to `score` whatever it was; true if the member is new.
@@ -1082,7 +1311,8 @@ impl ZSetValue {
             if flags.xx {
                 return AddOutcome::Skipped;
             }
-            if p.count < limits.max_listpack_entries && member.len() <= limits.max_listpack_value {
+            if p.count() < limits.max_listpack_entries && member.len() <= limits.max_listpack_value
+            {
                 p.insert(member, score);
                 return AddOutcome::Added(score);
             }
@@ -1091,23 +1321,22 @@ impl ZSetValue {
         let Repr::Skiplist(b) = &mut self.repr else {
             unreachable!("converted above")
         };
-        if let Some(stored) = b.dict.get_mut(member) {
-            let cur = *stored;
+        let h = member_hash(member);
+        let x = b.find(member, h);
+        if x != NIL {
+            let cur = b.node(x).score;
             match apply_flags(cur, &mut score, flags) {
                 Err(outcome) => outcome,
                 Ok(()) if score == cur => AddOutcome::Unchanged(cur),
                 Ok(()) => {
-                    *stored = score;
-                    b.list.update_score(cur, member, score);
+                    b.update_score(cur, member, score);
                     AddOutcome::Updated(score)
                 }
             }
         } else if flags.xx {
             AddOutcome::Skipped
         } else {
-            let m: Arc<[u8]> = Arc::from(member);
-            b.list.insert(score, m.clone());
-            b.dict.insert(m, score);
+            b.insert(score, Key::new(member), h);
             AddOutcome::Added(score)
         }
     }
@@ -1121,8 +1350,12 @@ impl ZSetValue {
                 Some(score)
             }
             Repr::Skiplist(b) => {
-                let (_, score) = b.dict.remove(member)?;
-                b.list.delete(score, member);
+                let x = b.find(member, member_hash(member));
+                if x == NIL {
+                    return None;
+                }
+                let score = b.node(x).score;
+                b.delete(score, member);
                 Some(score)
             }
         }
@@ -1137,8 +1370,12 @@ impl ZSetValue {
                 .find(|(_, (m, _, _))| *m == member)
                 .map(|(i, (_, s, _))| (i, s))?,
             Repr::Skiplist(b) => {
-                let score = *b.dict.get(member)?;
-                let r = b.list.rank(score, member);
+                let x = b.find(member, member_hash(member));
+                if x == NIL {
+                    return None;
+                }
+                let score = b.node(x).score;
+                let r = b.rank(score, member);
                 if r == 0 {
                     return None;
                 }
@@ -1159,9 +1396,9 @@ impl ZSetValue {
                 Some((m, s))
             }
             Repr::Skiplist(b) => {
-                let x = b.list.by_rank(rank + 1);
+                let x = b.by_rank(rank + 1);
                 (x != NIL).then(|| {
-                    let n = b.list.node(x);
+                    let n = b.node(x);
                     (&n.member[..], n.score)
                 })
             }
@@ -1184,8 +1421,8 @@ impl ZSetValue {
                 }
             }
             Repr::Skiplist(b) => Pos::Skip {
-                list: &b.list,
-                node: b.list.by_rank(rank + 1),
+                list: b,
+                node: b.by_rank(rank + 1),
             },
         };
         Iter {
@@ -1234,7 +1471,7 @@ impl ZSetValue {
                 }
                 Some((first?, last?))
             }
-            Repr::Skiplist(b) => b.list.score_ranks(range).map(|(f, l)| (f - 1, l - 1)),
+            Repr::Skiplist(b) => b.score_ranks(range).map(|(f, l)| (f - 1, l - 1)),
         }
     }
 
@@ -1276,7 +1513,7 @@ impl ZSetValue {
                     .find(|(_, (m, _, _))| range.gte_min(m))?;
                 range.lte_max(m).then_some(i)
             }
-            Repr::Skiplist(b) => b.list.first_in_lex(range).map(|r| r - 1),
+            Repr::Skiplist(b) => b.first_in_lex(range).map(|r| r - 1),
         }
     }
 
@@ -1288,7 +1525,7 @@ impl ZSetValue {
                     return None;
                 }
                 let mut end = p.buf.len();
-                let mut i = p.count;
+                let mut i = p.count();
                 while end > 0 {
                     let (m, _, start) = p.entry_back(end);
                     i -= 1;
@@ -1299,7 +1536,7 @@ impl ZSetValue {
                 }
                 None
             }
-            Repr::Skiplist(b) => b.list.last_in_lex(range).map(|r| r - 1),
+            Repr::Skiplist(b) => b.last_in_lex(range).map(|r| r - 1),
         }
     }
 
@@ -1366,11 +1603,7 @@ impl ZSetValue {
                 p.remove_span(start, end, hi - lo + 1);
             }
             Repr::Skiplist(b) => {
-                let Big { list, dict } = &mut **b;
-                list.delete_rank_range(lo + 1, hi + 1, |m, s| {
-                    f(&m, s);
-                    dict.remove(&*m);
-                });
+                b.delete_rank_range(lo + 1, hi + 1, |m, s| f(&m, s));
             }
         }
         hi - lo + 1
@@ -1390,8 +1623,8 @@ impl ZSetValue {
         let first = match &self.repr {
             Repr::Listpack(_) => self.first_in_lex(range),
             Repr::Skiplist(b) => {
-                let (x, rank) = b.list.descend(|n| !range.gte_min(&n.member));
-                (b.list.node(x).level0().forward != NIL).then_some(rank)
+                let (x, rank) = b.descend(|n| !range.gte_min(&n.member));
+                (b.node(x).level0().forward != NIL).then_some(rank)
             }
         };
         let Some(first) = first else {
@@ -1513,7 +1746,7 @@ impl ZSetValue {
                 }
                 0
             }
-            Repr::Skiplist(b) => b.dict.scan(cursor, |m, s| f(m, *s)),
+            Repr::Skiplist(b) => b.scan(cursor, f),
         }
     }
 
@@ -1525,21 +1758,20 @@ impl ZSetValue {
             Repr::Listpack(p) => p.buf.capacity(),
             Repr::Skiplist(b) => {
                 let node = std::mem::size_of::<Node>();
-                let fixed = b.list.nodes.len() * CHUNK * node + b.list.free.capacity() * 4;
+                let index = (b.index.tables[0].len() + b.index.tables[1].len()) * 4;
+                let fixed = b.nodes.len() * CHUNK * node + b.free.capacity() * 4 + index;
                 let (mut sampled, mut sample_bytes) = (0usize, 0usize);
-                let mut x = b.list.first();
+                let mut x = b.first();
                 while x != NIL && sampled < SAMPLE {
-                    let n = b.list.node(x);
-                    // Arc header + bytes, upper levels, and a dict entry with its bucket.
-                    sample_bytes += 16
-                        + n.member.len()
-                        + n.upper.as_ref().map_or(0, |_| size_of::<UpperLevels>())
-                        + 64;
+                    let n = b.node(x);
+                    // A long member's bytes and the upper levels of a tall node.
+                    sample_bytes += n.member.heap_size()
+                        + n.upper.as_ref().map_or(0, |_| size_of::<UpperLevels>());
                     sampled += 1;
                     x = n.level0().forward;
                 }
                 let per_entry = sample_bytes.checked_div(sampled).unwrap_or(0);
-                fixed + per_entry * b.list.length
+                fixed + per_entry * b.length
             }
         }
     }
@@ -1565,7 +1797,7 @@ fn apply_flags(cur: f64, score: &mut f64, flags: AddFlags) -> Result<(), AddOutc
 
 /// `zzlIsInLexRange`: the range is not empty and overlaps [first, last].
 fn packed_overlaps_lex(p: &Packed, r: &LexRange) -> bool {
-    if r.is_empty() || p.count == 0 {
+    if r.is_empty() || p.count() == 0 {
         return false;
     }
     let (last, _, _) = p.entry_back(p.buf.len());
@@ -1696,6 +1928,94 @@ mod tests {
     #[test]
     fn a_skiplist_node_is_one_cache_line() {
         assert_eq!(size_of::<Node>(), 64);
+    }
+
+    /// Every indexed node is found by its member, and the index counts them all.
+    fn check_index(b: &SkipList) {
+        let mut x = b.first();
+        let mut n = 0;
+        while x != NIL {
+            let m = &b.node(x).member;
+            assert_eq!(b.find(m, member_hash(m)), x);
+            n += 1;
+            x = b.node(x).level0().forward;
+        }
+        assert_eq!((n, b.index.used), (b.length, b.length));
+    }
+
+    #[test]
+    fn member_index_follows_growth_and_shrinking() {
+        let mut z = ZSetValue::new();
+        let mut rng = Rng::default();
+        let member = |i: u64| format!("member:{i}:{}", "x".repeat((i % 40) as usize));
+        for i in 0..5000u64 {
+            z.insert(member(i).as_bytes(), (i % 97) as f64, BIG);
+            if i % 7 == 0 {
+                // Score changes that move the node re-index it.
+                z.insert(member(i / 2).as_bytes(), rng.below(1000) as f64, BIG);
+            }
+        }
+        let Repr::Skiplist(b) = &z.repr else {
+            panic!("skiplist expected")
+        };
+        check_index(b);
+        assert_eq!(z.score(b"absent"), None);
+        for i in (0..5000u64).filter(|i| i % 10 != 0) {
+            assert!(z.remove(member(i).as_bytes()).is_some());
+        }
+        assert_eq!(z.len(), 500);
+        let Repr::Skiplist(b) = &z.repr else {
+            panic!("skiplist expected")
+        };
+        check_index(b);
+        // The sparse index shrinks, incrementally: writes finish the move.
+        let Repr::Skiplist(b) = &z.repr else {
+            panic!("skiplist expected")
+        };
+        let target = &b.index.tables[usize::from(b.index.is_rehashing())];
+        assert_eq!(target.len(), 1024);
+        for i in 0..2000u64 {
+            z.insert(member(i % 500 * 10).as_bytes(), rng.below(1000) as f64, BIG);
+        }
+        let Repr::Skiplist(b) = &z.repr else {
+            panic!("skiplist expected")
+        };
+        check_index(b);
+        assert!(!b.index.is_rehashing());
+        assert_eq!(b.index.tables[0].len(), 1024);
+    }
+
+    #[test]
+    fn scan_returns_every_member_across_resizes() {
+        let mut z = ZSetValue::new();
+        for i in 0..300u32 {
+            z.insert(format!("m{i}").as_bytes(), f64::from(i), BIG);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut step = 0u32;
+        loop {
+            cursor = z.scan(cursor, |m, _| {
+                seen.insert(m.to_vec());
+            });
+            // Grow and shrink the index while the scan runs; m0..m299 stay throughout.
+            step += 1;
+            if step < 40 {
+                for j in 0..100 {
+                    z.insert(format!("tmp{step}-{j}").as_bytes(), 1.0, BIG);
+                }
+            } else if step < 80 {
+                for j in 0..100 {
+                    z.remove(format!("tmp{}-{j}", step - 39).as_bytes());
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..300u32 {
+            assert!(seen.contains(format!("m{i}").as_bytes()), "m{i} missed");
+        }
     }
 
     #[test]

@@ -1,0 +1,343 @@
+//! The owned key of the keyspace: 16 bytes that hold a short key in place and a longer
+//! one behind a thin, reference-counted pointer.
+//!
+//! Why not `Box<[u8]>`: a boxed key costs a 16-byte fat pointer in the dict entry plus an
+//! allocation of its own (32 bytes of malloc chunk for any key up to 24 bytes), and the
+//! expires dict held a second copy of every key with a TTL. Here:
+//! - keys up to [`INLINE_MAX`] bytes (most keys: `user:1234`, `session:abcdef`) live in the
+//!   entry itself: no allocation, and a lookup compares them without a pointer chase;
+//! - a longer key is one allocation (a 4-byte count, then the bytes) shared by its clones:
+//!   the expires dict, a BGSAVE snapshot's copy-on-write segment copies and the sorted set's
+//!   dict and skiplist all point at the same bytes. The count is atomic because snapshots
+//!   are dropped on the save thread.
+//!
+//! A `Key` hashes, compares and orders exactly as the `[u8]` it holds (`Borrow<[u8]>`), so
+//! dicts keyed by it are searched with a plain `&[u8]`, no allocation.
+
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::borrow::Borrow;
+use std::cmp::Ordering as CmpOrdering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering, fence};
+
+/// Longest key stored in place.
+pub const INLINE_MAX: usize = 15;
+/// The last byte of a heap key (an inline key's last byte is its length, at most 15).
+const HEAP_TAG: u8 = 0xFF;
+/// Bytes before the key in a heap allocation: the reference count.
+const HEADER: usize = size_of::<AtomicU32>();
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Inline {
+    /// The key, zero-padded (so equal inline keys are equal as 16 raw bytes).
+    bytes: [u8; INLINE_MAX],
+    len: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Heap {
+    /// A count (`AtomicU32`) followed by `len` bytes.
+    ptr: NonNull<AtomicU32>,
+    /// The length, little-endian (56 bits hold any length a server can allocate).
+    len: [u8; 7],
+    /// Always `HEAP_TAG`; at the offset of `Inline::len`.
+    tag: u8,
+}
+
+/// Both forms end with the byte that tells them apart (no padding anywhere, so every
+/// byte is initialised whichever form was written).
+#[repr(C)]
+#[derive(Clone, Copy)]
+union Repr {
+    inline: Inline,
+    heap: Heap,
+}
+
+/// A binary-safe key (see the module doc).
+pub struct Key {
+    repr: Repr,
+}
+
+// SAFETY: the bytes are never written after construction, and the shared count is atomic.
+unsafe impl Send for Key {}
+// SAFETY: as above; `&Key` only reads.
+unsafe impl Sync for Key {}
+
+const _: () = assert!(size_of::<Key>() == 16);
+
+fn heap_layout(len: usize) -> Layout {
+    match Layout::from_size_align(HEADER + len, align_of::<AtomicU32>()) {
+        Ok(layout) => layout,
+        // Only for lengths near isize::MAX, which no allocation can reach anyway.
+        Err(_) => handle_alloc_error(Layout::new::<AtomicU32>()),
+    }
+}
+
+impl Key {
+    pub fn new(data: &[u8]) -> Key {
+        if data.len() <= INLINE_MAX {
+            let mut bytes = [0; INLINE_MAX];
+            bytes[..data.len()].copy_from_slice(data);
+            return Key {
+                repr: Repr {
+                    inline: Inline {
+                        bytes,
+                        len: data.len() as u8,
+                    },
+                },
+            };
+        }
+        let layout = heap_layout(data.len());
+        // SAFETY: the layout's size is at least HEADER, so not zero.
+        let raw = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(raw.cast::<AtomicU32>()) else {
+            handle_alloc_error(layout)
+        };
+        // SAFETY: `raw` is a fresh allocation of HEADER + len bytes, aligned for the count.
+        unsafe {
+            ptr.as_ptr().write(AtomicU32::new(1));
+            std::ptr::copy_nonoverlapping(data.as_ptr(), raw.add(HEADER), data.len());
+        }
+        let len = (data.len() as u64).to_le_bytes();
+        Key {
+            repr: Repr {
+                heap: Heap {
+                    ptr,
+                    len: [len[0], len[1], len[2], len[3], len[4], len[5], len[6]],
+                    tag: HEAP_TAG,
+                },
+            },
+        }
+    }
+
+    /// The heap form, if this key has one.
+    fn heap(&self) -> Option<&Heap> {
+        // SAFETY: the last byte is initialised in both forms (see `Repr`), and it says
+        // which form was written.
+        unsafe { (self.repr.inline.len == HEAP_TAG).then_some(&self.repr.heap) }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self.heap() {
+            // SAFETY: an inline key's `len` is at most INLINE_MAX.
+            None => unsafe {
+                let inline = &self.repr.inline;
+                inline.bytes.get_unchecked(..inline.len as usize)
+            },
+            Some(heap) => {
+                let mut len = [0; 8];
+                len[..7].copy_from_slice(&heap.len);
+                let len = u64::from_le_bytes(len) as usize;
+                // SAFETY: the allocation holds `len` bytes after the header, written once
+                // in `new`, and lives as long as any key holding its count.
+                unsafe {
+                    std::slice::from_raw_parts(heap.ptr.as_ptr().cast::<u8>().add(HEADER), len)
+                }
+            }
+        }
+    }
+
+    /// True if the bytes live in place (no allocation).
+    pub fn is_inline(&self) -> bool {
+        self.heap().is_none()
+    }
+
+    /// Heap bytes this key owns a share of, for memory estimates.
+    pub fn heap_size(&self) -> usize {
+        if self.is_inline() {
+            0
+        } else {
+            HEADER + self.len()
+        }
+    }
+}
+
+impl Clone for Key {
+    /// Copies an inline key; a heap key gets one more count on the same bytes.
+    fn clone(&self) -> Key {
+        if let Some(heap) = self.heap() {
+            // SAFETY: the count lives as long as this key's share of it.
+            let count = unsafe { heap.ptr.as_ref() };
+            // Relaxed as Arc's: a new share needs no ordering with anything.
+            if count.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
+                // Billions of clones of one key: a leak somewhere, never wrap around.
+                std::process::abort();
+            }
+        }
+        // Both forms are plain data; the count was taken above.
+        Key { repr: self.repr }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        let Some(heap) = self.heap() else { return };
+        let ptr = heap.ptr;
+        let len = self.len();
+        // SAFETY: the count is valid until the last share lets go of it, below.
+        let count = unsafe { ptr.as_ref() };
+        // Release/acquire as Arc: every share's reads happen before the free.
+        if count.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        // SAFETY: this was the last share; the allocation was made in `new` with this layout.
+        unsafe { dealloc(ptr.as_ptr().cast::<u8>(), heap_layout(len)) };
+    }
+}
+
+impl Deref for Key {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Hash for Key {
+    /// Exactly as `[u8]` hashes, as `Borrow<[u8]>` requires.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialEq<[u8]> for Key {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> CmpOrdering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl From<&[u8]> for Key {
+    fn from(data: &[u8]) -> Key {
+        Key::new(data)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Key {
+    fn from(data: &[u8; N]) -> Key {
+        Key::new(data)
+    }
+}
+
+impl From<Vec<u8>> for Key {
+    fn from(data: Vec<u8>) -> Key {
+        Key::new(&data)
+    }
+}
+
+impl From<&Vec<u8>> for Key {
+    fn from(data: &Vec<u8>) -> Key {
+        Key::new(data)
+    }
+}
+
+impl From<Box<[u8]>> for Key {
+    fn from(data: Box<[u8]>) -> Key {
+        Key::new(&data)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(data: &str) -> Key {
+        Key::new(data.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + 1) as u8).collect()
+    }
+
+    #[test]
+    fn round_trips_at_every_length() {
+        for n in 0..64 {
+            let data = sample(n);
+            let k = Key::new(&data);
+            assert_eq!(k.as_bytes(), &data[..]);
+            assert_eq!(k.is_inline(), n <= INLINE_MAX);
+            let c = k.clone();
+            drop(k);
+            assert_eq!(&*c, &data[..]);
+        }
+    }
+
+    #[test]
+    fn hashes_and_orders_as_its_bytes() {
+        let state = ahash::RandomState::new();
+        for n in [0, 1, 15, 16, 40] {
+            let data = sample(n);
+            let k = Key::new(&data);
+            assert_eq!(state.hash_one(&k), state.hash_one(&data[..]));
+        }
+        let mut keys: Vec<Key> = [&b"b"[..], b"a", b"abcdefghijklmnopqrstuvwxyz", b""]
+            .iter()
+            .map(|d| Key::new(d))
+            .collect();
+        keys.sort();
+        let bytes: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        assert_eq!(bytes, [&b""[..], b"a", b"abcdefghijklmnopqrstuvwxyz", b"b"]);
+        assert_eq!(Key::new(b"abc"), Key::from(b"abc".to_vec()));
+        assert_ne!(Key::new(b"abc"), Key::new(b"abc\0"));
+    }
+
+    #[test]
+    fn heap_keys_are_shared_across_threads() {
+        let data = sample(100);
+        let k = Key::new(&data);
+        let clones: Vec<Key> = (0..8).map(|_| k.clone()).collect();
+        let handle = std::thread::spawn(move || {
+            let ok = clones.iter().all(|c| c.as_bytes() == &sample(100)[..]);
+            drop(clones);
+            ok
+        });
+        assert!(handle.join().unwrap_or(false));
+        assert_eq!(k.as_bytes(), &data[..]);
+        assert_eq!(k.heap_size(), 104);
+    }
+}
