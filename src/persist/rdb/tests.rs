@@ -962,7 +962,61 @@ fn typed_dump_helpers_match_dump_value() {
             RdbValue::Hash(p) => {
                 dump_hash(p.iter().map(|(f, v)| (f.as_slice(), v.as_slice())), &opts)
             }
+            RdbValue::Stream(_) => dump_value(&v),
         };
         assert_eq!(direct, dump_value(&v));
+    }
+}
+
+#[test]
+fn streams_round_trip_with_groups_and_reject_corruption() {
+    use crate::db::stream::{Consumer, Group, PendingEntry, Stream, StreamId};
+    let mut s = Stream::new();
+    for i in 1..=150u64 {
+        let v = i.to_string();
+        s.append(StreamId::new(i, 1), &[b"field", v.as_bytes()], 4096, 100)
+            .unwrap();
+    }
+    s.delete(StreamId::new(7, 1));
+    s.max_deleted_entry_id = StreamId::new(7, 1);
+    let mut g = Group::new(StreamId::new(10, 1), 10);
+    g.pel.insert(
+        StreamId::new(3, 1),
+        PendingEntry {
+            delivery_time: 1_700_000_000_000,
+            delivery_count: 2,
+            consumer: b("alice"),
+        },
+    );
+    let mut alice = Consumer {
+        seen_time: 1_700_000_000_001,
+        ..Default::default()
+    };
+    alice.pending.insert(StreamId::new(3, 1));
+    g.consumers.insert(b("alice"), alice);
+    g.consumers.insert(b("bob"), Consumer::default());
+    s.groups.insert(b("workers"), g);
+    let v = RdbValue::Stream(Box::new(s));
+    let payload = dump_value(&v);
+    assert_eq!(payload[0], object_type::STREAM_LISTPACKS_2);
+    assert_eq!(restore_value(&payload).unwrap(), v);
+    // Any single corrupted byte is refused or loads, never panics.
+    let body_len = payload.len() - 10;
+    for i in 0..body_len {
+        for x in [0u8, 1, 0x40, 0x7f, 0x80, 0xff] {
+            let mut bad = payload[..body_len].to_vec();
+            bad[i] = x;
+            bad.extend_from_slice(&RDB_VERSION.to_le_bytes());
+            let crc = crc64::crc64(&bad);
+            bad.extend_from_slice(&crc.to_le_bytes());
+            let _ = restore_value(&bad);
+        }
+    }
+    for cut in 1..body_len {
+        let mut bad = payload[..cut].to_vec();
+        bad.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64::crc64(&bad);
+        bad.extend_from_slice(&crc.to_le_bytes());
+        assert!(restore_value(&bad).is_err());
     }
 }
