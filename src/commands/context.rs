@@ -119,7 +119,7 @@ impl<'a> Ctx<'a> {
 
     /// Stores `value` at `key` (dropping any TTL) and signals the change.
     pub fn set_key(&mut self, key: &[u8], value: Value) {
-        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
         self.add_key(key, value);
         self.signal_modified(key);
         if wakes {
