@@ -10,8 +10,8 @@ use super::{Args, CmdResult, CommandSpec, Ctx, Error, NOT_INT, SYNTAX, WRONGTYPE
 use crate::config::notify;
 use crate::db::Value;
 use crate::db::stream::{
-    AppendError, Consumer, EntryView, Group, INVALID_ENTRIES_READ, PendingEntry, Stream,
-    StreamId, Trim,
+    AppendError, Consumer, EntryView, Group, INVALID_ENTRIES_READ, PendingEntry, Stream, StreamId,
+    Trim,
 };
 use crate::persist::listpack::Entry;
 use crate::protocol::Reply;
@@ -39,19 +39,37 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("create", -5, WRITE | DENYOOM, (2, 2, 1), G, xgroup).doc("Creates a consumer group.", "5.0.0"),
-    CommandSpec::new("createconsumer", 5, WRITE | DENYOOM, (2, 2, 1), G, xgroup).doc("Creates a consumer in a consumer group.", "6.2.0"),
-    CommandSpec::new("delconsumer", 5, WRITE, (2, 2, 1), G, xgroup).doc("Deletes a consumer from a consumer group.", "5.0.0"),
-    CommandSpec::new("destroy", 4, WRITE, (2, 2, 1), G, xgroup).doc("Destroys a consumer group.", "5.0.0"),
-    CommandSpec::new("setid", -5, WRITE, (2, 2, 1), G, xgroup).doc("Sets the last-delivered ID of a consumer group.", "5.0.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, xgroup_help).doc("Returns helpful text about the different subcommands.", "5.0.0"),
+    CommandSpec::new("create", -5, WRITE | DENYOOM, (2, 2, 1), G, xgroup)
+        .doc("Creates a consumer group.", "5.0.0"),
+    CommandSpec::new("createconsumer", 5, WRITE | DENYOOM, (2, 2, 1), G, xgroup)
+        .doc("Creates a consumer in a consumer group.", "6.2.0"),
+    CommandSpec::new("delconsumer", 5, WRITE, (2, 2, 1), G, xgroup)
+        .doc("Deletes a consumer from a consumer group.", "5.0.0"),
+    CommandSpec::new("destroy", 4, WRITE, (2, 2, 1), G, xgroup)
+        .doc("Destroys a consumer group.", "5.0.0"),
+    CommandSpec::new("setid", -5, WRITE, (2, 2, 1), G, xgroup)
+        .doc("Sets the last-delivered ID of a consumer group.", "5.0.0"),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, xgroup_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
 ];
 
 static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("consumers", 4, READONLY, (2, 2, 1), G, xinfo_consumers).doc("Returns a list of the consumers in a consumer group.", "5.0.0"),
-    CommandSpec::new("groups", 3, READONLY, (2, 2, 1), G, xinfo_groups).doc("Returns a list of the consumer groups of a stream.", "5.0.0"),
-    CommandSpec::new("stream", -3, READONLY, (2, 2, 1), G, xinfo_stream).doc("Returns information about a stream.", "5.0.0"),
-    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, xinfo_help).doc("Returns helpful text about the different subcommands.", "5.0.0"),
+    CommandSpec::new("consumers", 4, READONLY, (2, 2, 1), G, xinfo_consumers).doc(
+        "Returns a list of the consumers in a consumer group.",
+        "5.0.0",
+    ),
+    CommandSpec::new("groups", 3, READONLY, (2, 2, 1), G, xinfo_groups).doc(
+        "Returns a list of the consumer groups of a stream.",
+        "5.0.0",
+    ),
+    CommandSpec::new("stream", -3, READONLY, (2, 2, 1), G, xinfo_stream)
+        .doc("Returns information about a stream.", "5.0.0"),
+    CommandSpec::new("help", 2, LOADING | STALE, (0, 0, 0), G, xinfo_help).doc(
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
 ];
 
 const INVALID_ID: Error = Error::Msg("ERR Invalid stream ID specified as stream command argument");
@@ -374,12 +392,16 @@ fn xadd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let t = parse_add_or_trim(ctx, args, true)?;
     let field_at = t.id_at + 1;
     if args.len() <= field_at || !(args.len() - field_at).is_multiple_of(2) {
-        return Err(Error::Msg("ERR wrong number of arguments for 'xadd' command"));
+        return Err(Error::Msg(
+            "ERR wrong number of arguments for 'xadd' command",
+        ));
     }
     if let Some((id, true)) = t.id
         && id.is_zero()
     {
-        return Err(Error::Msg("ERR The ID specified in XADD must be greater than 0-0"));
+        return Err(Error::Msg(
+            "ERR The ID specified in XADD must be greater than 0-0",
+        ));
     }
     let (max_bytes, max_entries) = node_limits(ctx);
     let exists = write_stream(ctx, key)?.is_some();
@@ -398,7 +420,8 @@ fn xadd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             "ERR The stream has exhausted the last possible ID, unable to add more items",
         ));
     }
-    let wanted = t.id.map(|(id, seq_given)| (id.ms, seq_given.then_some(id.seq)));
+    let wanted =
+        t.id.map(|(id, seq_given)| (id.ms, seq_given.then_some(id.seq)));
     let appended = s.next_id(wanted).and_then(|id| {
         let fields: Vec<&[u8]> = args.iter().skip(field_at).collect();
         s.append(id, &fields, max_bytes, max_entries).map(|_| id)
@@ -745,7 +768,9 @@ fn subcommand_syntax(args: &Args) -> Error {
 fn parse_entries_read(arg: &[u8]) -> Result<i64, Error> {
     let n = parse_i64(arg).ok_or(NOT_INT)?;
     if n < 0 && n != INVALID_ENTRIES_READ {
-        return Err(Error::Msg("ERR value for ENTRIESREAD must be positive or -1"));
+        return Err(Error::Msg(
+            "ERR value for ENTRIESREAD must be positive or -1",
+        ));
     }
     Ok(n)
 }
@@ -772,8 +797,7 @@ fn xgroup(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         }
     }
     let exists = write_stream(ctx, key)?.is_some();
-    let group_exists = exists
-        && stream_mut(ctx, key).is_some_and(|s| s.groups.contains_key(group));
+    let group_exists = exists && stream_mut(ctx, key).is_some_and(|s| s.groups.contains_key(group));
     if !mkstream {
         if !exists {
             return Err(Error::Msg(
@@ -806,7 +830,8 @@ fn xgroup(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             if s.groups.contains_key(group) {
                 return Err(Error::Msg("BUSYGROUP Consumer Group name already exists"));
             }
-            s.groups.insert(group.to_vec(), Group::new(id, entries_read));
+            s.groups
+                .insert(group.to_vec(), Group::new(id, entries_read));
             out.ok();
             ctx.dirty(1);
             ctx.notify(notify::STREAM, "xgroup-create", key);
@@ -1091,10 +1116,9 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             );
         } else if args.is(j, "RETRYCOUNT") && more > 0 {
             j += 1;
-            retry_count = Some(
-                parse_i64(args.get(j))
-                    .ok_or(Error::Msg("ERR Invalid RETRYCOUNT option argument for XCLAIM"))?,
-            );
+            retry_count = Some(parse_i64(args.get(j)).ok_or(Error::Msg(
+                "ERR Invalid RETRYCOUNT option argument for XCLAIM",
+            ))?);
         } else if args.is(j, "LASTID") && more > 0 {
             j += 1;
             last_id = parse_strict_id(args.get(j), 0)?;
@@ -1126,7 +1150,9 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     for (id, at) in ids {
         let Some(s) = stream_mut(ctx, key) else { break };
         let exists = s.get(id).is_some();
-        let Some(g) = s.groups.get_mut(group) else { break };
+        let Some(g) = s.groups.get_mut(group) else {
+            break;
+        };
         if !exists {
             // The entry was deleted: its pending entry goes too (propagated as the
             // XCLAIM of its current state, which does the same on replay).
@@ -1139,25 +1165,23 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             }
             continue;
         }
-        let forced = if !g.pel.contains_key(&id) {
-            if !force {
-                continue;
-            }
-            g.pel.insert(
-                id,
-                PendingEntry {
+        let forced = match g.pel.entry(id) {
+            std::collections::btree_map::Entry::Occupied(_) => false,
+            std::collections::btree_map::Entry::Vacant(_) if !force => continue,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(PendingEntry {
                     delivery_time: now,
                     delivery_count: 1,
                     consumer: Vec::new(),
-                },
-            );
-            true
-        } else {
-            false
+                });
+                true
+            }
         };
         if !forced
             && min_idle > 0
-            && g.pel.get(&id).is_some_and(|p| now - p.delivery_time < min_idle)
+            && g.pel
+                .get(&id)
+                .is_some_and(|p| now - p.delivery_time < min_idle)
         {
             continue;
         }
@@ -1166,10 +1190,14 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             lookup_or_create_consumer(ctx, key, group, consumer);
         }
         let Some(s) = stream_mut(ctx, key) else { break };
-        let Some(g) = s.groups.get_mut(group) else { break };
+        let Some(g) = s.groups.get_mut(group) else {
+            break;
+        };
         assign(g, id, consumer);
         let last = g.last_id;
-        let Some(p) = g.pel.get_mut(&id) else { continue };
+        let Some(p) = g.pel.get_mut(&id) else {
+            continue;
+        };
         p.delivery_time = delivery_time;
         if let Some(r) = retry_count.filter(|r| *r >= 0) {
             p.delivery_count = r as u64;
@@ -1187,9 +1215,7 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         propagate_last_id = false;
         ctx.dirty(1);
     }
-    if propagate_last_id
-        && let Some(g) = stream_mut(ctx, key).and_then(|s| s.groups.get(group))
-    {
+    if propagate_last_id && let Some(g) = stream_mut(ctx, key).and_then(|s| s.groups.get(group)) {
         let (last, read) = (g.last_id, g.entries_read);
         propagate_group_id(ctx, key, group, last, read);
         ctx.dirty(1);
@@ -1204,7 +1230,9 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let group = args.get(2);
     let consumer = args.get(3);
     let min_idle = parse_i64(args.get(4))
-        .ok_or(Error::Msg("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?
+        .ok_or(Error::Msg(
+            "ERR Invalid min-idle-time argument for XAUTOCLAIM",
+        ))?
         .max(0);
     let start = parse_range_start(args.get(5))?;
     let mut count: i64 = 100;
@@ -1243,8 +1271,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let mut consumer_ready = false;
     let mut body: Vec<u8> = Vec::new();
     let resp3 = ctx.session.resp3;
-    loop {
-        let Some(s) = stream_mut(ctx, key) else { break };
+    while let Some(s) = stream_mut(ctx, key) {
         let Some(g) = s.groups.get(group) else { break };
         let Some((&id, _)) = g.pel.range(cursor..).next() else {
             next = StreamId::MIN;
@@ -1260,9 +1287,13 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             None => StreamId::MAX,
         };
         let exists = s.get(id).is_some();
-        let Some(g) = s.groups.get_mut(group) else { break };
+        let Some(g) = s.groups.get_mut(group) else {
+            break;
+        };
         if !exists {
-            let Some(p) = g.pel.get(&id).cloned() else { continue };
+            let Some(p) = g.pel.get(&id).cloned() else {
+                continue;
+            };
             let last = g.last_id;
             drop_pending(g, id);
             let id_text = id.to_vec();
@@ -1275,7 +1306,11 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             }
             continue;
         }
-        if min_idle > 0 && g.pel.get(&id).is_some_and(|p| now - p.delivery_time < min_idle) {
+        if min_idle > 0
+            && g.pel
+                .get(&id)
+                .is_some_and(|p| now - p.delivery_time < min_idle)
+        {
             if id == StreamId::MAX {
                 break;
             }
@@ -1286,10 +1321,14 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             lookup_or_create_consumer(ctx, key, group, consumer);
         }
         let Some(s) = stream_mut(ctx, key) else { break };
-        let Some(g) = s.groups.get_mut(group) else { break };
+        let Some(g) = s.groups.get_mut(group) else {
+            break;
+        };
         assign(g, id, consumer);
         let last = g.last_id;
-        let Some(p) = g.pel.get_mut(&id) else { continue };
+        let Some(p) = g.pel.get_mut(&id) else {
+            continue;
+        };
         p.delivery_time = now;
         if !justid {
             p.delivery_count += 1;
@@ -1582,7 +1621,11 @@ fn serve_history(
         Some(c) => c
             .pending
             .range(start..)
-            .take(if count == 0 { usize::MAX } else { count as usize })
+            .take(if count == 0 {
+                usize::MAX
+            } else {
+                count as usize
+            })
             .copied()
             .collect(),
         None => Vec::new(),
@@ -1648,11 +1691,15 @@ fn serve_new(
     let mut propagate_last_id = false;
     let mut claims = Vec::new();
     for id in ids {
-        let Some(s) = stream_mut(ctx, key) else { return };
+        let Some(s) = stream_mut(ctx, key) else {
+            return;
+        };
         let has_tombstones = s.range_has_tombstones(Some(id), None);
         let estimate = s.estimate_distance(id);
         let entries_added = s.entries_added;
-        let Some(g) = s.groups.get_mut(group) else { return };
+        let Some(g) = s.groups.get_mut(group) else {
+            return;
+        };
         if id > g.last_id {
             if g.entries_read != INVALID_ENTRIES_READ && !has_tombstones {
                 g.entries_read += 1;
@@ -1688,9 +1735,7 @@ fn serve_new(
     for (id, p, last) in claims {
         propagate_claim(ctx, key, group, &id.to_vec(), &p, last);
     }
-    if propagate_last_id
-        && let Some(g) = stream_mut(ctx, key).and_then(|s| s.groups.get(group))
-    {
+    if propagate_last_id && let Some(g) = stream_mut(ctx, key).and_then(|s| s.groups.get(group)) {
         let (last, read) = (g.last_id, g.entries_read);
         propagate_group_id(ctx, key, group, last, read);
     }
