@@ -1029,7 +1029,7 @@ fn xpending(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             break;
         }
         let Some(p) = g.pel.get(id) else { continue };
-        let idle = now - p.delivery_time;
+        let idle = now.saturating_sub(p.delivery_time);
         if min_idle > 0 && idle < min_idle {
             continue;
         }
@@ -1181,7 +1181,7 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             && min_idle > 0
             && g.pel
                 .get(&id)
-                .is_some_and(|p| now - p.delivery_time < min_idle)
+                .is_some_and(|p| now.saturating_sub(p.delivery_time) < min_idle)
         {
             continue;
         }
@@ -1202,7 +1202,7 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         if let Some(r) = retry_count.filter(|r| *r >= 0) {
             p.delivery_count = r as u64;
         } else if !justid {
-            p.delivery_count += 1;
+            p.delivery_count = p.delivery_count.wrapping_add(1);
         }
         let p = p.clone();
         if justid {
@@ -1309,7 +1309,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         if min_idle > 0
             && g.pel
                 .get(&id)
-                .is_some_and(|p| now - p.delivery_time < min_idle)
+                .is_some_and(|p| now.saturating_sub(p.delivery_time) < min_idle)
         {
             if id == StreamId::MAX {
                 break;
@@ -1331,7 +1331,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         };
         p.delivery_time = now;
         if !justid {
-            p.delivery_count += 1;
+            p.delivery_count = p.delivery_count.wrapping_add(1);
         }
         let p = p.clone();
         {
@@ -1506,7 +1506,8 @@ fn xread_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, group_mode: bool) 
         };
         match (group, wanted) {
             (None, ReadFrom::After(after)) => {
-                if s.length == 0 || s.edge_id(false, true) <= after {
+                // The last ID bounds the last live entry: most calls stop here.
+                if s.length == 0 || s.last_id <= after || s.edge_id(false, true) <= after {
                     continue;
                 }
                 let Some(start) = after.incr() else { continue };
@@ -1530,7 +1531,7 @@ fn xread_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, group_mode: bool) 
                 let Some(last) = s.groups.get(g).map(|g| g.last_id) else {
                     continue;
                 };
-                if s.length == 0 || s.edge_id(false, true) <= last {
+                if s.length == 0 || s.last_id <= last || s.edge_id(false, true) <= last {
                     continue;
                 }
                 served += 1;
@@ -1645,7 +1646,7 @@ fn serve_history(
         for id in found {
             if let Some(p) = g.pel.get_mut(&id) {
                 p.delivery_time = now;
-                p.delivery_count += 1;
+                p.delivery_count = p.delivery_count.wrapping_add(1);
             }
         }
     }
@@ -1702,7 +1703,7 @@ fn serve_new(
         };
         if id > g.last_id {
             if g.entries_read != INVALID_ENTRIES_READ && !has_tombstones {
-                g.entries_read += 1;
+                g.entries_read = g.entries_read.wrapping_add(1);
             } else if entries_added > 0 {
                 g.entries_read = estimate;
             }
@@ -1783,7 +1784,7 @@ fn xinfo_consumers(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.bulk(b"pending");
         out.int(c.pending.len() as i64);
         out.bulk(b"idle");
-        out.int((now - c.seen_time).max(0));
+        out.int(now.saturating_sub(c.seen_time).max(0));
     }
     Ok(())
 }

@@ -386,8 +386,10 @@ impl Stream {
         let mut flags = 0;
         let master = match tail {
             Some((master, count)) => {
-                let lp = self.nodes.get_mut(&master).expect("tail node");
-                edit::replace_int(lp, edit::FIRST, count + 1);
+                let Some(lp) = self.nodes.get_mut(&master) else {
+                    return Err(AppendError::TooLarge);
+                };
+                edit::replace_int(lp, edit::FIRST, count.saturating_add(1));
                 // The master fields may have moved with the count's size: re-read.
                 if let Some(h) = node_header(lp)
                     && h.master_fields == fields
@@ -410,6 +412,10 @@ impl Stream {
                 master
             }
             None => {
+                // The previous tail is full now: give back its growth room.
+                if let Some((_, prev)) = self.nodes.iter_mut().next_back() {
+                    prev.shrink_to_fit();
+                }
                 let mut lp = edit::new();
                 edit::append_int(&mut lp, 1);
                 edit::append_int(&mut lp, 0);
@@ -445,8 +451,8 @@ impl Stream {
         let lp_count = if same { fields + 3 } else { 2 * fields + 4 };
         entry.push_int(lp_count as i64);
         splice_entries(lp, entry);
-        self.length += 1;
-        self.entries_added += 1;
+        self.length = self.length.wrapping_add(1);
+        self.entries_added = self.entries_added.wrapping_add(1);
         self.last_id = id;
         if self.length == 1 {
             self.first_id = id;
@@ -576,9 +582,10 @@ impl Stream {
         } else {
             // The flags element is a small integer: marking it keeps the node's size.
             edit::replace_int(lp, e.flags_at, e.flags | FLAG_DELETED);
-            set_counts(lp, h.count - 1, h.deleted + 1);
+            set_counts(lp, h.count - 1, h.deleted.saturating_add(1));
         }
-        self.length -= 1;
+        // Lengths come from files too: never trust them to stay consistent.
+        self.length = self.length.saturating_sub(1);
         true
     }
 
@@ -628,11 +635,15 @@ impl Stream {
                 if e.flags & FLAG_DELETED == 0 {
                     edit::replace_int(lp, e.flags_at, e.flags | FLAG_DELETED);
                     removed += 1;
-                    self.length -= 1;
+                    self.length = self.length.saturating_sub(1);
                 }
             }
             deleted += removed as u64;
-            set_counts(lp, h.count - removed, h.deleted + removed);
+            set_counts(
+                lp,
+                h.count.saturating_sub(removed),
+                h.deleted.saturating_add(removed),
+            );
             break;
         }
         self.first_id = if self.length == 0 {
@@ -660,10 +671,10 @@ impl Stream {
         if self.max_deleted_entry_id.is_zero() || self.max_deleted_entry_id < self.first_id {
             match id.cmp(&self.first_id) {
                 std::cmp::Ordering::Less => {
-                    return (self.entries_added - self.length) as i64;
+                    return self.entries_added.wrapping_sub(self.length) as i64;
                 }
                 std::cmp::Ordering::Equal => {
-                    return (self.entries_added - self.length + 1) as i64;
+                    return self.entries_added.wrapping_sub(self.length).wrapping_add(1) as i64;
                 }
                 std::cmp::Ordering::Greater => {}
             }
@@ -692,10 +703,10 @@ impl Stream {
         if g.entries_read != INVALID_ENTRIES_READ
             && !self.range_has_tombstones(Some(g.last_id), None)
         {
-            return Some(self.entries_added as i64 - g.entries_read);
+            return Some((self.entries_added as i64).wrapping_sub(g.entries_read));
         }
         let read = self.estimate_distance(g.last_id);
-        (read != INVALID_ENTRIES_READ).then(|| self.entries_added as i64 - read)
+        (read != INVALID_ENTRIES_READ).then(|| (self.entries_added as i64).wrapping_sub(read))
     }
 
     /// Rough heap size, for MEMORY USAGE and maxmemory accounting.
