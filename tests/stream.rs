@@ -469,6 +469,36 @@ fn blocking_reads_wake_on_xadd() {
         "-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
     );
     assert_eq!(text(&cmd(&mut waiter, "PING")), "+PONG\r\n");
+
+    // A stream deleted, overwritten or expired under XREADGROUP readers unblocks them;
+    // XREAD readers keep waiting.
+    for (i, how) in ["DEL q", "SET q x", "PEXPIRE q 1"].iter().enumerate() {
+        cmd(&mut writer, "DEL q");
+        cmd(&mut writer, "XGROUP CREATE q g $ MKSTREAM");
+        let mut reader = rudis.raw();
+        reader.send(&encode(&[
+            b"XREAD", b"BLOCK", b"400", b"STREAMS", b"q", b"$",
+        ]));
+        waiter.send(&encode(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            b"c",
+            b"BLOCK",
+            b"0",
+            b"STREAMS",
+            b"q",
+            b">",
+        ]));
+        wait_blocked(&mut writer, 2);
+        cmd(&mut writer, how);
+        assert_eq!(
+            text(&waiter.read_reply()),
+            "-UNBLOCKED the stream key no longer exists\r\n",
+            "case {i}: {how}"
+        );
+        assert_eq!(text(&reader.read_reply()), "*-1\r\n", "{how}");
+    }
 }
 
 fn wait_blocked(c: &mut RawConn, n: u64) {

@@ -157,6 +157,9 @@ impl<'a> Ctx<'a> {
     pub fn signal_modified_in(&mut self, db: usize, key: &[u8]) {
         self.state.touch_watched(db, key);
         crate::tracking::invalidate_key(self.state, key, true);
+        // Clients blocked on the key look again: a stream deleted or overwritten under
+        // XREADGROUP readers unblocks them (Redis's signalDeletedKeyAsReady).
+        self.state.signal_ready(db, key);
     }
 
     /// Counts changes for save points and `rdb_changes_since_last_save`.
@@ -285,6 +288,7 @@ fn removed_by_server(state: &mut State, db: usize, key: &[u8], class: u32, event
     crate::propagate::propagate_deletion(state, db, key);
     state.touch_watched(db, key);
     crate::tracking::invalidate_key(state, key, false);
+    state.signal_ready(db, key);
     notify_keyspace_event(state, class, event, key, db);
 }
 

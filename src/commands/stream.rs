@@ -1366,6 +1366,9 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 const TIMEOUT_NOT_INT: Error = Error::Msg("ERR timeout is not an integer or out of range");
 
+/// What blocked XREADGROUP clients get when their stream is deleted or overwritten.
+const STREAM_GONE: Error = Error::Msg("UNBLOCKED the stream key no longer exists");
+
 /// Entries a woken XREAD without COUNT gets at most (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
 const BLOCKED_DEFAULT_COUNT: u64 = 1000;
 
@@ -1457,12 +1460,17 @@ fn xread_generic(ctx: &mut Ctx, args: &Args, out: &mut Reply, group_mode: bool) 
         let id_arg = args.get(streams_at + n + k);
         let s = match read_stream(ctx, key) {
             Ok(s) => s,
-            // A wake-up by a key that now holds another type: keep waiting.
+            // A wake-up by a key that now holds another type: XREAD keeps waiting, a
+            // group reader's stream is gone.
+            Err(_) if reprocessing && group.is_some() => return Err(STREAM_GONE),
             Err(_) if reprocessing => {
                 return block_again(ctx, args, out, &[], block_ms);
             }
             Err(e) => return Err(e),
         };
+        if s.is_none() && reprocessing && group.is_some() {
+            return Err(STREAM_GONE);
+        }
         if let Some((g, _)) = group
             && s.is_none_or(|s| !s.groups.contains_key(g))
         {

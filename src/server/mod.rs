@@ -256,6 +256,8 @@ impl Server {
                 self.cron();
             }
             self.serve_timeouts();
+            // Keys the expiry cycles deleted wake their blocked clients too.
+            self.serve_ready_keys();
             if SIGNALLED.swap(false, Ordering::SeqCst) {
                 log::warn!("Received SIGTERM scheduling shutdown...");
                 self.state.shutdown = Some(crate::state::ShutdownRequest { save: None });
@@ -551,15 +553,34 @@ impl Server {
                     continue;
                 };
                 for client in queue {
-                    // The key may have been emptied by the previous waiter.
-                    if !self.state.dbs[wk.0].contains(&wk.1) {
-                        break;
+                    // The key may have been emptied by the previous waiter. Only
+                    // XREADGROUP readers care about a key that is gone (they are
+                    // unblocked with an error).
+                    if !self.state.dbs[wk.0].contains(&wk.1)
+                        && !self.blocked_in(client, b"xreadgroup")
+                    {
+                        continue;
                     }
                     self.rerun_blocked(client);
                 }
             }
             self.deliver_outbox();
         }
+    }
+
+    /// True if `client` waits in the blocking command `name` (lower case).
+    fn blocked_in(&self, client: ClientKey, name: &[u8]) -> bool {
+        self.state
+            .sessions
+            .get(client)
+            .and_then(|s| s.blocked.as_ref())
+            .is_some_and(|b| {
+                b.request
+                    .spans
+                    .first()
+                    .and_then(|&(s, e)| b.request.buf.get(s..e))
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
     }
 
     fn rerun_blocked(&mut self, key: ClientKey) {
