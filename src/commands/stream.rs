@@ -168,7 +168,15 @@ fn bulk_entry(out: &mut Reply, e: Entry<'_>) {
 }
 
 fn bulk_id(out: &mut Reply, id: StreamId) {
-    out.bulk(id.to_string().as_bytes());
+    let mut buf = [0u8; 41];
+    let mut num = itoa::Buffer::new();
+    let ms = num.format(id.ms).as_bytes();
+    let n = ms.len();
+    buf[..n].copy_from_slice(ms);
+    buf[n] = b'-';
+    let seq = num.format(id.seq).as_bytes();
+    buf[n + 1..n + 1 + seq.len()].copy_from_slice(seq);
+    out.bulk(&buf[..n + 1 + seq.len()]);
 }
 
 /// `[id, [field, value, ...]]`.

@@ -73,7 +73,17 @@ impl StreamId {
 
     /// `ms-seq`, as replies show it.
     pub fn to_vec(self) -> Vec<u8> {
-        self.to_string().into_bytes()
+        let mut out = Vec::with_capacity(24);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Appends `ms-seq` to `out`.
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        let mut num = itoa::Buffer::new();
+        out.extend_from_slice(num.format(self.ms).as_bytes());
+        out.push(b'-');
+        out.extend_from_slice(num.format(self.seq).as_bytes());
     }
 
     pub fn is_zero(self) -> bool {
@@ -230,6 +240,21 @@ fn read_entry(lp: &[u8], h: &NodeHeader, master: StreamId, p: usize) -> Option<(
         },
         next,
     ))
+}
+
+/// Start (flags) of the entry that ends just before `p`, walking back over its lp-count
+/// elements; None at the master entry, whose terminator reads as an lp-count of 0.
+fn entry_before(lp: &[u8], h: &NodeHeader, p: usize) -> Option<usize> {
+    let q = edit::before(lp, p)?;
+    let (count, _) = int_at(lp, q)?;
+    if count <= 0 || q <= h.entries_at {
+        return None;
+    }
+    let mut r = q;
+    for _ in 0..count {
+        r = edit::before(lp, r)?;
+    }
+    (r >= h.entries_at).then_some(r)
 }
 
 /// Every entry of a node (deleted ones included), in order.
@@ -432,25 +457,23 @@ impl Stream {
         let Some(lp) = self.nodes.get_mut(&master) else {
             return Err(AppendError::TooLarge);
         };
-        // Appending element by element re-finishes the listpack each time; build the
-        // entry's elements first and splice them in once.
-        let mut entry = listpack::Builder::new();
-        entry.push_int(flags);
-        entry.push_int(id.ms.wrapping_sub(master.ms) as i64);
-        entry.push_int(id.seq.wrapping_sub(master.seq) as i64);
         let same = flags & FLAG_SAMEFIELDS != 0;
-        if !same {
-            entry.push_int(fields as i64);
-        }
-        for pair in pairs.chunks_exact(2) {
+        edit::extend(lp, |entry| {
+            entry.push_int(flags);
+            entry.push_int(id.ms.wrapping_sub(master.ms) as i64);
+            entry.push_int(id.seq.wrapping_sub(master.seq) as i64);
             if !same {
-                entry.push(pair[0]);
+                entry.push_int(fields as i64);
             }
-            entry.push(pair[1]);
-        }
-        let lp_count = if same { fields + 3 } else { 2 * fields + 4 };
-        entry.push_int(lp_count as i64);
-        splice_entries(lp, entry);
+            for pair in pairs.chunks_exact(2) {
+                if !same {
+                    entry.push(pair[0]);
+                }
+                entry.push(pair[1]);
+            }
+            let lp_count = if same { fields + 3 } else { 2 * fields + 4 };
+            entry.push_int(lp_count as i64);
+        });
         self.length = self.length.wrapping_add(1);
         self.entries_added = self.entries_added.wrapping_add(1);
         self.last_id = id;
@@ -472,8 +495,9 @@ impl Stream {
         if start > end {
             return;
         }
-        let view = |master: StreamId, lp: &'s [u8], h: &NodeHeader, e: &RawEntry| -> bool {
-            let _ = master;
+        // Entries are read one at a time, so COUNT-limited reads decode only what they
+        // return (forward from the first entry, backward through the lp-count fields).
+        let mut view = |lp: &'s [u8], h: &NodeHeader, e: &RawEntry| -> bool {
             f(EntryView {
                 id: e.id,
                 lp,
@@ -483,7 +507,6 @@ impl Stream {
                 fields_at: e.fields_at,
             })
         };
-        let mut view = view;
         if !rev {
             let from = self
                 .nodes
@@ -494,34 +517,37 @@ impl Stream {
                 if *master > end {
                     return;
                 }
-                let (Some(h), entries) = node_entries(*master, lp) else {
-                    continue;
-                };
-                for e in &entries {
+                let Some(h) = node_header(lp) else { continue };
+                let mut p = h.entries_at;
+                while let Some((e, next)) = read_entry(lp, &h, *master, p) {
+                    p = next;
                     if e.id > end {
                         return;
                     }
                     if e.id < start || e.flags & FLAG_DELETED != 0 {
                         continue;
                     }
-                    if !view(*master, lp, &h, e) {
+                    if !view(lp, &h, &e) {
                         return;
                     }
                 }
             }
         } else {
             for (master, lp) in self.nodes.range(..=end).rev() {
-                let (Some(h), entries) = node_entries(*master, lp) else {
-                    continue;
-                };
-                for e in entries.iter().rev() {
+                let Some(h) = node_header(lp) else { continue };
+                let mut p = lp.len().saturating_sub(1);
+                while let Some(at) = entry_before(lp, &h, p) {
+                    p = at;
+                    let Some((e, _)) = read_entry(lp, &h, *master, at) else {
+                        break;
+                    };
                     if e.id < start {
                         return;
                     }
                     if e.id > end || e.flags & FLAG_DELETED != 0 {
                         continue;
                     }
-                    if !view(*master, lp, &h, e) {
+                    if !view(lp, &h, &e) {
                         return;
                     }
                 }
@@ -852,25 +878,6 @@ impl Stream {
     }
 }
 
-/// Splices a built entry (a listpack of its elements) onto the end of `lp`.
-fn splice_entries(lp: &mut Vec<u8>, entry: listpack::Builder) {
-    let added = entry.len();
-    let built = entry.finish();
-    let body = &built[edit::FIRST..built.len() - 1];
-    let count = u16::from_le_bytes([lp[4], lp[5]]) as usize;
-    lp.pop();
-    lp.extend_from_slice(body);
-    lp.push(0xff);
-    let total = lp.len() as u32;
-    lp[0..4].copy_from_slice(&total.to_le_bytes());
-    let count = if count == u16::MAX as usize || count + added >= u16::MAX as usize {
-        u16::MAX
-    } else {
-        (count + added) as u16
-    };
-    lp[4..6].copy_from_slice(&count.to_le_bytes());
-}
-
 /// Rewrites a node's live/deleted counters.
 fn set_counts(lp: &mut Vec<u8>, count: i64, deleted: i64) {
     edit::replace_int(lp, edit::FIRST, count);
@@ -909,6 +916,15 @@ mod tests {
         assert_eq!(ids(&s, false).len(), 250);
         let rev = ids(&s, true);
         assert_eq!(rev[0], StreamId::new(250, 0));
+        let mut fwd = ids(&s, false);
+        fwd.reverse();
+        assert_eq!(rev, fwd);
+        let mut some = Vec::new();
+        s.range(StreamId::new(99, 0), StreamId::new(103, 0), true, |e| {
+            some.push(e.id.ms);
+            true
+        });
+        assert_eq!(some, vec![103, 102, 101, 100, 99]);
         let e = s.get(StreamId::new(3, 0)).unwrap();
         let pairs: Vec<_> = e.pairs().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
         assert_eq!(pairs, vec![(b"other".to_vec(), b"3".to_vec())]);

@@ -407,6 +407,13 @@ pub mod edit {
         *lp = b.finish();
     }
 
+    /// Appends the elements `f` pushes, re-finishing the listpack once.
+    pub fn extend(lp: &mut Vec<u8>, f: impl FnOnce(&mut Builder)) {
+        let mut b = reopen(lp);
+        f(&mut b);
+        *lp = b.finish();
+    }
+
     pub fn append_int(lp: &mut Vec<u8>, v: i64) {
         let mut b = reopen(lp);
         b.push_int(v);
