@@ -646,11 +646,6 @@ fn xsetid(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             ));
         }
     }
-    if id < s.max_deleted_entry_id {
-        return Err(Error::Msg(
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
-    }
     s.last_id = id;
     if let Some(n) = entries_added {
         s.entries_added = n;
