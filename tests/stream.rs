@@ -753,3 +753,269 @@ fn accepted_corrupt_payloads_never_crash() {
     assert_eq!(text(&cmd(&mut c, "DEBUG RELOAD")), "+OK\r\n");
     assert_eq!(text(&cmd(&mut c, "PING")), "+PONG\r\n");
 }
+
+/// A small deterministic generator for the differential fuzz below.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn fuzz_id(r: &mut Rng) -> String {
+    format!("{}-{}", r.below(60), r.below(4))
+}
+
+fn fuzz_bound(r: &mut Rng) -> String {
+    match r.below(10) {
+        0 => r.pick(&["-", "+"]).to_string(),
+        1 => r.below(60).to_string(),
+        2 => format!("({}", fuzz_id(r)),
+        _ => fuzz_id(r),
+    }
+}
+
+/// One random stream command over two keys, two groups and three consumers, with
+/// replies that do not depend on time.
+fn fuzz_command(r: &mut Rng, ms: &mut u64) -> Vec<String> {
+    let k = r.pick(&["s1", "s2"]).to_string();
+    let g = r.pick(&["g1", "g2"]).to_string();
+    let c = r.pick(&["c1", "c2", "c3"]).to_string();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut cmd;
+    match r.below(100) {
+        0..30 => {
+            *ms += r.below(3);
+            cmd = s(&["XADD", &k]);
+            if r.chance(30) {
+                let maxlen = r.chance(50);
+                cmd.push(if maxlen { "MAXLEN" } else { "MINID" }.into());
+                if r.chance(66) {
+                    cmd.push(r.pick(&["~", "="]).into());
+                }
+                cmd.push(if maxlen {
+                    r.below(20).to_string()
+                } else {
+                    fuzz_id(r)
+                });
+                if r.chance(30) {
+                    cmd.push("LIMIT".into());
+                    cmd.push(r.below(10).to_string());
+                }
+            }
+            if r.chance(5) {
+                cmd.push("NOMKSTREAM".into());
+            }
+            cmd.push(match r.below(4) {
+                0 => format!("{ms}-*"),
+                1 => ms.to_string(),
+                2 => format!("{ms}-{}", r.below(5)),
+                _ => fuzz_id(r),
+            });
+            let names = if r.chance(66) {
+                ["a", "b", "c"]
+            } else {
+                ["x", "y", "z"]
+            };
+            for name in names.iter().take(1 + r.below(3) as usize) {
+                cmd.push(name.to_string());
+                let long = "v".repeat(r.below(80) as usize);
+                cmd.push(
+                    r.pick(&["1", "-5", "hello", &long, "123456789012"])
+                        .to_string(),
+                );
+            }
+        }
+        30..38 | 38..44 => {
+            let name = if r.chance(57) { "XRANGE" } else { "XREVRANGE" };
+            cmd = vec![name.into(), k, fuzz_bound(r), fuzz_bound(r)];
+            if r.chance(50) {
+                cmd.push("COUNT".into());
+                cmd.push((r.below(7) as i64 - 1).to_string());
+            }
+        }
+        44..48 => {
+            cmd = s(&["XDEL", &k]);
+            for _ in 0..1 + r.below(3) {
+                cmd.push(fuzz_id(r));
+            }
+        }
+        48..52 => {
+            let maxlen = r.chance(50);
+            cmd = s(&["XTRIM", &k, if maxlen { "MAXLEN" } else { "MINID" }]);
+            if r.chance(66) {
+                cmd.push(r.pick(&["~", "="]).into());
+            }
+            cmd.push(if maxlen {
+                r.below(20).to_string()
+            } else {
+                fuzz_id(r)
+            });
+            if r.chance(30) {
+                cmd.push("LIMIT".into());
+                cmd.push(r.below(10).to_string());
+            }
+        }
+        52..56 => {
+            let id = if r.chance(66) {
+                r.pick(&["$", "0"]).to_string()
+            } else {
+                fuzz_id(r)
+            };
+            cmd = s(&["XGROUP", "CREATE", &k, &g, &id]);
+            if r.chance(50) {
+                cmd.push("MKSTREAM".into());
+            }
+            if r.chance(20) {
+                cmd.push("ENTRIESREAD".into());
+                cmd.push((r.below(12) as i64 - 1).to_string());
+            }
+        }
+        56..58 => {
+            let id = if r.chance(66) {
+                r.pick(&["$", "0"]).to_string()
+            } else {
+                fuzz_id(r)
+            };
+            cmd = s(&["XGROUP", "SETID", &k, &g, &id]);
+            if r.chance(30) {
+                cmd.push("ENTRIESREAD".into());
+                cmd.push((r.below(12) as i64 - 1).to_string());
+            }
+        }
+        58 => cmd = s(&["XGROUP", "DESTROY", &k, &g]),
+        59..61 => {
+            cmd = s(&[
+                "XGROUP",
+                r.pick(&["CREATECONSUMER", "DELCONSUMER"]),
+                &k,
+                &g,
+                &c,
+            ])
+        }
+        61..70 => {
+            cmd = s(&["XREADGROUP", "GROUP", &g, &c]);
+            if r.chance(70) {
+                cmd.push("COUNT".into());
+                cmd.push(r.below(5).to_string());
+            }
+            if r.chance(20) {
+                cmd.push("NOACK".into());
+            }
+            let id = if r.chance(66) {
+                r.pick(&[">", "0"]).to_string()
+            } else {
+                fuzz_id(r)
+            };
+            cmd.extend(s(&["STREAMS", &k, &id]));
+        }
+        70..74 => {
+            cmd = s(&[
+                "XREAD",
+                "COUNT",
+                &r.below(5).to_string(),
+                "STREAMS",
+                "s1",
+                "s2",
+            ]);
+            cmd.push(r.pick(&["0", "$"]).into());
+            cmd.push(fuzz_id(r));
+        }
+        74..78 => {
+            cmd = s(&["XACK", &k, &g]);
+            for _ in 0..1 + r.below(3) {
+                cmd.push(fuzz_id(r));
+            }
+        }
+        78..82 => {
+            cmd = s(&["XCLAIM", &k, &g, &c, "0"]);
+            for _ in 0..1 + r.below(3) {
+                cmd.push(fuzz_id(r));
+            }
+            cmd.push("JUSTID".into());
+            if r.chance(30) {
+                cmd.push("FORCE".into());
+            }
+            if r.chance(20) {
+                cmd.push("LASTID".into());
+                cmd.push(fuzz_id(r));
+            }
+        }
+        82..85 => {
+            let count = (1 + r.below(4)).to_string();
+            cmd = s(&[
+                "XAUTOCLAIM",
+                &k,
+                &g,
+                &c,
+                "0",
+                &fuzz_bound(r),
+                "COUNT",
+                &count,
+                "JUSTID",
+            ]);
+        }
+        85..88 => cmd = s(&["XPENDING", &k, &g]),
+        88..90 => cmd = s(&["XINFO", "STREAM", &k]),
+        90..92 => cmd = s(&["XINFO", "GROUPS", &k]),
+        92..94 => {
+            cmd = s(&["XSETID", &k, &fuzz_id(r)]);
+            if r.chance(30) {
+                cmd.push("ENTRIESADDED".into());
+                cmd.push(r.below(50).to_string());
+            }
+            if r.chance(30) {
+                cmd.push("MAXDELETEDID".into());
+                cmd.push(fuzz_id(r));
+            }
+        }
+        94..96 => cmd = s(&["XLEN", &k]),
+        96 => cmd = s(&["DEL", &k]),
+        _ => cmd = s(&["XCLAIM", &k, &g, &c, "0", &fuzz_id(r)]),
+    }
+    cmd
+}
+
+#[test]
+fn random_commands_match_redis() {
+    let rudis = TestServer::start();
+    let redis = RealRedis::start(&[]);
+    let (mut a, mut b) = (rudis.raw(), redis.raw());
+    for seed in 1..=12u64 {
+        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let entries = r.pick(&["2", "3", "5", "100"]);
+        let bytes = r.pick(&["0", "60", "200", "4096"]);
+        let resp = if seed % 3 == 0 { "3" } else { "2" };
+        for c in [&mut a, &mut b] {
+            cmd(c, "FLUSHALL");
+            cmd(c, &format!("CONFIG SET stream-node-max-entries {entries}"));
+            cmd(c, &format!("CONFIG SET stream-node-max-bytes {bytes}"));
+            cmd(c, &format!("HELLO {resp}"));
+        }
+        let mut ms = 1;
+        for step in 0..1500 {
+            let args = fuzz_command(&mut r, &mut ms);
+            let refs: Vec<&[u8]> = args.iter().map(|x| x.as_bytes()).collect();
+            let (ra, rb) = (a.cmd(&refs), b.cmd(&refs));
+            assert_eq!(
+                text(&ra),
+                text(&rb),
+                "seed {seed} step {step}: `{}` (left: rudis, right: redis-server)",
+                args.join(" ")
+            );
+        }
+    }
+}
