@@ -839,7 +839,7 @@ fn fuzz_command(r: &mut Rng, ms: &mut u64) -> Vec<String> {
                 );
             }
         }
-        30..38 | 38..44 => {
+        30..44 => {
             let name = if r.chance(57) { "XRANGE" } else { "XREVRANGE" };
             cmd = vec![name.into(), k, fuzz_bound(r), fuzz_bound(r)];
             if r.chance(50) {
