@@ -1020,3 +1020,65 @@ fn streams_round_trip_with_groups_and_reject_corruption() {
         assert!(restore_value(&bad).is_err());
     }
 }
+
+/// A DUMP payload of `body` claiming RDB version `version`.
+fn payload_of(mut body: Vec<u8>, version: u16) -> Vec<u8> {
+    body.extend_from_slice(&version.to_le_bytes());
+    let crc = crc64::crc64(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+#[test]
+fn loads_stream_type_21_with_consumer_active_time() {
+    // Redis 7.2's layout: a consumer's active time follows its seen time.
+    use crate::db::stream::{Stream, StreamId};
+    let mut s = Stream::new();
+    s.append(StreamId::new(1, 1), &[b"f", b"v"], 4096, 100)
+        .unwrap();
+    s.append(StreamId::new(2, 1), &[b"f", b"w"], 4096, 100)
+        .unwrap();
+    let (master, lp) = s.nodes().next().map(|(m, l)| (*m, l.clone())).unwrap();
+    let mut body = vec![object_type::STREAM_LISTPACKS_3];
+    put_len(&mut body, 1);
+    put_len(&mut body, 16);
+    body.extend_from_slice(&master.to_be_bytes());
+    put_len(&mut body, lp.len() as u64);
+    body.extend_from_slice(&lp);
+    // length, last ID, first ID, max deleted ID, entries added
+    for v in [2, 2, 1, 1, 1, 0, 0, 2] {
+        put_len(&mut body, v);
+    }
+    put_len(&mut body, 1); // groups
+    put_len(&mut body, 1);
+    body.push(b'g');
+    for v in [2, 1, 2] {
+        put_len(&mut body, v); // last ID, entries read
+    }
+    put_len(&mut body, 1); // group PEL
+    body.extend_from_slice(&StreamId::new(2, 1).to_be_bytes());
+    body.extend_from_slice(&1000i64.to_le_bytes());
+    put_len(&mut body, 3);
+    put_len(&mut body, 1); // consumers
+    put_len(&mut body, 1);
+    body.push(b'c');
+    body.extend_from_slice(&2000i64.to_le_bytes()); // seen
+    body.extend_from_slice(&3000i64.to_le_bytes()); // active
+    put_len(&mut body, 1);
+    body.extend_from_slice(&StreamId::new(2, 1).to_be_bytes());
+    let Ok(RdbValue::Stream(loaded)) = restore_value(&payload_of(body.clone(), 11)) else {
+        panic!("type 21 payload refused");
+    };
+    assert_eq!(loaded.length, 2);
+    assert_eq!(loaded.entries_added, 2);
+    let g = &loaded.groups[&b("g")];
+    assert_eq!((g.last_id, g.entries_read), (StreamId::new(2, 1), 2));
+    let p = &g.pel[&StreamId::new(2, 1)];
+    assert_eq!((p.delivery_time, p.delivery_count, &p.consumer[..]), (1000, 3, &b"c"[..]));
+    assert_eq!(g.consumers[&b("c")].seen_time, 2000);
+    // Without the active time the consumer's PEL is misread: refused, not misloaded.
+    let mut short = body;
+    let at = short.len() - 16 - 1 - 8;
+    short.drain(at..at + 8);
+    assert!(restore_value(&payload_of(short, 11)).is_err());
+}
