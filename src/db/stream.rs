@@ -735,8 +735,8 @@ impl Stream {
         (read != INVALID_ENTRIES_READ).then(|| (self.entries_added as i64).wrapping_sub(read))
     }
 
-    /// Rough heap size, for MEMORY USAGE and maxmemory accounting.
-    pub fn heap_size(&self) -> usize {
+    /// Approximate heap bytes (nodes and group state), as the other types' `mem_usage`.
+    pub fn mem_usage(&self) -> usize {
         let nodes: usize = self.nodes.values().map(|lp| lp.capacity() + 48).sum();
         let groups: usize = self
             .groups
@@ -934,6 +934,8 @@ mod tests {
         assert!(!s.delete(StreamId::new(4, 0)));
         assert!(s.get(StreamId::new(4, 0)).is_none());
         assert_eq!(s.length, 249);
+        // Listpack nodes: a few bytes per entry beyond the data.
+        assert!(s.mem_usage() < 249 * 40, "{}", s.mem_usage());
         for (_, lp) in s.nodes() {
             assert!(Stream::validate_node(lp));
         }

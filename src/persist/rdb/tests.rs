@@ -1074,7 +1074,10 @@ fn loads_stream_type_21_with_consumer_active_time() {
     let g = &loaded.groups[&b("g")];
     assert_eq!((g.last_id, g.entries_read), (StreamId::new(2, 1), 2));
     let p = &g.pel[&StreamId::new(2, 1)];
-    assert_eq!((p.delivery_time, p.delivery_count, &p.consumer[..]), (1000, 3, &b"c"[..]));
+    assert_eq!(
+        (p.delivery_time, p.delivery_count, &p.consumer[..]),
+        (1000, 3, &b"c"[..])
+    );
     assert_eq!(g.consumers[&b("c")].seen_time, 2000);
     // Without the active time the consumer's PEL is misread: refused, not misloaded.
     let mut short = body;
