@@ -699,8 +699,8 @@ fn rejects_duplicates_nan_and_unsupported_types() {
         ),
         ([&[ty::ZSET][..], b"\x01z\x01\x01a\xfd"].concat(), "NAN"),
         (
-            [&[ty::STREAM_LISTPACKS_2][..], b"\x01x\x00"].concat(),
-            "unsupported type 19",
+            [&[ty::STREAM_LISTPACKS_2][..], b"\x01x\x01\x03abc"].concat(),
+            "Stream node key entry is not the size of a stream ID",
         ),
         (
             [&[ty::MODULE_2][..], b"\x01x\x00"].concat(),
