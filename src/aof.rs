@@ -524,6 +524,9 @@ fn write_command_base(dbs: &[Db], path: &Path) -> io::Result<()> {
                     let flat = pairs.into_iter().flat_map(|(f, v)| [f, v]).collect();
                     batch(b"HMSET", flat, 2, &mut out);
                 }
+                RdbValue::Stream(s) => {
+                    s.rewrite_commands(key, |args| encode_command(&mut out, args.iter().copied()));
+                }
             }
             if let Some(t) = db.expire_of(key) {
                 encode_command(

@@ -97,6 +97,7 @@ pub fn value_from_rdb(v: RdbValue, c: &Config) -> Option<Value> {
             }
             Value::Hash(h)
         }
+        RdbValue::Stream(s) => Value::Stream(s),
         RdbValue::ZSet(pairs) => {
             if pairs.is_empty() {
                 return None;
@@ -120,6 +121,7 @@ pub fn value_to_rdb(v: &Value) -> RdbValue {
         Value::Set(s) => RdbValue::Set(s.iter().map(|m| m.to_vec()).collect()),
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect()),
         Value::ZSet(z) => RdbValue::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s)).collect()),
+        Value::Stream(s) => RdbValue::Stream(s.clone()),
     }
 }
 

@@ -114,6 +114,8 @@ pub struct BlockState {
     pub deadline: Option<i64>,
     pub request: OwnedArgs,
     pub on_timeout: TimeoutReply,
+    /// Re-run also when a key it waits on is deleted (XREADGROUP: -UNBLOCKED).
+    pub wake_on_delete: bool,
 }
 
 /// Counters for INFO stats.

@@ -284,6 +284,7 @@ pub fn disable(state: &mut State, session: &mut Session) {
 fn movable_keys(spec: &CommandSpec, args: &crate::commands::Args) -> Vec<usize> {
     match spec.name {
         "sort_ro" => vec![1],
+        "xread" => crate::commands::stream::xread_keys(args),
         "zunion" | "zinter" | "zdiff" | "sintercard" | "zintercard" => {
             let n = crate::util::parse_i64(args.get(1)).unwrap_or(0);
             if n <= 0 || n as usize > args.len().saturating_sub(2) {

@@ -247,6 +247,7 @@ fn populate(redis: &Redis, keys: &[Key]) {
                     cmd.arg(f).arg(v);
                 }
             }
+            RdbValue::Stream(_) => unreachable!("streams are covered by tests/stream.rs"),
         }
         cmd.query::<redis::Value>(&mut c).unwrap();
         if let Some(at) = k.expire_ms {

@@ -133,7 +133,7 @@ impl<'a> Ctx<'a> {
 
     /// Stores `value` at `key` (dropping any TTL) and signals the change.
     pub fn set_key(&mut self, key: &[u8], value: Value) {
-        let wakes = matches!(value, Value::List(_) | Value::ZSet(_));
+        let wakes = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
         self.add_key(key, value);
         self.signal_modified(key);
         if wakes {
@@ -171,6 +171,9 @@ impl<'a> Ctx<'a> {
     pub fn signal_modified_in(&mut self, db: usize, key: &[u8]) {
         self.state.touch_watched(db, key);
         crate::tracking::invalidate_key(self.state, key, true);
+        // Clients blocked on the key look again: a stream deleted or overwritten under
+        // XREADGROUP readers unblocks them (Redis's signalDeletedKeyAsReady).
+        self.state.signal_ready(db, key);
     }
 
     /// Counts changes for save points and `rdb_changes_since_last_save`.
@@ -253,6 +256,7 @@ impl<'a> Ctx<'a> {
             deadline,
             request: args.to_owned_args(),
             on_timeout,
+            wake_on_delete: false,
         });
         self.state.blocking.count += 1;
     }
@@ -299,6 +303,7 @@ fn removed_by_server(state: &mut State, db: usize, key: &[u8], class: u32, event
     crate::propagate::propagate_deletion(state, db, key);
     state.touch_watched(db, key);
     crate::tracking::invalidate_key(state, key, false);
+    state.signal_ready(db, key);
     notify_keyspace_event(state, class, event, key, db);
 }
 

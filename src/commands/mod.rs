@@ -23,6 +23,7 @@ pub mod server;
 pub mod set;
 pub mod slowlog;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod transactions;
 pub mod zset;
@@ -188,6 +189,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    stream::COMMANDS,
     hll::COMMANDS,
     bitmap::COMMANDS,
     geo::COMMANDS,

@@ -846,6 +846,7 @@ fn getkeys(args: &Args) -> Result<(&'static CommandSpec, Vec<usize>), Error> {
         .or_else(|| super::geo::movable_keys(spec, &inner))
     {
         Some(p) => p,
+        None if matches!(spec.name, "xread" | "xreadgroup") => super::stream::xread_keys(&inner),
         None => spec.key_positions(inner.len()).collect(),
     };
     if positions.is_empty() && !spec.has(super::flag::NO_MANDATORY_KEYS) {

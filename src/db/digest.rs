@@ -5,6 +5,7 @@
 
 use sha1_smol::Sha1;
 
+use super::stream::StreamId;
 use super::{Db, Value};
 use crate::state::State;
 
@@ -52,6 +53,18 @@ fn value_digest(digest: &mut Digest, value: &Value) {
                 mix(&mut e, v);
                 xor_digest(digest, &e);
             }
+        }
+        Value::Stream(s) => {
+            // As Redis: each entry's "ms.seq", then its fields and values, all mixed
+            // in order (consumer groups are not part of the digest).
+            s.range(StreamId::MIN, StreamId::MAX, false, |e| {
+                mix(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                for (f, v) in e.pairs() {
+                    mix(digest, &f.to_vec());
+                    mix(digest, &v.to_vec());
+                }
+                true
+            });
         }
         Value::ZSet(z) => {
             for (m, score) in z.iter() {

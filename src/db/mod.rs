@@ -11,6 +11,7 @@ pub mod hll;
 pub mod key;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod thin_buf;
 pub mod value;
 pub mod zset;

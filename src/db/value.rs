@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::stream::Stream;
 use super::zset::ZSetValue;
 use crate::util::parse_i64;
 
@@ -18,6 +19,8 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    /// Boxed: streams are rare and large, and a `Value` must stay three words.
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -29,6 +32,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -40,6 +44,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 

@@ -328,6 +328,116 @@ impl Builder {
     }
 }
 
+/// Editing and walking listpacks in place, for stream nodes (which stay listpacks in
+/// memory, as in Redis). Every function checks bounds: a malformed listpack yields None
+/// or is left alone, never a panic.
+pub mod edit {
+    use super::*;
+
+    /// An empty listpack (header and terminator).
+    pub fn new() -> Vec<u8> {
+        Builder::new().finish()
+    }
+
+    /// Position of the first element.
+    pub const FIRST: usize = HEADER_SIZE;
+
+    /// The element at `p` and the position after it; None at the terminator or if the
+    /// element does not fit the buffer.
+    pub fn at(lp: &[u8], p: usize) -> Option<(Entry<'_>, usize)> {
+        let first = *lp.get(p)?;
+        let last = lp.len().checked_sub(1)?;
+        let need = size_bytes(first);
+        if first == EOF_BYTE || need == 0 || p + need > last {
+            return None;
+        }
+        let enc = encoded_size(lp, p);
+        let next = p as u64 + enc + backlen_size(enc);
+        if next > last as u64 {
+            return None;
+        }
+        Some((decode_entry(lp, p), next as usize))
+    }
+
+    /// Start of the element that ends just before `p`.
+    pub fn before(lp: &[u8], p: usize) -> Option<usize> {
+        if p <= HEADER_SIZE || p > lp.len() {
+            return None;
+        }
+        let enc = read_backlen(lp, p - 1, HEADER_SIZE)?;
+        let start = (p as u64).checked_sub(enc + backlen_size(enc))?;
+        (start >= HEADER_SIZE as u64).then_some(start as usize)
+    }
+
+    /// The element's integer value (strings holding a canonical integer count).
+    pub fn int(e: Entry<'_>) -> Option<i64> {
+        match e {
+            Entry::Int(i) => Some(i),
+            Entry::Str(s) => parse_i64(s),
+        }
+    }
+
+    fn reopen(lp: &mut Vec<u8>) -> Builder {
+        let count = match lp.get(4..6) {
+            Some(c) => u16::from_le_bytes([c[0], c[1]]) as usize,
+            None => 0,
+        };
+        let mut buf = std::mem::take(lp);
+        if buf.len() < HEADER_SIZE + 1 {
+            buf = vec![0; HEADER_SIZE + 1];
+        }
+        buf.pop(); // the terminator
+        Builder { buf, count }
+    }
+
+    /// Appends an element, as an integer when it is a canonical decimal integer.
+    pub fn append(lp: &mut Vec<u8>, ele: &[u8]) {
+        let mut b = reopen(lp);
+        b.push(ele);
+        *lp = b.finish();
+    }
+
+    /// Appends an already decoded element, keeping its kind.
+    pub fn append_entry(lp: &mut Vec<u8>, e: Entry<'_>) {
+        let mut b = reopen(lp);
+        match e {
+            Entry::Int(i) => b.push_int(i),
+            Entry::Str(s) => b.push(s),
+        }
+        *lp = b.finish();
+    }
+
+    /// Appends the elements `f` pushes, re-finishing the listpack once.
+    pub fn extend(lp: &mut Vec<u8>, f: impl FnOnce(&mut Builder)) {
+        let mut b = reopen(lp);
+        f(&mut b);
+        *lp = b.finish();
+    }
+
+    pub fn append_int(lp: &mut Vec<u8>, v: i64) {
+        let mut b = reopen(lp);
+        b.push_int(v);
+        *lp = b.finish();
+    }
+
+    /// Replaces the element at `p` with the integer `v` (the buffer shifts if the
+    /// encoding size changes). Returns false if there is no element at `p`.
+    pub fn replace_int(lp: &mut Vec<u8>, p: usize, v: i64) -> bool {
+        let Some((_, next)) = at(lp, p) else {
+            return false;
+        };
+        let mut b = Builder {
+            buf: Vec::with_capacity(12),
+            count: 0,
+        };
+        b.push_int(v);
+        lp.splice(p..next, b.buf);
+        let total = lp.len() as u32;
+        lp[0..4].copy_from_slice(&total.to_le_bytes());
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

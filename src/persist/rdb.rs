@@ -100,6 +100,8 @@ pub enum RdbValue {
     ZSet(Vec<(Vec<u8>, f64)>),
     /// Fields with their values, in file order.
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A stream, held as the server holds it (its nodes are the file's listpacks).
+    Stream(Box<crate::db::stream::Stream>),
 }
 
 /// One key read from a file.

@@ -304,6 +304,8 @@ impl Net {
             self.cron(state);
         }
         self.serve_timeouts(state);
+        // Keys the expiry cycles deleted wake their blocked clients too.
+        self.serve_ready_keys(state);
         if SIGNALLED.swap(false, Ordering::SeqCst) {
             log::warn!("Received SIGTERM scheduling shutdown...");
             state.shutdown = Some(crate::state::ShutdownRequest { save: None });
@@ -629,9 +631,13 @@ impl Net {
                     continue;
                 };
                 for client in queue {
-                    // The key may have been emptied by the previous waiter.
-                    if !state.dbs[wk.0].contains(&wk.1) {
-                        break;
+                    // The key may have been emptied by the previous waiter. Only
+                    // XREADGROUP readers care about a key that is gone (they are
+                    // unblocked with an error).
+                    if !state.dbs[wk.0].contains(&wk.1)
+                        && !wakes_on_delete(state, client)
+                    {
+                        continue;
                     }
                     self.rerun_blocked(state, client);
                 }
@@ -1056,6 +1062,16 @@ impl crate::busy::Pump for Net {
             self.pending.push(k);
         }
     }
+}
+
+/// True if `client` is blocked in a command that must hear of its keys' deletion
+/// (XREADGROUP answers -UNBLOCKED).
+fn wakes_on_delete(state: &State, client: ClientKey) -> bool {
+    state
+        .sessions
+        .get(client)
+        .and_then(|s| s.blocked.as_ref())
+        .is_some_and(|b| b.wake_on_delete)
 }
 
 /// Replies may be written as soon as a client's batch ran, unless something must go out

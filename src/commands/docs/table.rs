@@ -2908,6 +2908,385 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "xack",
+        doc("stream")
+            .summary("Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.")
+            .since("5.0.0")
+            .complexity("O(1) for each message ID processed.")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("group", T::String),
+                arg("id", T::String).multiple(),
+            ]),
+    ),
+    (
+        "xadd",
+        doc("stream")
+            .summary("Appends a new entry to a stream")
+            .since("5.0.0")
+            .complexity("O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.")
+            .history(&[
+                ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
+                ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("nomkstream", T::PureToken).token("NOMKSTREAM").since("6.2.0").optional(),
+                arg("trim", T::Block).optional().args(&[
+                    arg("strategy", T::Oneof).args(&[
+                        arg("maxlen", T::PureToken).token("MAXLEN"),
+                        arg("minid", T::PureToken).token("MINID").since("6.2.0"),
+                    ]),
+                    arg("operator", T::Oneof).optional().args(&[
+                        arg("equal", T::PureToken).token("="),
+                        arg("approximately", T::PureToken).token("~"),
+                    ]),
+                    arg("threshold", T::String),
+                    arg("count", T::Integer).token("LIMIT").since("6.2.0").optional(),
+                ]),
+                arg("id_or_auto", T::Oneof).args(&[
+                    arg("auto_id", T::PureToken).token("*"),
+                    arg("id", T::String),
+                ]),
+                arg("field_value", T::Block).multiple().args(&[
+                    arg("field", T::String),
+                    arg("value", T::String),
+                ]),
+            ]),
+    ),
+    (
+        "xautoclaim",
+        doc("stream")
+            .summary("Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.")
+            .since("6.2.0")
+            .complexity("O(1) if COUNT is small.")
+            .history(&[
+                ("7.0.0", "Added an element to the reply array, containing deleted entries the command cleared from the PEL"),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("group", T::String),
+                arg("consumer", T::String),
+                arg("min-idle-time", T::String),
+                arg("start", T::String),
+                arg("count", T::Integer).token("COUNT").optional(),
+                arg("justid", T::PureToken).token("JUSTID").optional(),
+            ]),
+    ),
+    (
+        "xclaim",
+        doc("stream")
+            .summary("Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.")
+            .since("5.0.0")
+            .complexity("O(log N) with N being the number of messages in the PEL of the consumer group.")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("group", T::String),
+                arg("consumer", T::String),
+                arg("min-idle-time", T::String),
+                arg("id", T::String).multiple(),
+                arg("ms", T::Integer).token("IDLE").optional(),
+                arg("unix-time-milliseconds", T::UnixTime).token("TIME").optional(),
+                arg("count", T::Integer).token("RETRYCOUNT").optional(),
+                arg("force", T::PureToken).token("FORCE").optional(),
+                arg("justid", T::PureToken).token("JUSTID").optional(),
+                arg("id", T::String).token("LASTID").optional(),
+            ]),
+    ),
+    (
+        "xdel",
+        doc("stream")
+            .summary("Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.")
+            .since("5.0.0")
+            .complexity("O(1) for each single item to delete in the stream, regardless of the stream size.")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("id", T::String).multiple(),
+            ]),
+    ),
+    (
+        "xgroup",
+        doc("stream")
+            .summary("A container for consumer groups commands")
+            .since("5.0.0")
+            .complexity("Depends on subcommand."),
+    ),
+    (
+        "xgroup|create",
+        doc("stream")
+            .summary("Create a consumer group.")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .history(&[
+                ("7.0.0", "Added the `entries_read` named argument."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("groupname", T::String),
+                arg("id", T::Oneof).args(&[
+                    arg("id", T::String),
+                    arg("new_id", T::PureToken).token("$"),
+                ]),
+                arg("mkstream", T::PureToken).token("MKSTREAM").optional(),
+                arg("entries_read", T::Integer).token("ENTRIESREAD").optional(),
+            ]),
+    ),
+    (
+        "xgroup|createconsumer",
+        doc("stream")
+            .summary("Create a consumer in a consumer group.")
+            .since("6.2.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("groupname", T::String),
+                arg("consumername", T::String),
+            ]),
+    ),
+    (
+        "xgroup|delconsumer",
+        doc("stream")
+            .summary("Delete a consumer from a consumer group.")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("groupname", T::String),
+                arg("consumername", T::String),
+            ]),
+    ),
+    (
+        "xgroup|destroy",
+        doc("stream")
+            .summary("Destroy a consumer group.")
+            .since("5.0.0")
+            .complexity("O(N) where N is the number of entries in the group's pending entries list (PEL).")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("groupname", T::String),
+            ]),
+    ),
+    (
+        "xgroup|help",
+        doc("stream")
+            .summary("Show helpful text about the different subcommands")
+            .since("5.0.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "xgroup|setid",
+        doc("stream")
+            .summary("Set a consumer group to an arbitrary last delivered ID value.")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .history(&[
+                ("7.0.0", "Added the optional `entries_read` argument."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("groupname", T::String),
+                arg("id", T::Oneof).args(&[
+                    arg("id", T::String),
+                    arg("new_id", T::PureToken).token("$"),
+                ]),
+                arg("entries_read", T::Integer).token("ENTRIESREAD").optional(),
+            ]),
+    ),
+    (
+        "xinfo",
+        doc("stream")
+            .summary("A container for stream introspection commands")
+            .since("5.0.0")
+            .complexity("Depends on subcommand."),
+    ),
+    (
+        "xinfo|consumers",
+        doc("stream")
+            .summary("List the consumers in a consumer group")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("groupname", T::String),
+            ]),
+    ),
+    (
+        "xinfo|groups",
+        doc("stream")
+            .summary("List the consumer groups of a stream")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .history(&[
+                ("7.0.0", "Added the `entries-read` and `lag` fields"),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+            ]),
+    ),
+    (
+        "xinfo|help",
+        doc("stream")
+            .summary("Show helpful text about the different subcommands")
+            .since("5.0.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "xinfo|stream",
+        doc("stream")
+            .summary("Get information about a stream")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .history(&[
+                ("6.0.0", "Added the `FULL` modifier."),
+                ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("full", T::Block).token("FULL").optional().args(&[
+                    arg("count", T::Integer).token("COUNT").optional(),
+                ]),
+            ]),
+    ),
+    (
+        "xlen",
+        doc("stream")
+            .summary("Return the number of entries in a stream")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+            ]),
+    ),
+    (
+        "xpending",
+        doc("stream")
+            .summary("Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.")
+            .since("5.0.0")
+            .complexity("O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.")
+            .history(&[
+                ("6.2.0", "Added the `IDLE` option and exclusive range intervals."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("group", T::String),
+                arg("filters", T::Block).optional().args(&[
+                    arg("min-idle-time", T::Integer).token("IDLE").since("6.2.0").optional(),
+                    arg("start", T::String),
+                    arg("end", T::String),
+                    arg("count", T::Integer),
+                    arg("consumer", T::String).optional(),
+                ]),
+            ]),
+    ),
+    (
+        "xrange",
+        doc("stream")
+            .summary("Return a range of elements in a stream, with IDs matching the specified IDs interval")
+            .since("5.0.0")
+            .complexity("O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).")
+            .history(&[
+                ("6.2.0", "Added exclusive ranges."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("start", T::String),
+                arg("end", T::String),
+                arg("count", T::Integer).token("COUNT").optional(),
+            ]),
+    ),
+    (
+        "xread",
+        doc("stream")
+            .summary("Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.")
+            .since("5.0.0")
+            .complexity("For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.")
+            .args(&[
+                arg("count", T::Integer).token("COUNT").optional(),
+                arg("milliseconds", T::Integer).token("BLOCK").optional(),
+                arg("streams", T::Block).token("STREAMS").args(&[
+                    arg("key", T::Key).key_spec(0).multiple(),
+                    arg("id", T::String).multiple(),
+                ]),
+            ]),
+    ),
+    (
+        "xreadgroup",
+        doc("stream")
+            .summary("Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.")
+            .since("5.0.0")
+            .complexity("For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.")
+            .args(&[
+                arg("group_consumer", T::Block).token("GROUP").args(&[
+                    arg("group", T::String),
+                    arg("consumer", T::String),
+                ]),
+                arg("count", T::Integer).token("COUNT").optional(),
+                arg("milliseconds", T::Integer).token("BLOCK").optional(),
+                arg("noack", T::PureToken).token("NOACK").optional(),
+                arg("streams", T::Block).token("STREAMS").args(&[
+                    arg("key", T::Key).key_spec(0).multiple(),
+                    arg("id", T::String).multiple(),
+                ]),
+            ]),
+    ),
+    (
+        "xrevrange",
+        doc("stream")
+            .summary("Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE")
+            .since("5.0.0")
+            .complexity("O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).")
+            .history(&[
+                ("6.2.0", "Added exclusive ranges."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("end", T::String),
+                arg("start", T::String),
+                arg("count", T::Integer).token("COUNT").optional(),
+            ]),
+    ),
+    (
+        "xsetid",
+        doc("stream")
+            .summary("An internal command for replicating stream values")
+            .since("5.0.0")
+            .complexity("O(1)")
+            .history(&[
+                ("7.0.0", "Added the `entries_added` and `max_deleted_entry_id` arguments."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("last-id", T::String),
+                arg("entries_added", T::Integer).token("ENTRIESADDED").since("7.0.0").optional(),
+                arg("max_deleted_entry_id", T::String).token("MAXDELETEDID").since("7.0.0").optional(),
+            ]),
+    ),
+    (
+        "xtrim",
+        doc("stream")
+            .summary("Trims the stream to (approximately if '~' is passed) a certain size")
+            .since("5.0.0")
+            .complexity("O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.")
+            .history(&[
+                ("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option."),
+            ])
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("trim", T::Block).args(&[
+                    arg("strategy", T::Oneof).args(&[
+                        arg("maxlen", T::PureToken).token("MAXLEN"),
+                        arg("minid", T::PureToken).token("MINID").since("6.2.0"),
+                    ]),
+                    arg("operator", T::Oneof).optional().args(&[
+                        arg("equal", T::PureToken).token("="),
+                        arg("approximately", T::PureToken).token("~"),
+                    ]),
+                    arg("threshold", T::String),
+                    arg("count", T::Integer).token("LIMIT").since("6.2.0").optional(),
+                ]),
+            ]),
+    ),
+    (
         "zadd",
         doc("sorted-set")
             .summary("Add one or more members to a sorted set, or update its score if it already exists")

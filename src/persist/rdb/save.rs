@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use super::*;
+use crate::db::stream::Stream;
 use crate::persist::crc64::{self, Crc64Digest};
 use crate::persist::{intset, listpack, lzf};
 use crate::util::parse_i64;
@@ -328,7 +329,56 @@ impl<S: Sink> Encoder<S> {
             RdbValue::Hash(pairs) => {
                 self.hash(key, pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice())))
             }
+            RdbValue::Stream(s) => self.stream(key, s),
         }
+    }
+
+    fn put_millis(&mut self, ms: i64) {
+        self.sink.buf().extend_from_slice(&ms.to_le_bytes());
+    }
+
+    /// A stream as Redis 7.0 writes it (type 19): the nodes as they are, the stream's
+    /// counters, then each group with its PEL and consumers.
+    fn stream(&mut self, key: Option<&[u8]>, s: &Stream) -> io::Result<()> {
+        self.put_header(ty::STREAM_LISTPACKS_2, key);
+        put_len(self.sink.buf(), s.node_count() as u64);
+        for (master, lp) in s.nodes() {
+            self.put_string(&master.to_be_bytes());
+            self.put_string(lp);
+            self.sink.maybe_flush()?;
+        }
+        let out = self.sink.buf();
+        put_len(out, s.length);
+        for id in [s.last_id, s.first_id, s.max_deleted_entry_id] {
+            put_len(out, id.ms);
+            put_len(out, id.seq);
+        }
+        put_len(out, s.entries_added);
+        put_len(out, s.groups.len() as u64);
+        for (name, g) in &s.groups {
+            self.put_string(name);
+            let out = self.sink.buf();
+            put_len(out, g.last_id.ms);
+            put_len(out, g.last_id.seq);
+            put_len(out, g.entries_read as u64);
+            put_len(out, g.pel.len() as u64);
+            for (id, p) in &g.pel {
+                self.sink.buf().extend_from_slice(&id.to_be_bytes());
+                self.put_millis(p.delivery_time);
+                put_len(self.sink.buf(), p.delivery_count);
+            }
+            put_len(self.sink.buf(), g.consumers.len() as u64);
+            for (cname, c) in &g.consumers {
+                self.put_string(cname);
+                self.put_millis(c.seen_time);
+                put_len(self.sink.buf(), c.pending.len() as u64);
+                for id in &c.pending {
+                    self.sink.buf().extend_from_slice(&id.to_be_bytes());
+                }
+            }
+            self.sink.maybe_flush()?;
+        }
+        Ok(())
     }
 }
 

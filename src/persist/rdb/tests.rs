@@ -699,8 +699,8 @@ fn rejects_duplicates_nan_and_unsupported_types() {
         ),
         ([&[ty::ZSET][..], b"\x01z\x01\x01a\xfd"].concat(), "NAN"),
         (
-            [&[ty::STREAM_LISTPACKS_2][..], b"\x01x\x00"].concat(),
-            "unsupported type 19",
+            [&[ty::STREAM_LISTPACKS_2][..], b"\x01x\x01\x03abc"].concat(),
+            "Stream node key entry is not the size of a stream ID",
         ),
         (
             [&[ty::MODULE_2][..], b"\x01x\x00"].concat(),
@@ -962,7 +962,126 @@ fn typed_dump_helpers_match_dump_value() {
             RdbValue::Hash(p) => {
                 dump_hash(p.iter().map(|(f, v)| (f.as_slice(), v.as_slice())), &opts)
             }
+            RdbValue::Stream(_) => dump_value(&v),
         };
         assert_eq!(direct, dump_value(&v));
     }
+}
+
+#[test]
+fn streams_round_trip_with_groups_and_reject_corruption() {
+    use crate::db::stream::{Consumer, Group, PendingEntry, Stream, StreamId};
+    let mut s = Stream::new();
+    for i in 1..=150u64 {
+        let v = i.to_string();
+        s.append(StreamId::new(i, 1), &[b"field", v.as_bytes()], 4096, 100)
+            .unwrap();
+    }
+    s.delete(StreamId::new(7, 1));
+    s.max_deleted_entry_id = StreamId::new(7, 1);
+    let mut g = Group::new(StreamId::new(10, 1), 10);
+    g.pel.insert(
+        StreamId::new(3, 1),
+        PendingEntry {
+            delivery_time: 1_700_000_000_000,
+            delivery_count: 2,
+            consumer: b("alice"),
+        },
+    );
+    let mut alice = Consumer {
+        seen_time: 1_700_000_000_001,
+        ..Default::default()
+    };
+    alice.pending.insert(StreamId::new(3, 1));
+    g.consumers.insert(b("alice"), alice);
+    g.consumers.insert(b("bob"), Consumer::default());
+    s.groups.insert(b("workers"), g);
+    let v = RdbValue::Stream(Box::new(s));
+    let payload = dump_value(&v);
+    assert_eq!(payload[0], object_type::STREAM_LISTPACKS_2);
+    assert_eq!(restore_value(&payload).unwrap(), v);
+    // Any single corrupted byte is refused or loads, never panics.
+    let body_len = payload.len() - 10;
+    for i in 0..body_len {
+        for x in [0u8, 1, 0x40, 0x7f, 0x80, 0xff] {
+            let mut bad = payload[..body_len].to_vec();
+            bad[i] = x;
+            bad.extend_from_slice(&RDB_VERSION.to_le_bytes());
+            let crc = crc64::crc64(&bad);
+            bad.extend_from_slice(&crc.to_le_bytes());
+            let _ = restore_value(&bad);
+        }
+    }
+    for cut in 1..body_len {
+        let mut bad = payload[..cut].to_vec();
+        bad.extend_from_slice(&RDB_VERSION.to_le_bytes());
+        let crc = crc64::crc64(&bad);
+        bad.extend_from_slice(&crc.to_le_bytes());
+        assert!(restore_value(&bad).is_err());
+    }
+}
+
+/// A DUMP payload of `body` claiming RDB version `version`.
+fn payload_of(mut body: Vec<u8>, version: u16) -> Vec<u8> {
+    body.extend_from_slice(&version.to_le_bytes());
+    let crc = crc64::crc64(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body
+}
+
+#[test]
+fn loads_stream_type_21_with_consumer_active_time() {
+    // Redis 7.2's layout: a consumer's active time follows its seen time.
+    use crate::db::stream::{Stream, StreamId};
+    let mut s = Stream::new();
+    s.append(StreamId::new(1, 1), &[b"f", b"v"], 4096, 100)
+        .unwrap();
+    s.append(StreamId::new(2, 1), &[b"f", b"w"], 4096, 100)
+        .unwrap();
+    let (master, lp) = s.nodes().next().map(|(m, l)| (*m, l.clone())).unwrap();
+    let mut body = vec![object_type::STREAM_LISTPACKS_3];
+    put_len(&mut body, 1);
+    put_len(&mut body, 16);
+    body.extend_from_slice(&master.to_be_bytes());
+    put_len(&mut body, lp.len() as u64);
+    body.extend_from_slice(&lp);
+    // length, last ID, first ID, max deleted ID, entries added
+    for v in [2, 2, 1, 1, 1, 0, 0, 2] {
+        put_len(&mut body, v);
+    }
+    put_len(&mut body, 1); // groups
+    put_len(&mut body, 1);
+    body.push(b'g');
+    for v in [2, 1, 2] {
+        put_len(&mut body, v); // last ID, entries read
+    }
+    put_len(&mut body, 1); // group PEL
+    body.extend_from_slice(&StreamId::new(2, 1).to_be_bytes());
+    body.extend_from_slice(&1000i64.to_le_bytes());
+    put_len(&mut body, 3);
+    put_len(&mut body, 1); // consumers
+    put_len(&mut body, 1);
+    body.push(b'c');
+    body.extend_from_slice(&2000i64.to_le_bytes()); // seen
+    body.extend_from_slice(&3000i64.to_le_bytes()); // active
+    put_len(&mut body, 1);
+    body.extend_from_slice(&StreamId::new(2, 1).to_be_bytes());
+    let Ok(RdbValue::Stream(loaded)) = restore_value(&payload_of(body.clone(), 11)) else {
+        panic!("type 21 payload refused");
+    };
+    assert_eq!(loaded.length, 2);
+    assert_eq!(loaded.entries_added, 2);
+    let g = &loaded.groups[&b("g")];
+    assert_eq!((g.last_id, g.entries_read), (StreamId::new(2, 1), 2));
+    let p = &g.pel[&StreamId::new(2, 1)];
+    assert_eq!(
+        (p.delivery_time, p.delivery_count, &p.consumer[..]),
+        (1000, 3, &b"c"[..])
+    );
+    assert_eq!(g.consumers[&b("c")].seen_time, 2000);
+    // Without the active time the consumer's PEL is misread: refused, not misloaded.
+    let mut short = body;
+    let at = short.len() - 16 - 1 - 8;
+    short.drain(at..at + 8);
+    assert!(restore_value(&payload_of(short, 11)).is_err());
 }
