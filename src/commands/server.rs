@@ -174,7 +174,7 @@ pub fn help_reply(out: &mut Reply, cmd: &str, lines: &[&str]) {
         out.simple(l);
     }
     out.simple("HELP");
-    out.simple("    Print this help.");
+    out.simple("    Prints this help.");
 }
 
 // ---------------------------------------------------------------- INFO

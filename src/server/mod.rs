@@ -634,9 +634,7 @@ impl Net {
                     // The key may have been emptied by the previous waiter. Only
                     // XREADGROUP readers care about a key that is gone (they are
                     // unblocked with an error).
-                    if !state.dbs[wk.0].contains(&wk.1)
-                        && !wakes_on_delete(state, client)
-                    {
+                    if !state.dbs[wk.0].contains(&wk.1) && !wakes_on_delete(state, client) {
                         continue;
                     }
                     self.rerun_blocked(state, client);
