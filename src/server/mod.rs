@@ -277,11 +277,7 @@ impl Net {
             crate::expire::active_expire_cycle(state, crate::expire::Cycle::Fast);
         }
         let timeout = self.poll_timeout(state);
-        if let Err(e) = self.poll.poll(events, Some(timeout))
-            && e.kind() != io::ErrorKind::Interrupted
-        {
-            log::warn!("poll failed: {e}");
-        }
+        self.wait_for_events(events, timeout);
         for ev in events.iter() {
             let t = ev.token().0;
             if t >= LISTENER_BASE {
@@ -323,6 +319,14 @@ impl Net {
             return Some(0);
         }
         None
+    }
+
+    fn wait_for_events(&mut self, events: &mut Events, timeout: Duration) {
+        if let Err(e) = self.poll.poll(events, Some(timeout))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            log::warn!("poll failed: {e}");
+        }
     }
 
     fn poll_timeout(&self, state: &State) -> Duration {
@@ -1018,11 +1022,7 @@ impl crate::busy::Pump for Net {
             self.sweep(state);
         }
         let mut events = Events::with_capacity(256);
-        if let Err(e) = self.poll.poll(&mut events, Some(Duration::ZERO))
-            && e.kind() != io::ErrorKind::Interrupted
-        {
-            log::warn!("poll failed: {e}");
-        }
+        self.wait_for_events(&mut events, Duration::ZERO);
         for ev in events.iter() {
             let t = ev.token().0;
             if t >= LISTENER_BASE {
