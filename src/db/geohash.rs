@@ -270,40 +270,38 @@ pub fn standard_geohash(score: f64) -> [u8; 11] {
     out
 }
 
+/// Longitude bits of an interleaved hash (the even positions from the top).
+const X_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+/// Latitude bits.
+const Y_BITS: u64 = 0x5555_5555_5555_5555;
+
 fn move_x(hash: &mut HashBits, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let shift = 64u32.saturating_sub(hash.step as u32 * 2);
-    let mut x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = hash.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64.checked_shr(shift).unwrap_or(0);
-    if d > 0 {
-        x = x.wrapping_add(zz.wrapping_add(1));
-    } else {
-        x |= zz;
-        x = x.wrapping_sub(zz.wrapping_add(1));
-    }
-    x &= 0xaaaa_aaaa_aaaa_aaaau64.checked_shr(shift).unwrap_or(0);
-    hash.bits = x | y;
+    move_along(hash, d, X_BITS);
 }
 
 fn move_y(hash: &mut HashBits, d: i8) {
+    move_along(hash, d, Y_BITS);
+}
+
+/// Moves `hash` one cell along the axis whose bits are `axis` (Redis's geohash_move_x and
+/// geohash_move_y): the other axis's bits, filled in, carry the increment across the gaps.
+fn move_along(hash: &mut HashBits, d: i8, axis: u64) {
     if d == 0 {
         return;
     }
+    let other = !axis;
     let shift = 64u32.saturating_sub(hash.step as u32 * 2);
-    let x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = hash.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64.checked_shr(shift).unwrap_or(0);
+    let mut v = hash.bits & axis;
+    let kept = hash.bits & other;
+    let zz = other.checked_shr(shift).unwrap_or(0);
     if d > 0 {
-        y = y.wrapping_add(zz.wrapping_add(1));
+        v = v.wrapping_add(zz.wrapping_add(1));
     } else {
-        y |= zz;
-        y = y.wrapping_sub(zz.wrapping_add(1));
+        v |= zz;
+        v = v.wrapping_sub(zz.wrapping_add(1));
     }
-    y &= 0x5555_5555_5555_5555u64.checked_shr(shift).unwrap_or(0);
-    hash.bits = x | y;
+    v &= axis.checked_shr(shift).unwrap_or(0);
+    hash.bits = v | kept;
 }
 
 /// The eight cells around `hash`, wrapping around the grid's edges.
