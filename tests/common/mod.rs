@@ -329,6 +329,12 @@ impl RealRedis {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    // Another test's server may hold the port: this redis-server then
+                    // fails to bind and exits, and what answered was not ours.
+                    std::thread::sleep(Duration::from_millis(50));
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
                     let server = RealRedis { port, dir, child };
                     server.wait_loaded();
                     return server;
