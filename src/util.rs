@@ -43,29 +43,38 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
         return None;
     }
+    // Scores and increments are mostly plain integers: those of up to 15 digits are exact
+    // as f64, so they skip the float parser ("-0" is not one: it must stay -0.0).
+    if s.len() <= 15
+        && let Some(n) = parse_i64(s)
+    {
+        return Some(n as f64);
+    }
     let st = std::str::from_utf8(s).ok()?;
-    let lower = st.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => {
-            // Rust accepts a few spellings C does not ("nan", "infinity" handled above);
-            // reject anything alphabetic other than an exponent marker.
-            if lower.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e') {
-                // hexadecimal floats such as 0x1p3 are accepted by strtod
-                return parse_hex_float(&lower);
-            }
-            let v = st.parse::<f64>().ok()?;
-            // strtod reports ERANGE for overflow and underflow; Redis rejects both.
-            let mantissa_nonzero = lower
-                .split('e')
-                .next()
-                .is_some_and(|m| m.bytes().any(|c| (b'1'..=b'9').contains(&c)));
-            if v.is_infinite() || (v == 0.0 && mantissa_nonzero) {
-                return None;
-            }
-            v
+    let named = |names: &[&str]| names.iter().any(|n| st.eq_ignore_ascii_case(n));
+    let v = if named(&["inf", "+inf", "infinity", "+infinity"]) {
+        f64::INFINITY
+    } else if named(&["-inf", "-infinity"]) {
+        f64::NEG_INFINITY
+    } else {
+        // Rust accepts a few spellings C does not ("nan", "infinity" handled above);
+        // reject anything alphabetic other than an exponent marker.
+        if s.iter()
+            .any(|c| c.is_ascii_alphabetic() && !matches!(c, b'e' | b'E'))
+        {
+            // hexadecimal floats such as 0x1p3 are accepted by strtod
+            return parse_hex_float(&st.to_ascii_lowercase());
         }
+        let v = st.parse::<f64>().ok()?;
+        // strtod reports ERANGE for overflow and underflow; Redis rejects both.
+        let mantissa_nonzero = st
+            .split(['e', 'E'])
+            .next()
+            .is_some_and(|m| m.bytes().any(|c| (b'1'..=b'9').contains(&c)));
+        if v.is_infinite() || (v == 0.0 && mantissa_nonzero) {
+            return None;
+        }
+        v
     };
     if v.is_nan() { None } else { Some(v) }
 }
@@ -675,6 +684,21 @@ mod tests {
         assert_eq!(parse_f64(b"1e400"), None);
         assert_eq!(parse_f64(b"1e-400"), None);
         assert_eq!(parse_f64(b"0e5"), Some(0.0));
+        // The integer fast path and its edges.
+        assert_eq!(parse_f64(b"12345"), Some(12345.0));
+        assert_eq!(parse_f64(b"-7"), Some(-7.0));
+        assert!(parse_f64(b"-0").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert_eq!(parse_f64(b"007"), Some(7.0));
+        assert_eq!(parse_f64(b"+3"), Some(3.0));
+        assert_eq!(
+            parse_f64(b"1234567890123456789"),
+            Some(1234567890123456789.0)
+        );
+        assert_eq!(parse_f64(b"1E3"), Some(1000.0));
+        assert_eq!(parse_f64(b"INF"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"0X1P3"), Some(8.0));
+        assert_eq!(parse_f64(b"1x"), None);
     }
 
     #[test]

@@ -879,18 +879,39 @@ impl SkipList {
 
     /// `zslInsert`: the member (hashing to `h`) must not be present.
     fn insert(&mut self, score: f64, member: Key, h: u64) -> u32 {
+        let (update, rank) = self.position(score, &member);
+        let height = self.random_level();
+        let x = self.alloc(member, score, height);
+        self.link(x, height, update, rank);
+        self.index_link(x, h);
+        x
+    }
+
+    /// Where (score, member) goes: its predecessor at every level and their ranks.
+    fn position(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            while let Some(f) = self.forward_before(x, i, score, &member) {
+            while let Some(f) = self.forward_before(x, i, score, member) {
                 rank[i] += self.node(x).lvl(i).span;
                 x = f;
             }
             update[i] = x;
         }
-        let height = self.random_level();
+        (update, rank)
+    }
+
+    /// Links the unlinked node `x`, `height` levels tall, after the predecessors
+    /// `position` found for it.
+    fn link(
+        &mut self,
+        x: u32,
+        height: usize,
+        mut update: [u32; MAX_LEVEL],
+        mut rank: [u32; MAX_LEVEL],
+    ) {
         if height > self.level {
             for i in self.level..height {
                 rank[i] = 0;
@@ -899,7 +920,6 @@ impl SkipList {
             }
             self.level = height;
         }
-        let x = self.alloc(member, score, height);
         for i in 0..height {
             let u = self.node(update[i]).lvl(i);
             let nl = self.node_mut(x).lvl_mut(i);
@@ -920,8 +940,6 @@ impl SkipList {
             self.tail = x;
         }
         self.length += 1;
-        self.index_link(x, h);
-        x
     }
 
     /// `zslDeleteNode`: unlinks `x` given its predecessors at every level.
@@ -987,10 +1005,17 @@ impl SkipList {
             self.node_mut(x).score = new;
             return;
         }
+        // Move the node itself rather than free and reinsert it (as Redis does): its
+        // member index entry, slot and height stay, so the member is not hashed again.
+        let height = (0..self.level)
+            .take_while(|&i| self.node(update[i]).lvl(i).forward == x)
+            .count();
         self.unlink(x, &update);
-        let member = self.release(x);
-        let h = member_hash(&member);
-        self.insert(new, member, h);
+        self.node_mut(x).score = new;
+        let (update, rank) = self.position(new, &self.node(x).member);
+        self.link(x, height, update, rank);
+        // Every write still moves the index's resize along.
+        self.index_rehash(1);
     }
 
     /// `zslGetRank`: 1-based rank of (score, member), 0 if absent.
