@@ -43,12 +43,8 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[s.len() - 1].is_ascii_whitespace() {
         return None;
     }
-    // Scores and increments are mostly plain integers: those of up to 15 digits are exact
-    // as f64, so they skip the float parser ("-0" is not one: it must stay -0.0).
-    if s.len() <= 15
-        && let Some(n) = parse_i64(s)
-    {
-        return Some(n as f64);
+    if let Some(v) = parse_small_integer(s) {
+        return Some(v);
     }
     let st = std::str::from_utf8(s).ok()?;
     let named = |names: &[&str]| names.iter().any(|n| st.eq_ignore_ascii_case(n));
@@ -77,6 +73,29 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
         v
     };
     if v.is_nan() { None } else { Some(v) }
+}
+
+/// Scores and increments are mostly plain integers (often zero-padded, as
+/// redis-benchmark sends them): up to 15 digits are exact as f64, so these skip the float
+/// parser. A sign is applied last so that "-0" stays -0.0, as strtod gives it.
+fn parse_small_integer(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(c - b'0');
+    }
+    let v = v as f64;
+    Some(if negative { -v } else { v })
 }
 
 fn parse_hex_float(s: &str) -> Option<f64> {
@@ -699,6 +718,11 @@ mod tests {
         assert_eq!(parse_f64(b"-Infinity"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"0X1P3"), Some(8.0));
         assert_eq!(parse_f64(b"1x"), None);
+        assert_eq!(parse_f64(b"000000012345"), Some(12345.0));
+        assert!(parse_f64(b"-000").is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert_eq!(parse_f64(b"-"), None);
+        assert_eq!(parse_f64(b"+"), None);
+        assert_eq!(parse_f64(b"999999999999999"), Some(999999999999999.0));
     }
 
     #[test]

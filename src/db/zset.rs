@@ -563,17 +563,31 @@ impl Node {
 /// nodes it has (no latency spike on a big set's growth) and wastes at most one chunk.
 const CHUNK: usize = 256;
 
+/// A fixed-size chunk: indexing it by `i % CHUNK` needs no bounds check, which a walk
+/// would otherwise pay at every step.
+type Chunk = Box<[Node; CHUNK]>;
+
 /// Redis's `zskiplist` in an arena: node 0 is the header, freed slots are reused.
 #[derive(Clone, Debug)]
 struct SkipList {
-    /// Node `i` is `nodes[i / CHUNK][i % CHUNK]`; every chunk but the last is full.
-    nodes: Vec<Vec<Node>>,
+    /// Node `i` is `nodes[i / CHUNK][i % CHUNK]`; slots from `slots` on are vacant.
+    nodes: Vec<Chunk>,
+    /// Slots handed out so far (the header's included).
+    slots: usize,
     free: Vec<u32>,
     tail: u32,
     length: usize,
     level: usize,
     rng: Rng,
     index: MemberIndex,
+}
+
+/// A chunk of vacant slots.
+fn new_chunk() -> Chunk {
+    let slots = vec![Node::new(Key::new(&[]), 0.0, 1); CHUNK].into_boxed_slice();
+    slots
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("built with CHUNK slots"))
 }
 
 /// `MemberIndex::rehash_idx` when no resize is in progress.
@@ -620,11 +634,11 @@ fn member_hash(member: &[u8]) -> u64 {
 
 impl SkipList {
     fn new() -> Self {
-        let header = Node::new(Key::new(&[]), 0.0, MAX_LEVEL);
-        let mut first = Vec::with_capacity(CHUNK);
-        first.push(header);
+        let mut first = new_chunk();
+        first[0] = Node::new(Key::new(&[]), 0.0, MAX_LEVEL);
         SkipList {
             nodes: vec![first],
+            slots: 1,
             free: Vec::new(),
             tail: NIL,
             length: 0,
@@ -828,15 +842,17 @@ impl SkipList {
         (1 + r.trailing_zeros() as usize / 2).min(MAX_LEVEL)
     }
 
-    /// True if the forward node at level `i` of `x` sorts before (score, member).
+    /// The node after `x` at level `i`, and how far it is, if it sorts before (score,
+    /// member). The member is only read on a score tie: a walk step touches one node.
     #[inline]
-    fn forward_before(&self, x: u32, i: usize, score: f64, member: &[u8]) -> Option<u32> {
-        let f = self.node(x).lvl(i).forward;
-        if f == NIL {
+    fn step_before(&self, x: u32, i: usize, score: f64, member: &[u8]) -> Option<Level> {
+        let l = self.node(x).lvl(i);
+        if l.forward == NIL {
             return None;
         }
-        let n = self.node(f);
-        (cmp_entry(n.score, &n.member, score, member) == Ordering::Less).then_some(f)
+        let n = self.node(l.forward);
+        let before = n.score < score || (n.score == score && *n.member < *member);
+        before.then_some(l)
     }
 
     fn alloc(&mut self, member: Key, score: f64, height: usize) -> u32 {
@@ -847,13 +863,13 @@ impl SkipList {
                 i
             }
             None => {
-                if self.nodes.last().is_none_or(|c| c.len() == CHUNK) {
-                    self.nodes.push(Vec::with_capacity(CHUNK));
+                let i = self.slots;
+                if i == self.nodes.len() * CHUNK {
+                    self.nodes.push(new_chunk());
                 }
-                let chunks = self.nodes.len();
-                let last = &mut self.nodes[chunks - 1];
-                last.push(node);
-                ((chunks - 1) * CHUNK + last.len() - 1) as u32
+                self.slots += 1;
+                *self.node_mut(i as u32) = node;
+                i as u32
             }
         }
     }
@@ -867,8 +883,9 @@ impl SkipList {
         let member = std::mem::replace(&mut n.member, empty);
         if self.length == 0 {
             // Nothing live: drop the arena rather than keep a long free list.
+            // (Released slots already hold empty members, so chunk 0 keeps nothing.)
             self.nodes.truncate(1);
-            self.nodes[0].truncate(1);
+            self.slots = 1;
             self.free = Vec::new();
             self.index = MemberIndex::new();
         } else {
@@ -894,9 +911,9 @@ impl SkipList {
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            while let Some(f) = self.forward_before(x, i, score, member) {
-                rank[i] += self.node(x).lvl(i).span;
-                x = f;
+            while let Some(l) = self.step_before(x, i, score, member) {
+                rank[i] += l.span;
+                x = l.forward;
             }
             update[i] = x;
         }
@@ -971,8 +988,8 @@ impl SkipList {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
-            while let Some(f) = self.forward_before(x, i, score, member) {
-                x = f;
+            while let Some(l) = self.step_before(x, i, score, member) {
+                x = l.forward;
             }
             update[i] = x;
         }
