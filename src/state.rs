@@ -139,13 +139,15 @@ pub struct Stats {
     pub client_output_buffer_limit_disconnections: u64,
     /// Per command: (calls, microseconds, rejected, failed). Updated on every command and
     /// keyed by our own names, so a fast hasher.
-    pub commands: HashMap<std::borrow::Cow<'static, str>, CommandStats, ahash::RandomState>,
+    pub commands: HashMap<usize, CommandStats, ahash::RandomState>,
     /// Per error code ("ERR", "WRONGTYPE" ...): count.
     pub errors: HashMap<String, u64>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct CommandStats {
+    /// As INFO commandstats names it: "get", "config|get".
+    pub name: std::borrow::Cow<'static, str>,
     pub calls: u64,
     pub usec: u64,
     pub rejected_calls: u64,
@@ -177,36 +179,38 @@ impl Outbox {
 /// there for that moment.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    slots: Vec<Option<Session>>,
+    /// Boxed: a running command takes its session out and puts it back, which should
+    /// move a pointer, not the whole session.
+    slots: Vec<Option<Box<Session>>>,
 }
 
 impl Sessions {
     pub fn insert(&mut self, key: ClientKey, s: Session) {
+        self.put(key, Box::new(s))
+    }
+    pub fn take(&mut self, key: ClientKey) -> Option<Box<Session>> {
+        self.slots.get_mut(key)?.take()
+    }
+    pub fn put(&mut self, key: ClientKey, s: Box<Session>) {
         if self.slots.len() <= key {
             self.slots.resize_with(key + 1, || None);
         }
         self.slots[key] = Some(s);
     }
-    pub fn take(&mut self, key: ClientKey) -> Option<Session> {
-        self.slots.get_mut(key)?.take()
-    }
-    pub fn put(&mut self, key: ClientKey, s: Session) {
-        self.insert(key, s)
-    }
     pub fn get(&self, key: ClientKey) -> Option<&Session> {
-        self.slots.get(key)?.as_ref()
+        self.slots.get(key)?.as_deref()
     }
     pub fn get_mut(&mut self, key: ClientKey) -> Option<&mut Session> {
-        self.slots.get_mut(key)?.as_mut()
+        self.slots.get_mut(key)?.as_deref_mut()
     }
-    pub fn remove(&mut self, key: ClientKey) -> Option<Session> {
+    pub fn remove(&mut self, key: ClientKey) -> Option<Box<Session>> {
         self.take(key)
     }
     pub fn iter(&self) -> impl Iterator<Item = (ClientKey, &Session)> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
+            .filter_map(|(k, s)| s.as_deref().map(|s| (k, s)))
     }
     pub fn find_id(&self, id: u64) -> Option<ClientKey> {
         self.iter().find(|(_, s)| s.id == id).map(|(k, _)| k)

@@ -201,11 +201,12 @@ pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
 }
 
 /// Command names are ours, not the client's: a fast hasher needs no DoS resistance here.
-type CommandTable = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+/// Keyed by the lower-case name's bytes: a lookup needs no UTF-8 check.
+type CommandTable = HashMap<&'static [u8], &'static CommandSpec, ahash::RandomState>;
 
 fn table() -> &'static CommandTable {
     static TABLE: OnceLock<CommandTable> = OnceLock::new();
-    TABLE.get_or_init(|| all_commands().map(|c| (c.name, c)).collect())
+    TABLE.get_or_init(|| all_commands().map(|c| (c.name.as_bytes(), c)).collect())
 }
 
 /// Looks a command up by name, case-insensitively, without allocating.
@@ -217,8 +218,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let s = std::str::from_utf8(&lower[..name.len()]).ok()?;
-    table().get(s).copied()
+    table().get(&lower[..name.len()]).copied()
 }
 
 /// The spec that will run, and its container command when it is a subcommand.
@@ -226,7 +226,12 @@ pub type Resolved = (Option<&'static CommandSpec>, &'static CommandSpec);
 
 /// Resolves `args` to the spec that will run: the command, or its subcommand.
 pub fn resolve(args: &Args) -> Result<Resolved, Error> {
-    let Some(cmd) = lookup(args.get(0)) else {
+    resolve_from(lookup(args.get(0)), args)
+}
+
+/// `resolve`, given what `lookup` found for the command name.
+fn resolve_from(cmd: Option<&'static CommandSpec>, args: &Args) -> Result<Resolved, Error> {
+    let Some(cmd) = cmd else {
         return Err(unknown_command(args));
     };
     if cmd.subcommands.is_empty() {
@@ -283,13 +288,22 @@ pub fn full_name(parent: Option<&CommandSpec>, spec: &'static CommandSpec) -> Co
     }
 }
 
-/// The stats entry of a command: one hash, and no allocation for ordinary commands
-/// (their name is a borrowed `&'static str`).
-fn command_stats<'s>(
+/// The stats entry of a command, keyed by its spec's address: hashing a word rather
+/// than the name. The name is built once, when the command first runs.
+pub(crate) fn command_stats<'s>(
     state: &'s mut State,
-    name: Cow<'static, str>,
+    parent: Option<&'static CommandSpec>,
+    spec: &'static CommandSpec,
 ) -> &'s mut crate::state::CommandStats {
-    state.stats.commands.entry(name).or_default()
+    let id: *const CommandSpec = spec;
+    state
+        .stats
+        .commands
+        .entry(id as usize)
+        .or_insert_with(|| crate::state::CommandStats {
+            name: full_name(parent, spec),
+            ..Default::default()
+        })
 }
 
 /// An error reply. The text starts with its code (`ERR`, `WRONGTYPE` ...).
@@ -403,9 +417,17 @@ pub fn execute(
     let start_len = out.len();
     state.tracking.current = Some((session.id, key));
     let mut reply = Reply::new(out, session.resp3);
-    let outcome = run(state, key, session, args, &mut reply);
-    // CLIENT REPLY OFF / SKIP: drop whatever this command replied, except pushes.
+    // The one table lookup of the command (its name, not yet a subcommand).
     let cmd = lookup(args.get(0));
+    let outcome = run(
+        state,
+        key,
+        session,
+        resolve_from(cmd, args),
+        args,
+        &mut reply,
+    );
+    // CLIENT REPLY OFF / SKIP: drop whatever this command replied, except pushes.
     let pushes = cmd.is_some_and(|c| c.has(flag::PUSH_REPLY));
     if session.flags & (sf::REPLY_OFF | sf::REPLY_SKIP) != 0 && !pushes {
         out.truncate(start_len);
@@ -430,12 +452,13 @@ fn run(
     state: &mut State,
     key: ClientKey,
     session: &mut Session,
+    resolved: Result<Resolved, Error>,
     args: &Args,
     out: &mut Reply,
 ) -> Outcome {
     // The clock was read at the start of the batch or the end of the previous command.
     state.now_ms = state.now_us / 1000;
-    let (parent, spec) = match resolve(args) {
+    let (parent, spec) = match resolved {
         Ok(r) => r,
         Err(e) => {
             flag_multi_error(session);
@@ -449,7 +472,7 @@ fn run(
             "ERR wrong number of arguments for '{}' command",
             full_name(parent, spec)
         ));
-        reject(state, Some(spec), out, &e);
+        reject(state, Some((parent, spec)), out, &e);
         return Outcome::Done;
     }
     let name_flags = spec.flags | parent.map_or(0, |p| p.flags);
@@ -457,7 +480,7 @@ fn run(
         flag_multi_error(session);
         reject(
             state,
-            Some(spec),
+            Some((parent, spec)),
             out,
             &Error::Msg("NOAUTH Authentication required."),
         );
@@ -469,7 +492,7 @@ fn run(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             full_name(parent, spec)
         ));
-        reject(state, Some(spec), out, &e);
+        reject(state, Some((parent, spec)), out, &e);
         return Outcome::Done;
     }
     // Keep the tracking table within tracking-table-max-keys (Redis does it here too).
@@ -500,7 +523,7 @@ fn run(
             state,
             key,
             session,
-            spec,
+            (parent, spec),
             out,
             &Error::Msg(crate::evict::OOM),
         );
@@ -509,7 +532,7 @@ fn run(
     if name_flags & (flag::WRITE | flag::DENYOOM) != 0
         && let Some(e) = writes_refused(state)
     {
-        refuse(state, key, session, spec, out, &e);
+        refuse(state, key, session, (parent, spec), out, &e);
         return Outcome::Done;
     }
     if !enough_good_replicas(state)
@@ -517,7 +540,7 @@ fn run(
             || (spec.name == "exec" && transactions::queue_has_flag(session, flag::WRITE)))
     {
         let e = Error::Msg("NOREPLICAS Not enough good replicas to write.");
-        refuse(state, key, session, spec, out, &e);
+        refuse(state, key, session, (parent, spec), out, &e);
         return Outcome::Done;
     }
     // A slow script or a load holds the dataset: only what the table allows then runs.
@@ -530,7 +553,7 @@ fn run(
             _ => None,
         };
         if let Some(msg) = refused {
-            refuse(state, key, session, spec, out, &Error::Msg(msg));
+            refuse(state, key, session, (parent, spec), out, &Error::Msg(msg));
             return Outcome::Done;
         }
     }
@@ -538,7 +561,7 @@ fn run(
         if name_flags & flag::NO_MULTI != 0 {
             flag_multi_error(session);
             let e = Error::Msg("ERR Command not allowed inside a transaction");
-            reject(state, Some(spec), out, &e);
+            reject(state, Some((parent, spec)), out, &e);
             return Outcome::Done;
         }
         session.multi_queue.push(args.to_owned_args());
@@ -607,7 +630,7 @@ pub fn call(
         crate::slowlog::record(state, args, usec, &ctx.session.addr, name);
     }
     state.stats.commands_processed += 1;
-    let cs = command_stats(state, stat_name.clone());
+    let cs = command_stats(state, parent, spec);
     if !blocked {
         cs.calls += 1;
         cs.usec += usec;
@@ -659,22 +682,22 @@ fn refuse(
     state: &mut State,
     key: ClientKey,
     session: &mut Session,
-    spec: &'static CommandSpec,
+    resolved: Resolved,
     out: &mut Reply,
     e: &Error,
 ) {
-    if spec.name == "exec" && session.has(sf::MULTI) {
+    if resolved.1.name == "exec" && session.has(sf::MULTI) {
         transactions::discard_transaction(state, key, session);
         transactions::unwatch_all(state, key, session);
         let abort = Error::Owned(format!(
             "EXECABORT Transaction discarded because of: {}",
             e.text()
         ));
-        reject(state, Some(spec), out, &abort);
+        reject(state, Some(resolved), out, &abort);
         return;
     }
     flag_multi_error(session);
-    reject(state, Some(spec), out, e);
+    reject(state, Some(resolved), out, e);
 }
 
 fn flag_multi_error(session: &mut Session) {
@@ -683,9 +706,9 @@ fn flag_multi_error(session: &mut Session) {
     }
 }
 
-fn reject(state: &mut State, spec: Option<&'static CommandSpec>, out: &mut Reply, e: &Error) {
-    if let Some(spec) = spec {
-        command_stats(state, Cow::Borrowed(spec.name)).rejected_calls += 1;
+fn reject(state: &mut State, resolved: Option<Resolved>, out: &mut Reply, e: &Error) {
+    if let Some((parent, spec)) = resolved {
+        command_stats(state, parent, spec).rejected_calls += 1;
     }
     count_error(state, e);
     out.error(e.text());

@@ -1,8 +1,6 @@
 //! Scripting commands: EVAL, EVALSHA, their read-only forms, and SCRIPT. The engine
 //! (sandbox, cache, conversions, `redis.call`) lives in `crate::scripting`.
 
-use std::borrow::Cow;
-
 use super::flag::*;
 use super::{Args, CmdResult, CommandSpec, Ctx, Error, container};
 use crate::protocol::Reply;
@@ -79,8 +77,9 @@ fn run(ctx: &mut Ctx, args: &Args, out: &mut Reply, sha: bool, read_only: bool) 
             (false, true) => "eval_ro",
             (true, true) => "evalsha_ro",
         };
-        let stats = ctx.state.stats.commands.entry(Cow::Borrowed(name));
-        stats.or_default().failed_calls += 1;
+        if let Some(spec) = super::lookup(name.as_bytes()) {
+            super::command_stats(ctx.state, None, spec).failed_calls += 1;
+        }
     }
     Ok(())
 }

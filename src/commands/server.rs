@@ -428,9 +428,10 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
     {
         sep(&mut o);
         o.push_str("# Commandstats\r\n");
-        let mut cmds: Vec<_> = state.stats.commands.iter().collect();
-        cmds.sort_by(|a, b| a.0.cmp(b.0));
-        for (name, c) in cmds {
+        let mut cmds: Vec<_> = state.stats.commands.values().collect();
+        cmds.sort_by(|a, b| a.name.cmp(&b.name));
+        for c in cmds {
+            let name = &c.name;
             if c.calls == 0 && c.rejected_calls == 0 && c.failed_calls == 0 {
                 continue;
             }

@@ -59,6 +59,28 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// The usual header number, `<digits>\r\n` without a leading zero, read in one pass:
+/// its value and where the line ends. None for anything else (a sign, a leading zero,
+/// junk, a line not yet complete), which `find_crlf` + `parse_len` then judge.
+#[inline]
+fn quick_number(buf: &[u8], from: usize) -> Option<(i64, usize)> {
+    let line = buf.get(from..)?;
+    let mut value: i64 = 0;
+    let mut digits = 0;
+    // 18 digits cannot overflow an i64; longer numbers take the general path.
+    while digits < 18
+        && let Some(&c) = line.get(digits)
+        && c.is_ascii_digit()
+    {
+        value = value * 10 + i64::from(c - b'0');
+        digits += 1;
+    }
+    if digits == 0 || (line[0] == b'0' && digits > 1) {
+        return None;
+    }
+    (line.get(digits..digits + 2)? == b"\r\n").then_some((value, from + digits + 2))
+}
+
 /// Parses a RESP header number the way Redis's string2ll does (no leading '+', no spaces).
 fn parse_len(s: &[u8]) -> Option<i64> {
     crate::util::parse_i64(s)
@@ -121,20 +143,28 @@ impl RequestParser {
                 return self.parse_inline(buf);
             }
             self.inline = false;
-            let Some(eol) = find_crlf(buf, self.pos) else {
-                if buf.len() - self.pos > INLINE_MAX {
-                    return Parsed::Error("too big mbulk count string");
+            let (n, next) = match quick_number(buf, self.pos + 1) {
+                Some(quick) => quick,
+                None => {
+                    let Some(eol) = find_crlf(buf, self.pos) else {
+                        if buf.len() - self.pos > INLINE_MAX {
+                            return Parsed::Error("too big mbulk count string");
+                        }
+                        return Parsed::Incomplete;
+                    };
+                    match parse_len(&buf[self.pos + 1..eol]) {
+                        Some(n) => (n, eol + 2),
+                        None => return Parsed::Error("invalid multibulk length"),
+                    }
                 }
-                return Parsed::Incomplete;
             };
-            let n = match parse_len(&buf[self.pos + 1..eol]) {
-                Some(n) if n <= i32::MAX as i64 => n,
-                _ => return Parsed::Error("invalid multibulk length"),
-            };
+            if n > i32::MAX as i64 {
+                return Parsed::Error("invalid multibulk length");
+            }
             if !limits.authenticated && n > 10 {
                 return Parsed::Error("unauthenticated multibulk length");
             }
-            self.pos = eol + 2;
+            self.pos = next;
             if n <= 0 {
                 return Parsed::Empty(self.pos);
             }
@@ -147,23 +177,36 @@ impl RequestParser {
                 let Some(&b) = buf.get(self.pos) else {
                     return Parsed::Incomplete;
                 };
-                let Some(eol) = find_crlf(buf, self.pos) else {
-                    if buf.len() - self.pos > INLINE_MAX {
-                        return Parsed::Error("too big bulk count string");
+                let quick = if b == b'$' {
+                    quick_number(buf, self.pos + 1)
+                } else {
+                    None
+                };
+                let (len, next) = match quick {
+                    Some(quick) => quick,
+                    None => {
+                        let Some(eol) = find_crlf(buf, self.pos) else {
+                            if buf.len() - self.pos > INLINE_MAX {
+                                return Parsed::Error("too big bulk count string");
+                            }
+                            return Parsed::Incomplete;
+                        };
+                        if b != b'$' {
+                            return Parsed::Error(expected_dollar(b));
+                        }
+                        match parse_len(&buf[self.pos + 1..eol]) {
+                            Some(l) => (l, eol + 2),
+                            None => return Parsed::Error("invalid bulk length"),
+                        }
                     }
-                    return Parsed::Incomplete;
                 };
-                if b != b'$' {
-                    return Parsed::Error(expected_dollar(b));
+                if len < 0 || len > limits.max_bulk_len {
+                    return Parsed::Error("invalid bulk length");
                 }
-                let len = match parse_len(&buf[self.pos + 1..eol]) {
-                    Some(l) if l >= 0 && l <= limits.max_bulk_len => l,
-                    _ => return Parsed::Error("invalid bulk length"),
-                };
                 if !limits.authenticated && len > 16384 {
                     return Parsed::Error("unauthenticated bulk length");
                 }
-                self.pos = eol + 2;
+                self.pos = next;
                 self.bulk_len = len;
             }
             let len = self.bulk_len as usize;
@@ -418,6 +461,36 @@ mod tests {
             p.parse(b"*3000000000\r\n", L),
             Parsed::Error("invalid multibulk length")
         );
+        // Shapes the one-pass header reader leaves to the general path.
+        for (req, err) in [
+            (&b"*01\r\n"[..], "invalid multibulk length"),
+            (b"*1\r\n$03\r\nfoo\r\n", "invalid bulk length"),
+            (b"*1\r\n$3x\r\nfoo\r\n", "invalid bulk length"),
+            (b"*1\r\n$+3\r\nfoo\r\n", "invalid bulk length"),
+            (b"*1\r\n$99999999999999999999\r\n", "invalid bulk length"),
+            (b"*1\r\n$3\rxfoo\r\n", "invalid bulk length"),
+        ] {
+            let mut p = RequestParser::default();
+            assert_eq!(p.parse(req, L), Parsed::Error(err), "{req:?}");
+        }
+        // A 19-digit length is read by the general path, then checked against the limit.
+        let mut p = RequestParser::default();
+        assert_eq!(
+            p.parse(b"*1\r\n$1000000000000000000\r\n", L),
+            Parsed::Error("invalid bulk length")
+        );
+        // Headers split anywhere wait for the rest.
+        let whole = b"*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n";
+        for cut in 0..whole.len() {
+            let mut p = RequestParser::default();
+            assert_eq!(
+                p.parse(&whole[..cut], L),
+                Parsed::Incomplete,
+                "cut at {cut}"
+            );
+            assert_eq!(p.parse(whole, L), Parsed::Request(whole.len()));
+            assert_eq!(args(&p, whole), vec![&b"GET"[..], b"0123456789"]);
+        }
     }
 
     #[test]
