@@ -337,7 +337,13 @@ impl PairPack {
     }
 
     fn find(&self, field: &[u8]) -> Option<PairAt> {
-        self.positions().find(|&at| self.field(at) == field)
+        // Fields of one hash often share a prefix and a length (`field1`, `field2`): the
+        // last byte rejects most of them before a full compare.
+        let last = field.last();
+        self.positions().find(|&at| {
+            let f = self.field(at);
+            f.len() == field.len() && f.last() == last && f == field
+        })
     }
 
     /// The `index`th pair (0-based, below `len`).
