@@ -35,7 +35,8 @@ const LONG_COUNT: u16 = u16::MAX;
 /// chunks are multiples of 16 bytes, at least 32, with 8 bytes of bookkeeping), so
 /// rounding up costs nothing. Other allocators merely get a slightly larger request.
 pub const fn alloc_size(needed: usize) -> usize {
-    let chunk = (needed + 8 + 15) & !15;
+    // Saturating: an absurd length then fails in the allocator, not here.
+    let chunk = needed.saturating_add(8 + 15) & !15;
     if chunk < 32 { 24 } else { chunk - 8 }
 }
 
