@@ -3,12 +3,15 @@
 //! "hashtable" (`Dict`) once a threshold is crossed. Like Redis, a hash never converts
 //! back. The thresholds (hash-max-listpack-entries / -value) come from the caller.
 //!
-//! This file also holds `Listpack`, the packed byte-string list that the set type's
-//! small encoding reuses.
+//! The small encoding is `PairPack`: pairs rather than single entries, so one header byte
+//! holds both lengths of a short pair (small hashes are the most numerous values of many
+//! data sets; see its doc). This file also holds `Listpack`, the packed byte-string list
+//! that the set type's small encoding uses.
 
 use std::fmt;
 
 use super::dict::Dict;
+use super::key::Key;
 use super::thin_buf::ThinBuf;
 use crate::util::Rng;
 
@@ -39,9 +42,9 @@ const ALLOC_OVERHEAD: usize = 8;
 
 /// A list of byte strings packed into one buffer: each entry is its length as a LEB128
 /// varint followed by its bytes. One allocation for the whole list, as Redis's listpack,
-/// holding the entry count too (`ThinBuf`), so the handle is one pointer and a small hash
-/// or set needs no other allocation; lookups are linear, which is what the small
-/// thresholds are for.
+/// holding the entry count too (`ThinBuf`), so the handle is one pointer and a small set
+/// needs no other allocation; lookups are linear, which is what the small thresholds are
+/// for.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Listpack {
     buf: ThinBuf,
@@ -55,21 +58,32 @@ impl fmt::Debug for Listpack {
     }
 }
 
-fn write_varint(buf: &mut ThinBuf, mut n: usize) {
+/// Writes `n` as a LEB128 varint into `out`; returns the bytes used.
+fn encode_varint(mut n: usize, out: &mut [u8]) -> usize {
+    let mut i = 0;
     while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
+        out[i] = (n as u8) | 0x80;
         n >>= 7;
+        i += 1;
     }
-    buf.push(n as u8);
+    out[i] = n as u8;
+    i + 1
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
+/// Reads the varint at `pos`: (value, offset after it).
+#[inline]
+fn decode_varint(buf: &[u8], mut pos: usize) -> (usize, usize) {
+    let mut n = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = buf[pos];
+        pos += 1;
+        n |= ((b & 0x7f) as usize) << shift;
+        if b < 0x80 {
+            return (n, pos);
+        }
+        shift += 7;
     }
-    len
 }
 
 impl Listpack {
@@ -98,42 +112,16 @@ impl Listpack {
     /// Reads the entry starting at byte offset `pos` (which must be an entry start):
     /// returns its bytes and the offset of the next entry.
     fn entry_at(&self, pos: usize) -> (&[u8], usize) {
-        let mut len = 0usize;
-        let mut shift = 0;
-        let mut p = pos;
         let buf = self.buf.as_slice();
-        loop {
-            let b = buf[p];
-            p += 1;
-            len |= ((b & 0x7f) as usize) << shift;
-            if b < 0x80 {
-                break;
-            }
-            shift += 7;
-        }
+        let (len, p) = decode_varint(buf, pos);
         (&buf[p..p + len], p + len)
     }
 
-    /// Grows the buffer for `extra` more bytes with a little slack (1/8) so that a run
-    /// of appends does not reallocate every time, without doubling as `Vec` would.
-    fn reserve(&mut self, extra: usize) {
-        if self.buf.capacity() - self.buf.len() < extra {
-            self.buf.reserve_exact(extra.max(self.buf.len() / 8));
-        }
-    }
-
-    /// Gives memory back once deletions left the buffer mostly empty.
-    fn maybe_shrink(&mut self) {
-        let len = self.buf.len();
-        if self.buf.capacity() > 64 && self.buf.capacity() > len * 2 {
-            self.buf.shrink_to(len + len / 8);
-        }
-    }
-
     pub fn push(&mut self, s: &[u8]) {
-        self.reserve(varint_len(s.len()) + s.len());
-        write_varint(&mut self.buf, s.len());
-        self.buf.extend_from_slice(s);
+        let mut header = [0u8; 10];
+        let h = encode_varint(s.len(), &mut header);
+        let end = self.buf.len();
+        self.buf.splice(end, end, &[&header[..h], s]);
         self.buf.set_count(self.buf.count() + 1);
     }
 
@@ -176,7 +164,6 @@ impl Listpack {
     pub fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
         self.buf.remove_range(start, end);
         self.buf.set_count(self.buf.count() - entries);
-        self.maybe_shrink();
     }
 
     /// Replaces the entry at byte offset `pos` with `new`.
@@ -188,42 +175,27 @@ impl Listpack {
             return;
         }
         let mut header = [0u8; 10];
-        let mut n = new.len();
-        let mut h = 0;
-        while n >= 0x80 {
-            header[h] = (n as u8) | 0x80;
-            n >>= 7;
-            h += 1;
-        }
-        header[h] = n as u8;
-        h += 1;
-        let old_total = end - pos;
-        let new_total = h + new.len();
-        if new_total > old_total {
-            self.reserve(new_total - old_total);
-        }
+        let h = encode_varint(new.len(), &mut header);
         self.buf.splice(pos, end, &[&header[..h], new]);
     }
 
     /// Keeps only the entries for which `keep(index)` is true.
     pub fn retain_indexed(&mut self, mut keep: impl FnMut(usize) -> bool) {
-        let mut out = ThinBuf::new();
-        out.reserve_exact(self.buf.len());
-        let mut kept = 0;
-        let mut pos = 0;
-        let mut i = 0;
+        // Kept entries slide down in place; the tail goes in one cut.
+        let (mut kept, mut write, mut pos, mut i) = (0, 0, 0, 0);
         while pos < self.buf.len() {
             let (_, next) = self.entry_at(pos);
             if keep(i) {
-                out.extend_from_slice(&self.buf.as_slice()[pos..next]);
+                self.buf.as_mut_slice().copy_within(pos..next, write);
+                write += next - pos;
                 kept += 1;
             }
             pos = next;
             i += 1;
         }
-        out.shrink_to(out.len() + out.len() / 8);
-        out.set_count(kept);
-        self.buf = out;
+        let len = self.buf.len();
+        self.buf.remove_range(write, len);
+        self.buf.set_count(kept);
     }
 
     pub fn clear(&mut self) {
@@ -265,17 +237,168 @@ pub(crate) fn select_sorted(n: usize, count: usize, rng: &mut Rng, mut f: impl F
 }
 
 // ---------------------------------------------------------------------------------
+// PairPack: the small hash encoding
+// ---------------------------------------------------------------------------------
+
+/// A length nibble of 15 in a pair header: the length follows as a varint.
+const LONG_NIBBLE: usize = 15;
+
+/// Longest pair header: the nibble byte and two 10-byte varints.
+const MAX_PAIR_HEADER: usize = 21;
+
+/// A small hash's fields and values, in insertion order, packed in one `ThinBuf` whose
+/// count is the number of pairs: what Redis keeps in a listpack. Each pair is a header,
+/// the field's bytes, then the value's. The header's first byte holds both lengths when
+/// each is below 15 (high nibble the field's, low nibble the value's), so a typical small
+/// pair (`name`, `alice`) costs one byte beyond its data, where a listpack of single
+/// entries costs two (and Redis's listpack four: an encoding byte and a back-length per
+/// entry). A nibble of 15 means that length follows as a varint, the field's first; a
+/// pair with both lengths at 15 or more (rare under the 64-byte default limit) costs
+/// three.
+#[derive(Clone, Default)]
+struct PairPack {
+    buf: ThinBuf,
+}
+
+/// Where a pair lies in a `PairPack`: its header at `start`, the field's bytes at
+/// `field..value`, the value's at `value..end`. Valid until the next change.
+#[derive(Clone, Copy)]
+struct PairAt {
+    start: usize,
+    field: usize,
+    value: usize,
+    end: usize,
+}
+
+/// Writes the header of a pair with these lengths into `out`; returns its length.
+fn encode_pair_header(field_len: usize, value_len: usize, out: &mut [u8]) -> usize {
+    let f = field_len.min(LONG_NIBBLE);
+    let v = value_len.min(LONG_NIBBLE);
+    out[0] = (f << 4 | v) as u8;
+    let mut h = 1;
+    if f == LONG_NIBBLE {
+        h += encode_varint(field_len, &mut out[h..]);
+    }
+    if v == LONG_NIBBLE {
+        h += encode_varint(value_len, &mut out[h..]);
+    }
+    h
+}
+
+impl PairPack {
+    /// Number of pairs.
+    fn len(&self) -> usize {
+        self.buf.count()
+    }
+
+    /// The pair whose header starts at `start`.
+    #[inline]
+    fn pair(&self, start: usize) -> PairAt {
+        let buf = self.buf.as_slice();
+        let lengths = buf[start] as usize;
+        let (mut field_len, mut value_len) = (lengths >> 4, lengths & 15);
+        let mut p = start + 1;
+        if field_len == LONG_NIBBLE {
+            (field_len, p) = decode_varint(buf, p);
+        }
+        if value_len == LONG_NIBBLE {
+            (value_len, p) = decode_varint(buf, p);
+        }
+        PairAt {
+            start,
+            field: p,
+            value: p + field_len,
+            end: p + field_len + value_len,
+        }
+    }
+
+    fn field(&self, at: PairAt) -> &[u8] {
+        &self.buf[at.field..at.value]
+    }
+
+    fn value(&self, at: PairAt) -> &[u8] {
+        &self.buf[at.value..at.end]
+    }
+
+    /// Every pair's location, in order.
+    fn positions(&self) -> impl Iterator<Item = PairAt> + '_ {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= self.buf.len() {
+                return None;
+            }
+            let at = self.pair(pos);
+            pos = at.end;
+            Some(at)
+        })
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.positions().map(|at| (self.field(at), self.value(at)))
+    }
+
+    fn find(&self, field: &[u8]) -> Option<PairAt> {
+        // Fields of one hash often share a prefix and a length (`field1`, `field2`): the
+        // last byte rejects most of them before a full compare.
+        let last = field.last();
+        self.positions().find(|&at| {
+            let f = self.field(at);
+            f.len() == field.len() && f.last() == last && f == field
+        })
+    }
+
+    /// The `index`th pair (0-based, below `len`).
+    fn nth(&self, index: usize) -> Option<PairAt> {
+        self.positions().nth(index)
+    }
+
+    /// Appends a pair (the field must be absent): one reallocation at most.
+    fn push(&mut self, field: &[u8], value: &[u8]) {
+        let mut header = [0u8; MAX_PAIR_HEADER];
+        let h = encode_pair_header(field.len(), value.len(), &mut header);
+        let end = self.buf.len();
+        self.buf.splice(end, end, &[&header[..h], field, value]);
+        self.buf.set_count(self.len() + 1);
+    }
+
+    /// Replaces the value of the pair at `at`.
+    fn set_value(&mut self, at: PairAt, value: &[u8]) {
+        if at.end - at.value == value.len() {
+            self.buf.as_mut_slice()[at.value..at.end].copy_from_slice(value);
+            return;
+        }
+        let mut header = [0u8; MAX_PAIR_HEADER];
+        let h = encode_pair_header(at.value - at.field, value.len(), &mut header);
+        // The value first, so the header's offsets stay valid.
+        self.buf.splice(at.value, at.end, &[value]);
+        if h == at.field - at.start {
+            self.buf.as_mut_slice()[at.start..at.field].copy_from_slice(&header[..h]);
+        } else {
+            self.buf.splice(at.start, at.field, &[&header[..h]]);
+        }
+    }
+
+    fn remove(&mut self, at: PairAt) {
+        self.buf.remove_range(at.start, at.end);
+        self.buf.set_count(self.len() - 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // HashValue
 // ---------------------------------------------------------------------------------
 
-type Table = Dict<Box<[u8]>, Box<[u8]>>;
+/// Fields and values as `Key`s: up to 15 bytes each sit in the dict entry itself, so a
+/// big hash of short fields and values costs one allocation per field (a 64-byte chunk),
+/// where boxed slices cost three (136 bytes a field, against Redis's 82).
+type Table = Dict<Key, Key>;
 
 #[derive(Clone)]
-/// Each encoding one pointer (a thin listpack, a boxed table): a hash key's value is two
+/// Each encoding one pointer (a thin pair pack, a boxed table): a hash key's value is two
 /// words (see `db::value`).
 enum Repr {
-    /// Entries alternate field, value.
-    Listpack(Listpack),
+    /// What Redis calls (and OBJECT ENCODING reports as) a listpack.
+    Listpack(PairPack),
     Table(Box<Table>),
 }
 
@@ -288,7 +411,7 @@ pub struct HashValue {
 impl Default for HashValue {
     fn default() -> Self {
         HashValue {
-            repr: Repr::Listpack(Listpack::new()),
+            repr: Repr::Listpack(PairPack::default()),
         }
     }
 }
@@ -305,27 +428,6 @@ impl fmt::Debug for HashValue {
     }
 }
 
-/// Field and value of the pair whose field starts at byte offset `pos`, and the offset
-/// after the pair.
-fn pair_at(lp: &Listpack, pos: usize) -> (&[u8], usize, &[u8], usize) {
-    let (field, vpos) = lp.get_at(pos);
-    let (value, next) = lp.get_at(vpos);
-    (field, vpos, value, next)
-}
-
-/// Offset of the pair whose field is `field`, and of its value entry.
-fn find_pair(lp: &Listpack, field: &[u8]) -> Option<(usize, usize)> {
-    let mut pos = 0;
-    while pos < lp.byte_len() {
-        let (f, vpos, _, next) = pair_at(lp, pos);
-        if f == field {
-            return Some((pos, vpos));
-        }
-        pos = next;
-    }
-    None
-}
-
 impl HashValue {
     pub fn new() -> Self {
         HashValue::default()
@@ -334,7 +436,7 @@ impl HashValue {
     /// Number of fields.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Listpack(lp) => lp.len() / 2,
+            Repr::Listpack(lp) => lp.len(),
             Repr::Table(t) => t.len(),
         }
     }
@@ -357,8 +459,8 @@ impl HashValue {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Listpack(lp) => find_pair(lp, field).map(|(_, vpos)| lp.get_at(vpos).0),
-            Repr::Table(t) => t.get(field).map(|v| &**v),
+            Repr::Listpack(lp) => lp.find(field).map(|at| lp.value(at)),
+            Repr::Table(t) => t.get(field).map(|v| v.as_bytes()),
         }
     }
 
@@ -375,11 +477,8 @@ impl HashValue {
     pub fn convert_to_table(&mut self) {
         if let Repr::Listpack(lp) = &self.repr {
             let mut table = Table::new();
-            let mut pos = 0;
-            while pos < lp.byte_len() {
-                let (f, _, v, next) = pair_at(lp, pos);
+            for (f, v) in lp.iter() {
                 table.insert(f.into(), v.into());
-                pos = next;
             }
             self.repr = Repr::Table(Box::new(table));
         }
@@ -415,27 +514,22 @@ impl HashValue {
         }
         match &mut self.repr {
             Repr::Listpack(lp) => {
-                if let Some((_, vpos)) = find_pair(lp, field) {
-                    lp.replace_at(vpos, value);
+                if let Some(at) = lp.find(field) {
+                    lp.set_value(at, value);
                     return false;
                 }
-                lp.push(field);
-                lp.push(value);
-                if lp.len() / 2 > limits.max_listpack_entries {
+                lp.push(field, value);
+                if lp.len() > limits.max_listpack_entries {
                     self.convert_to_table();
                 }
                 true
             }
             Repr::Table(t) => {
                 if let Some(v) = t.get_mut(field) {
-                    if v.len() == value.len() {
-                        v.copy_from_slice(value);
-                    } else {
-                        *v = value.into();
-                    }
+                    *v = Key::new(value);
                     return false;
                 }
-                t.insert(field.into(), value.into());
+                t.insert(Key::new(field), Key::new(value));
                 true
             }
         }
@@ -452,10 +546,9 @@ impl HashValue {
     /// Removes a field; true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Listpack(lp) => match find_pair(lp, field) {
-                Some((pos, vpos)) => {
-                    let (_, end) = lp.get_at(vpos);
-                    lp.remove_span(pos, end, 2);
+            Repr::Listpack(lp) => match lp.find(field) {
+                Some(at) => {
+                    lp.remove(at);
                     true
                 }
                 None => false,
@@ -467,8 +560,8 @@ impl HashValue {
     /// Fields and values, in Redis's order for a listpack (insertion order).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         match &self.repr {
-            Repr::Listpack(lp) => Either::Left(Pairs(lp.iter())),
-            Repr::Table(t) => Either::Right(t.iter().map(|(k, v)| (&**k, &**v))),
+            Repr::Listpack(lp) => Either::Left(lp.iter()),
+            Repr::Table(t) => Either::Right(t.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()))),
         }
     }
 
@@ -476,19 +569,14 @@ impl HashValue {
     pub fn random_pair(&self, rng: &mut Rng) -> Option<(&[u8], &[u8])> {
         match &self.repr {
             Repr::Listpack(lp) => {
-                let n = lp.len() / 2;
+                let n = lp.len();
                 if n == 0 {
                     return None;
                 }
-                let target = rng.below(n as u64) as usize;
-                let mut it = lp.iter();
-                for _ in 0..target {
-                    it.next();
-                    it.next();
-                }
-                Some((it.next()?, it.next()?))
+                let at = lp.nth(rng.below(n as u64) as usize)?;
+                Some((lp.field(at), lp.value(at)))
             }
-            Repr::Table(t) => t.random(rng).map(|(k, v)| (&**k, &**v)),
+            Repr::Table(t) => t.random(rng).map(|(k, v)| (k.as_bytes(), v.as_bytes())),
         }
     }
 
@@ -502,15 +590,14 @@ impl HashValue {
     ) {
         match &self.repr {
             Repr::Listpack(lp) => {
-                if lp.is_empty() {
+                if lp.len() == 0 {
                     return;
                 }
-                // Offsets of the fields only, so each pick is O(1).
-                let offsets: Vec<usize> = lp.offsets().into_iter().step_by(2).collect();
+                // Every pair's location up front, so each pick is O(1).
+                let pairs: Vec<PairAt> = lp.positions().collect();
                 for _ in 0..count {
-                    let pos = offsets[rng.below(offsets.len() as u64) as usize];
-                    let (field, _, value, _) = pair_at(lp, pos);
-                    f(field, value);
+                    let at = pairs[rng.below(pairs.len() as u64) as usize];
+                    f(lp.field(at), lp.value(at));
                 }
             }
             Repr::Table(t) => {
@@ -543,16 +630,12 @@ impl HashValue {
                 let mut chosen = Vec::with_capacity(count);
                 select_sorted(n, count, rng, |i| chosen.push(i));
                 let mut next = chosen.iter().copied().peekable();
-                let mut pos = 0;
-                let mut i = 0;
-                while let Some(&want) = next.peek() {
-                    let (field, _, value, after) = pair_at(lp, pos);
+                for (i, at) in lp.positions().enumerate() {
+                    let Some(&want) = next.peek() else { break };
                     if i == want {
-                        f(field, value);
+                        f(lp.field(at), lp.value(at));
                         next.next();
                     }
-                    pos = after;
-                    i += 1;
                 }
             }
             Repr::Table(t) => {
@@ -565,6 +648,8 @@ impl HashValue {
                     let mut seen = std::collections::HashSet::with_capacity(count);
                     while seen.len() < count {
                         let Some((k, v)) = t.random(rng) else { return };
+                        // The field's address names its entry (inline fields too:
+                        // entries never move).
                         if seen.insert(k.as_ptr() as usize) {
                             f(k, v);
                         }
@@ -592,11 +677,11 @@ impl HashValue {
     pub fn mem_usage(&self) -> usize {
         let base = std::mem::size_of::<Self>();
         match &self.repr {
-            Repr::Listpack(lp) => base + lp.capacity() + ALLOC_OVERHEAD,
+            Repr::Listpack(lp) => base + lp.buf.capacity() + ALLOC_OVERHEAD,
             Repr::Table(t) => {
                 let sizes = t
                     .iter()
-                    .map(|(k, v)| heap_size(k.len()) + heap_size(v.len()));
+                    .map(|(k, v)| heap_size(k.heap_size()) + heap_size(v.heap_size()));
                 base + t.mem_usage() + sampled_total(t.len(), sizes)
             }
         }
@@ -688,18 +773,6 @@ impl<T, L: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<L, R> 
     }
 }
 
-/// A listpack's entries taken two at a time.
-struct Pairs<'a>(ListpackIter<'a>);
-
-impl<'a> Iterator for Pairs<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
-        let field = self.0.next()?;
-        let value = self.0.next()?;
-        Some((field, value))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -748,6 +821,58 @@ mod tests {
         assert!(!h.remove(b"b"));
         assert_eq!(h.len(), 2);
         assert_eq!(h.encoding(), "listpack");
+    }
+
+    #[test]
+    fn pair_headers_at_every_length_boundary() {
+        let lim = HashLimits {
+            max_listpack_entries: 512,
+            max_listpack_value: 1000,
+        };
+        let lens = [0usize, 1, 14, 15, 16, 127, 128, 300];
+        let mut h = HashValue::new();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for (i, &fl) in lens.iter().enumerate() {
+            for (j, &vl) in lens.iter().enumerate() {
+                let field: Vec<u8> = (0..fl).map(|x| (x + i * 8 + j) as u8).collect();
+                let value = vec![b'a' + (i + j) as u8 % 26; vl];
+                h.set(&field, &value, &lim);
+                model.insert(field, value);
+            }
+        }
+        assert!(h.is_listpack());
+        // Rewrite every value with each other length: the header grows and shrinks.
+        for (round, &vl) in lens.iter().rev().enumerate() {
+            let fields: Vec<Vec<u8>> = model.keys().cloned().collect();
+            for (k, f) in fields.iter().enumerate() {
+                let value = vec![b'0' + (round + k) as u8 % 10; (vl + k) % 301];
+                assert!(!h.set(f, &value, &lim));
+                model.insert(f.clone(), value);
+            }
+            assert_eq!(h.len(), model.len());
+            for (f, v) in &model {
+                assert_eq!(h.get(f), Some(&v[..]));
+            }
+        }
+        let got: BTreeMap<Vec<u8>, Vec<u8>> =
+            h.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        assert_eq!(got, model);
+        for f in model.keys() {
+            assert!(h.remove(f));
+        }
+        assert!(h.is_empty() && h.is_listpack());
+    }
+
+    #[test]
+    fn a_small_pair_costs_one_header_byte() {
+        let mut h = HashValue::new();
+        h.set(b"name", b"alice", &limits());
+        h.set(b"a-field-of-15-b", b"v", &limits());
+        let Repr::Listpack(lp) = &h.repr else {
+            panic!("listpack expected")
+        };
+        // 1 + 4 + 5, then 2 + 15 + 1 (a field of 15 bytes takes the varint).
+        assert_eq!(lp.buf.len(), 10 + 18);
     }
 
     #[test]

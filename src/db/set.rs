@@ -9,6 +9,7 @@ use std::fmt;
 
 use super::dict::Dict;
 use super::hash::{Either, Listpack, heap_size, sampled_total, scan_dict, select_sorted};
+use super::key::Key;
 use crate::util::{Rng, parse_i64};
 
 /// The CONFIG thresholds that decide a set's encoding.
@@ -79,7 +80,8 @@ impl Member<'_> {
     }
 }
 
-type Table = Dict<Box<[u8]>, ()>;
+/// Members as `Key`s: up to 15 bytes sit in the dict entry, no allocation of their own.
+type Table = Dict<Key, ()>;
 
 /// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
 const FAIR_RANDOM_SAMPLE: usize = 15;
@@ -613,7 +615,7 @@ impl SetValue {
             Repr::Intset(v) => base + v.capacity() * 8 + ALLOC_OVERHEAD,
             Repr::Listpack(lp) => base + lp.capacity() + ALLOC_OVERHEAD,
             Repr::Table(t) => {
-                let members = t.iter().map(|(k, _)| heap_size(k.len()));
+                let members = t.iter().map(|(k, _)| heap_size(k.heap_size()));
                 base + t.mem_usage() + sampled_total(t.len(), members)
             }
         }

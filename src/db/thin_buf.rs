@@ -1,39 +1,55 @@
 //! A growable byte buffer behind one thin pointer: the storage of the small ("listpack")
-//! hash and set encodings.
+//! hash, set and sorted-set encodings.
 //!
 //! Why not `Vec<u8>`: a `Vec` is three words, too big to sit in a 24-byte `Value`, so a
 //! listpack was a `Box<Listpack { Vec<u8>, count }>`: two allocations per small hash or
 //! set, the first one (32 bytes, a 48-byte malloc chunk) holding nothing but the `Vec`'s
-//! header. Here the length, the capacity and the owner's entry count sit at the front of
-//! the one allocation holding the bytes, and the handle is a single pointer (null while
-//! empty). Lengths are `u32`: the small encodings hold at most a few thousand short
-//! entries (their CONFIG thresholds), and growing one past 4 GB is an allocation failure.
+//! header. Here the length and the owner's entry count sit at the front of the one
+//! allocation holding the bytes, and the handle is a single pointer (null while empty).
+//!
+//! Small collections are many, so every byte of this allocation is paid millions of times:
+//! - The header is 6 bytes: the length (`u32`; growing one past 4 GB is an allocation
+//!   failure) and the count as a `u16`. A count that does not fit (only with CONFIG
+//!   thresholds far above the defaults) is marked by `u16::MAX` and kept in a `u32` after
+//!   it, a 10-byte header.
+//! - There is no capacity field: the allocation is always the size malloc really hands
+//!   out for the length ([`alloc_size`]: glibc's chunks are 16-byte multiples with an
+//!   8-byte header), so the capacity follows from the length, and bytes that rounding
+//!   would waste are capacity instead. Growing past it reallocates, as Redis's listpack
+//!   does on every insert; a run of small appends reallocates once per 16 bytes, which
+//!   glibc mostly does in place.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error, realloc};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
-#[repr(C)]
-struct Header {
-    len: u32,
-    cap: u32,
-    /// The owner's number of entries, kept here so the handle stays one pointer.
-    count: u32,
+/// Header with a `u16` count.
+const SHORT_HEADER: usize = 6;
+/// Header with the `u16::MAX` marker and a `u32` count.
+const LONG_HEADER: usize = 10;
+/// The `u16` count that means "the count follows as a `u32`".
+const LONG_COUNT: u16 = u16::MAX;
+
+/// The allocation size for `needed` bytes: what glibc malloc can give without waste (its
+/// chunks are multiples of 16 bytes, at least 32, with 8 bytes of bookkeeping), so
+/// rounding up costs nothing. Other allocators merely get a slightly larger request.
+pub const fn alloc_size(needed: usize) -> usize {
+    // Saturating: an absurd length then fails in the allocator, not here.
+    let chunk = needed.saturating_add(8 + 15) & !15;
+    if chunk < 32 { 24 } else { chunk - 8 }
 }
 
-const HEADER: usize = size_of::<Header>();
-
-fn layout(cap: usize) -> Layout {
-    match Layout::from_size_align(HEADER + cap, align_of::<Header>()) {
+fn layout(size: usize) -> Layout {
+    match Layout::from_size_align(size, 1) {
         Ok(l) => l,
-        Err(_) => handle_alloc_error(Layout::new::<Header>()),
+        Err(_) => handle_alloc_error(Layout::new::<u32>()),
     }
 }
 
 /// A byte buffer with an entry count (see the module doc).
 pub struct ThinBuf {
-    ptr: Option<NonNull<Header>>,
+    ptr: Option<NonNull<u8>>,
 }
 
 // SAFETY: the buffer is owned exclusively, like a `Vec<u8>`.
@@ -47,37 +63,68 @@ impl Default for ThinBuf {
     }
 }
 
+/// Lengths beyond `u32` cannot be stored: treated as the allocation failure they are.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or_else(|_| handle_alloc_error(layout(0)))
+}
+
 impl ThinBuf {
     /// An empty buffer (no allocation).
     pub const fn new() -> Self {
         ThinBuf { ptr: None }
     }
 
-    fn header(&self) -> Option<&Header> {
-        // SAFETY: a non-null pointer is a live allocation this buffer owns.
-        self.ptr.map(|p| unsafe { &*p.as_ptr() })
+    /// The header bytes, read in place (the allocation has no alignment to rely on).
+    fn read<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut out = [0; N];
+        if let Some(p) = self.ptr {
+            // SAFETY: callers read within the header, which every allocation holds.
+            unsafe { ptr::copy_nonoverlapping(p.as_ptr().add(at), out.as_mut_ptr(), N) };
+        }
+        out
     }
 
-    fn header_mut(&mut self) -> Option<&mut Header> {
-        // SAFETY: as above, and `&mut self` makes the access exclusive.
-        self.ptr.map(|p| unsafe { &mut *p.as_ptr() })
+    fn write(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(p) = self.ptr {
+            // SAFETY: callers write within the header, which every allocation holds.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p.as_ptr().add(at), bytes.len()) };
+        }
+    }
+
+    fn short_count(&self) -> u16 {
+        u16::from_le_bytes(self.read(4))
+    }
+
+    fn header_len(&self) -> usize {
+        if self.ptr.is_some() && self.short_count() == LONG_COUNT {
+            LONG_HEADER
+        } else {
+            SHORT_HEADER
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.header().map_or(0, |h| h.len as usize)
+        u32::from_le_bytes(self.read(0)) as usize
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Bytes the allocation has room for (its length rounded up to what malloc gives).
     pub fn capacity(&self) -> usize {
-        self.header().map_or(0, |h| h.cap as usize)
+        match self.ptr {
+            None => 0,
+            Some(_) => alloc_size(self.header_len() + self.len()) - self.header_len(),
+        }
     }
 
     /// The entry count stored with the bytes (0 for an unallocated buffer).
     pub fn count(&self) -> usize {
-        self.header().map_or(0, |h| h.count as usize)
+        match self.short_count() {
+            LONG_COUNT if self.ptr.is_some() => u32::from_le_bytes(self.read(6)) as usize,
+            short => short as usize,
+        }
     }
 
     pub fn set_count(&mut self, count: usize) {
@@ -85,19 +132,51 @@ impl ThinBuf {
             if count == 0 {
                 return;
             }
-            self.set_capacity(0);
+            self.allocate(SHORT_HEADER);
         }
-        let count = to_u32(count);
-        if let Some(h) = self.header_mut() {
-            h.count = count;
+        let long = count >= LONG_COUNT as usize;
+        if long != (self.header_len() == LONG_HEADER) {
+            self.set_header_len(if long { LONG_HEADER } else { SHORT_HEADER });
         }
+        if long {
+            self.write(4, &LONG_COUNT.to_le_bytes());
+            self.write(6, &to_u32(count).to_le_bytes());
+        } else {
+            self.write(4, &(count as u16).to_le_bytes());
+        }
+    }
+
+    /// A fresh, empty allocation with a header of `header` bytes (count 0 for a short
+    /// one; a long one's marker is written by the caller).
+    fn allocate(&mut self, header: usize) {
+        let size = alloc_size(header);
+        // SAFETY: the size is at least 24, so not zero.
+        let raw = unsafe { alloc(layout(size)) };
+        let Some(p) = NonNull::new(raw) else {
+            handle_alloc_error(layout(size))
+        };
+        // SAFETY: a fresh allocation of at least `header` bytes.
+        unsafe { ptr::write_bytes(raw, 0, header) };
+        self.ptr = Some(p);
+    }
+
+    /// Moves the bytes to a copy with a header of `header` bytes (counts crossing
+    /// `u16::MAX`: rare enough for a copy).
+    fn set_header_len(&mut self, header: usize) {
+        let mut copy = ThinBuf::new();
+        copy.allocate(header);
+        if header == LONG_HEADER {
+            copy.write(4, &LONG_COUNT.to_le_bytes());
+        }
+        copy.extend_from_slice(self.as_slice());
+        *self = copy;
     }
 
     /// The bytes as a pointer to the first one (dangling when unallocated).
     fn data(&self) -> *mut u8 {
         match self.ptr {
             // SAFETY: the bytes follow the header inside the allocation.
-            Some(p) => unsafe { p.as_ptr().cast::<u8>().add(HEADER) },
+            Some(p) => unsafe { p.as_ptr().add(self.header_len()) },
             None => NonNull::dangling().as_ptr(),
         }
     }
@@ -112,72 +191,30 @@ impl ThinBuf {
         unsafe { std::slice::from_raw_parts_mut(self.data(), self.len()) }
     }
 
-    /// Reallocates to exactly `cap` bytes of room (never below the length).
-    fn set_capacity(&mut self, cap: usize) {
-        let cap = cap.max(self.len());
-        let new_layout = layout(cap);
-        let raw = match self.ptr {
-            // SAFETY: the layout's size is at least HEADER, so not zero.
-            None => unsafe { alloc(new_layout) },
-            // SAFETY: `p` was allocated with `layout(old cap)`; the new size is non-zero.
-            Some(p) => unsafe {
-                realloc(
-                    p.as_ptr().cast::<u8>(),
-                    layout(self.capacity()),
-                    new_layout.size(),
-                )
-            },
-        };
-        let Some(p) = NonNull::new(raw.cast::<Header>()) else {
-            handle_alloc_error(new_layout)
-        };
-        if self.ptr.is_none() {
-            // SAFETY: a fresh allocation, aligned for the header.
-            unsafe {
-                p.as_ptr().write(Header {
-                    len: 0,
-                    cap: 0,
-                    count: 0,
-                })
-            };
-        }
-        self.ptr = Some(p);
-        let cap = to_u32(cap);
-        if let Some(h) = self.header_mut() {
-            h.cap = cap;
-        }
-    }
-
-    /// Makes room for at least `extra` more bytes, allocating exactly that much more.
-    pub fn reserve_exact(&mut self, extra: usize) {
-        let needed = self.len().saturating_add(extra);
-        if needed > self.capacity() || self.ptr.is_none() {
-            self.set_capacity(needed);
-        }
-    }
-
-    /// Releases room beyond `max(len, min_cap)`.
-    pub fn shrink_to(&mut self, min_cap: usize) {
-        let target = min_cap.max(self.len());
-        if self.ptr.is_some() && target < self.capacity() {
-            self.set_capacity(target);
-        }
-    }
-
-    /// Room for `extra` more bytes, growing by at least half when it must grow (callers
-    /// normally reserve beforehand; this keeps stray appends amortised).
-    fn grow_for(&mut self, extra: usize) {
-        if self.capacity() - self.len() < extra {
-            let cap = self.capacity();
-            self.set_capacity((cap + cap / 2).max(self.len().saturating_add(extra)));
-        }
-    }
-
+    /// Sets the length to `len`, reallocating when the allocation size for it differs.
+    /// Bytes past the old length are uninitialised until the caller writes them.
     fn set_len(&mut self, len: usize) {
-        let len = to_u32(len);
-        if let Some(h) = self.header_mut() {
-            h.len = len;
+        if self.ptr.is_none() {
+            if len == 0 {
+                return;
+            }
+            self.allocate(SHORT_HEADER);
         }
+        let header = self.header_len();
+        let old_size = alloc_size(header + self.len());
+        let new_size = alloc_size(header.saturating_add(len));
+        if new_size != old_size
+            && let Some(p) = self.ptr
+        {
+            // SAFETY: `p` was allocated with `layout(old_size)` (the size always follows
+            // from the length); the new size is non-zero.
+            let raw = unsafe { realloc(p.as_ptr(), layout(old_size), new_size) };
+            let Some(p) = NonNull::new(raw) else {
+                handle_alloc_error(layout(new_size))
+            };
+            self.ptr = Some(p);
+        }
+        self.write(0, &to_u32(len).to_le_bytes());
     }
 
     pub fn push(&mut self, byte: u8) {
@@ -185,27 +222,26 @@ impl ThinBuf {
     }
 
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        self.grow_for(bytes.len());
         let len = self.len();
-        // SAFETY: `grow_for` made room for `bytes.len()` more bytes after `len`.
-        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), self.data().add(len), bytes.len()) };
-        self.set_len(len + bytes.len());
+        self.splice(len, len, &[bytes]);
     }
 
-    /// Replaces bytes `start..end` with the concatenation of `parts` (like `Vec::splice`).
+    /// Replaces bytes `start..end` with the concatenation of `parts` (like `Vec::splice`),
+    /// with at most one reallocation.
     pub fn splice(&mut self, start: usize, end: usize, parts: &[&[u8]]) {
         let len = self.len();
         assert!(start <= end && end <= len, "splice range out of bounds");
         let new: usize = parts.iter().map(|p| p.len()).sum();
-        if new > end - start {
-            self.grow_for(new - (end - start));
+        let new_len = len - (end - start) + new;
+        if new_len == len && new == 0 {
+            return;
+        }
+        if new_len > len {
+            self.set_len(new_len);
         }
         let data = self.data();
-        // SAFETY: the tail `end..len` moves to `start + new..`, within the capacity just
-        // ensured; then the parts fill `start..start + new`.
+        // SAFETY: the allocation holds max(len, new_len) bytes after the header here: the
+        // tail `end..len` moves to `start + new..`, then the parts fill `start..start + new`.
         unsafe {
             ptr::copy(data.add(end), data.add(start + new), len - end);
             let mut at = start;
@@ -214,7 +250,9 @@ impl ThinBuf {
                 at += p.len();
             }
         }
-        self.set_len(len - (end - start) + new);
+        if new_len < len {
+            self.set_len(new_len);
+        }
     }
 
     /// Opens `n` zero bytes at `at`, moving the bytes after it up.
@@ -224,14 +262,13 @@ impl ThinBuf {
         if n == 0 {
             return;
         }
-        self.grow_for(n);
+        self.set_len(len + n);
         let data = self.data();
-        // SAFETY: room for `n` more bytes was ensured; the tail moves within it.
+        // SAFETY: the allocation now holds `len + n` bytes; the tail moves within it.
         unsafe {
             ptr::copy(data.add(at), data.add(at + n), len - at);
             ptr::write_bytes(data.add(at), 0, n);
         }
-        self.set_len(len + n);
     }
 
     /// Removes bytes `start..end`.
@@ -239,36 +276,29 @@ impl ThinBuf {
         self.splice(start, end, &[]);
     }
 
-    /// A buffer holding exactly `bytes`, with room for `extra` more.
-    pub fn from_slice(bytes: &[u8], extra: usize) -> Self {
+    /// A buffer holding exactly `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Self {
         let mut buf = ThinBuf::new();
-        if bytes.is_empty() && extra == 0 {
-            return buf;
-        }
-        buf.reserve_exact(bytes.len().saturating_add(extra));
         buf.extend_from_slice(bytes);
         buf
     }
 }
 
-/// Lengths beyond `u32` cannot be stored: treated as the allocation failure they are.
-fn to_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or_else(|_| handle_alloc_error(layout(0)))
-}
-
 impl Drop for ThinBuf {
     fn drop(&mut self) {
         if let Some(p) = self.ptr {
-            // SAFETY: allocated with `layout(capacity)`, freed once.
-            unsafe { dealloc(p.as_ptr().cast::<u8>(), layout(self.capacity())) };
+            let size = alloc_size(self.header_len() + self.len());
+            // SAFETY: allocated with `layout(size)` (the size follows from the length),
+            // freed once.
+            unsafe { dealloc(p.as_ptr(), layout(size)) };
         }
     }
 }
 
 impl Clone for ThinBuf {
-    /// A copy sized to the bytes (no spare room), with the same count.
+    /// A copy with the same bytes and count.
     fn clone(&self) -> Self {
-        let mut copy = ThinBuf::from_slice(self.as_slice(), 0);
+        let mut copy = ThinBuf::from_slice(self.as_slice());
         copy.set_count(self.count());
         copy
     }
@@ -315,7 +345,6 @@ mod tests {
             let chunk: Vec<u8> = (0..(i % 7) as u8).map(|x| x ^ i as u8).collect();
             match i % 5 {
                 0 => {
-                    b.reserve_exact(chunk.len());
                     b.extend_from_slice(&chunk);
                     v.extend_from_slice(&chunk);
                 }
@@ -338,20 +367,52 @@ mod tests {
                     b.remove_range(s, s + 3);
                     v.drain(s..s + 3);
                 }
-                _ => {
-                    b.shrink_to(0);
-                    b.set_count(i as usize);
-                }
+                _ => b.set_count(i as usize),
             }
             assert_eq!(b.as_slice(), &v[..]);
             assert!(b.capacity() >= b.len());
         }
         let c = b.clone();
         assert!(c == b);
-        assert_eq!((c.count(), c.capacity()), (b.count(), b.len()));
+        assert_eq!((c.count(), c.capacity()), (b.count(), b.capacity()));
         b.as_mut_slice()[0] ^= 1;
         assert!(c != b);
-        let e = ThinBuf::from_slice(b"", 0);
+        let e = ThinBuf::from_slice(b"");
         assert_eq!((e.len(), e.capacity()), (0, 0));
+    }
+
+    #[test]
+    fn sized_as_malloc_rounds() {
+        // glibc: 32-byte minimum chunk, then 16-byte steps, 8 bytes of each for malloc.
+        assert_eq!(alloc_size(1), 24);
+        assert_eq!(alloc_size(24), 24);
+        assert_eq!(alloc_size(25), 40);
+        assert_eq!(alloc_size(136), 136);
+        assert_eq!(alloc_size(137), 152);
+        let mut b = ThinBuf::from_slice(&[7; 100]);
+        // 6 + 100 bytes live in a 120-byte allocation (a 128-byte chunk).
+        assert_eq!(b.capacity(), 114);
+        b.extend_from_slice(&[8; 14]);
+        assert_eq!(b.capacity(), 114);
+        b.push(9);
+        assert_eq!(b.capacity(), 130);
+        b.remove_range(0, 50);
+        assert_eq!((b.len(), b.capacity()), (65, 66));
+    }
+
+    #[test]
+    fn counts_past_u16_move_the_bytes() {
+        let mut b = ThinBuf::from_slice(b"abcdef");
+        for count in [3, 65_534, 65_535, 70_000, 4_000_000_000, 65_534, 0, 1 << 31] {
+            b.set_count(count);
+            assert_eq!((b.count(), b.as_slice()), (count, &b"abcdef"[..]));
+            b.extend_from_slice(b"g");
+            b.remove_range(6, 7);
+        }
+        let c = b.clone();
+        assert!(c == b);
+        let mut e = ThinBuf::new();
+        e.set_count(100_000);
+        assert_eq!((e.count(), e.len()), (100_000, 0));
     }
 }

@@ -443,8 +443,7 @@ impl Packed {
         let (kind, int) = score_kind(score);
         let size = entry_size(member.len(), score);
         let old_len = self.buf.len();
-        // Exact growth, as a listpack reallocates: small sets are many, slack adds up.
-        self.buf.reserve_exact(size);
+        // Exact growth (ThinBuf's), as a listpack reallocates: small sets are many.
         self.buf.insert_zeroed(at, size);
         debug_assert_eq!(self.buf.len(), old_len + size);
         let mut h = member.len() << 4 | kind;
@@ -472,9 +471,6 @@ impl Packed {
     fn remove_span(&mut self, start: usize, end: usize, entries: usize) {
         self.buf.remove_range(start, end);
         self.buf.set_count(self.count() - entries);
-        if self.buf.capacity() > 2 * self.buf.len() + 64 {
-            self.buf.shrink_to(0);
-        }
     }
 }
 
