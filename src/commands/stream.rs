@@ -1048,6 +1048,53 @@ fn xpending(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 /// Moves pending entry `id` to `consumer` (it exists in the PEL).
+/// How a claim changes the entry's delivery count.
+enum Deliveries {
+    Keep,
+    Increment,
+    Set(u64),
+}
+
+/// One pending entry being claimed by XCLAIM or XAUTOCLAIM.
+struct Claim<'a> {
+    key: &'a [u8],
+    group: &'a [u8],
+    consumer: &'a [u8],
+    id: StreamId,
+    /// The ID as the propagated XCLAIM names it.
+    id_arg: &'a [u8],
+    delivery_time: i64,
+    deliveries: Deliveries,
+}
+
+/// The claim step XCLAIM and XAUTOCLAIM share: gives the pending entry to the consumer
+/// (created by the first claim of the command), stamps its delivery, and propagates it
+/// as an XCLAIM of its new state. False if the group or the pending entry is gone.
+fn claim_one(ctx: &mut Ctx, c: &Claim, consumer_ready: &mut bool) -> bool {
+    if !*consumer_ready {
+        *consumer_ready = true;
+        lookup_or_create_consumer(ctx, c.key, c.group, c.consumer);
+    }
+    let Some(g) = stream_mut(ctx, c.key).and_then(|s| s.groups.get_mut(c.group)) else {
+        return false;
+    };
+    assign(g, c.id, c.consumer);
+    let last = g.last_id;
+    let Some(p) = g.pel.get_mut(&c.id) else {
+        return false;
+    };
+    p.delivery_time = c.delivery_time;
+    match c.deliveries {
+        Deliveries::Keep => {}
+        Deliveries::Increment => p.delivery_count = p.delivery_count.wrapping_add(1),
+        Deliveries::Set(n) => p.delivery_count = n,
+    }
+    let p = p.clone();
+    propagate_claim(ctx, c.key, c.group, c.id_arg, &p, last);
+    ctx.dirty(1);
+    true
+}
+
 fn assign(g: &mut Group, id: StreamId, consumer: &[u8]) {
     let Some(p) = g.pel.get_mut(&id) else { return };
     if p.consumer != consumer {
@@ -1188,35 +1235,31 @@ fn xclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         {
             continue;
         }
-        if !consumer_ready {
-            consumer_ready = true;
-            lookup_or_create_consumer(ctx, key, group, consumer);
-        }
-        let Some(s) = stream_mut(ctx, key) else { break };
-        let Some(g) = s.groups.get_mut(group) else {
-            break;
+        let deliveries = match retry_count.filter(|r| *r >= 0) {
+            Some(r) => Deliveries::Set(r as u64),
+            None if justid => Deliveries::Keep,
+            None => Deliveries::Increment,
         };
-        assign(g, id, consumer);
-        let last = g.last_id;
-        let Some(p) = g.pel.get_mut(&id) else {
+        let claim = Claim {
+            key,
+            group,
+            consumer,
+            id,
+            id_arg: args.get(at),
+            delivery_time,
+            deliveries,
+        };
+        if !claim_one(ctx, &claim, &mut consumer_ready) {
             continue;
-        };
-        p.delivery_time = delivery_time;
-        if let Some(r) = retry_count.filter(|r| *r >= 0) {
-            p.delivery_count = r as u64;
-        } else if !justid {
-            p.delivery_count = p.delivery_count.wrapping_add(1);
         }
-        let p = p.clone();
+        propagate_last_id = false;
+        let Some(s) = stream_mut(ctx, key) else { break };
         if justid {
             bulk_id(out, id);
         } else if !reply_one(out, s, id) {
             out.null();
         }
         n += 1;
-        propagate_claim(ctx, key, group, args.get(at), &p, last);
-        propagate_last_id = false;
-        ctx.dirty(1);
     }
     if propagate_last_id && let Some(g) = stream_mut(ctx, key).and_then(|s| s.groups.get(group)) {
         let (last, read) = (g.last_id, g.entries_read);
@@ -1319,24 +1362,22 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             }
             continue;
         }
-        if !consumer_ready {
-            consumer_ready = true;
-            lookup_or_create_consumer(ctx, key, group, consumer);
-        }
-        let Some(s) = stream_mut(ctx, key) else { break };
-        let Some(g) = s.groups.get_mut(group) else {
-            break;
+        let id_text = id.to_vec();
+        let claim = Claim {
+            key,
+            group,
+            consumer,
+            id,
+            id_arg: &id_text,
+            delivery_time: now,
+            deliveries: if justid {
+                Deliveries::Keep
+            } else {
+                Deliveries::Increment
+            },
         };
-        assign(g, id, consumer);
-        let last = g.last_id;
-        let Some(p) = g.pel.get_mut(&id) else {
-            continue;
-        };
-        p.delivery_time = now;
-        if !justid {
-            p.delivery_count = p.delivery_count.wrapping_add(1);
-        }
-        let p = p.clone();
+        if claim_one(ctx, &claim, &mut consumer_ready)
+            && let Some(s) = stream_mut(ctx, key)
         {
             let mut r = Reply::new(&mut body, resp3);
             if justid {
@@ -1344,12 +1385,9 @@ fn xautoclaim(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             } else {
                 reply_one(&mut r, s, id);
             }
+            claimed.push(id);
+            count -= 1;
         }
-        claimed.push(id);
-        count -= 1;
-        let id_text = id.to_vec();
-        propagate_claim(ctx, key, group, &id_text, &p, last);
-        ctx.dirty(1);
         if id == StreamId::MAX {
             break;
         }
