@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// `ALLOCATED` once the server was set up, before it loaded any data (Redis's
+/// `initial_memory_usage`, MEMORY STATS `startup.allocated`).
+static STARTUP: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// Bytes this thread ever allocated (never decreases): the difference over a piece
@@ -88,6 +91,16 @@ pub fn allocated() -> u64 {
     let now = ALLOCATED.load(Ordering::Relaxed);
     PEAK.fetch_max(now, Ordering::Relaxed);
     now as u64
+}
+
+/// Notes the memory in use now as the start-up figure (called once, before loading data).
+pub fn record_startup() {
+    STARTUP.store(ALLOCATED.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Bytes allocated at start-up, before any data was loaded (see [`record_startup`]).
+pub fn startup() -> u64 {
+    STARTUP.load(Ordering::Relaxed) as u64
 }
 
 pub fn peak() -> u64 {

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
@@ -178,6 +179,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
     keys::COMMANDS,
     server::COMMANDS,
+    memory::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
     persistence::COMMANDS,

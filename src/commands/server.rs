@@ -279,29 +279,46 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
     }
     if want("memory") {
         sep(&mut o);
-        let used = crate::alloc::allocated();
-        let rss = crate::alloc::rss_bytes();
+        // The figures MEMORY STATS reports, measured once.
+        let m = super::memory::MemoryOverhead::compute(state, me);
+        let used = m.total_allocated;
+        let rss = m.rss;
         let lua_mem = state.scripting.used_memory() as u64;
         let scripts_mem = state.scripting.scripts_memory();
         let cached_scripts = state.scripting.cached_scripts();
+        let functions = super::memory::FUNCTIONS_CACHES;
         let _ = write!(
             o,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:100.00%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\nallocator_allocated:{used}\r\nallocator_active:{used}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{lua_mem}\r\nused_memory_vm_eval:{lua_mem}\r\nused_memory_lua_human:{lua_human}\r\nused_memory_scripts_eval:{scripts_mem}\r\nnumber_of_cached_scripts:{cached_scripts}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:32768\r\nused_memory_vm_total:64512\r\nused_memory_vm_total_human:63.00K\r\nused_memory_functions:184\r\nused_memory_scripts:184\r\nused_memory_scripts_human:184B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:rust-system\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{lua_mem}\r\nused_memory_vm_eval:{lua_mem}\r\nused_memory_lua_human:{lua_human}\r\nused_memory_scripts_eval:{scripts_mem}\r\nnumber_of_cached_scripts:{cached_scripts}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:32768\r\nused_memory_vm_total:64512\r\nused_memory_vm_total_human:63.00K\r\nused_memory_functions:{functions}\r\nused_memory_scripts:{functions}\r\nused_memory_scripts_human:{functions}B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:{}\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:{}\r\nmem_clients_normal:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{}\r\nmem_allocator:rust-system\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
             human(used),
             human(rss),
-            crate::alloc::peak(),
-            human(crate::alloc::peak()),
+            m.peak_allocated,
+            human(m.peak_allocated),
+            m.peak_perc,
+            m.overhead_total,
+            m.startup_allocated,
+            m.dataset,
+            m.dataset_perc,
+            m.allocator_allocated,
+            m.allocator_active,
+            m.allocator_resident,
             crate::alloc::total_system_memory(),
             human(crate::alloc::total_system_memory()),
             state.config.maxmemory,
             human(state.config.maxmemory as u64),
             state.config.maxmemory_policy,
-            if used > 0 {
-                rss as f64 / used as f64
-            } else {
-                1.0
-            },
-            rss as i64 - used as i64,
+            m.allocator_frag,
+            m.allocator_frag_bytes,
+            m.allocator_rss,
+            m.allocator_rss_bytes,
+            m.rss_extra,
+            m.rss_extra_bytes,
+            m.total_frag,
+            m.total_frag_bytes,
+            m.repl_backlog,
+            m.clients_slaves,
+            m.clients_normal,
+            m.aof_buffer,
             lua_human = human(lua_mem),
         );
     }

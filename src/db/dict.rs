@@ -508,6 +508,14 @@ impl<K, V, S> Dict<K, V, S> {
             + self.len() * entry
     }
 
+    /// Bytes one entry costs on average: its allocation (rounded as `mem_usage` does) plus
+    /// its share of the bucket arrays; for MEMORY USAGE.
+    pub fn entry_overhead(&self) -> usize {
+        let entry = mem::size_of::<Entry<K, V>>().next_multiple_of(16);
+        let buckets = self.bucket_count() * mem::size_of::<Link<K, V>>();
+        entry + buckets.checked_div(self.len()).unwrap_or(0)
+    }
+
     pub fn clear(&mut self) {
         self.ht = [Table::empty(), Table::empty()];
         self.rehash_idx = NOT_REHASHING;

@@ -109,6 +109,11 @@ impl Listpack {
         self.buf.capacity()
     }
 
+    /// Bytes its allocation holds (for MEMORY USAGE).
+    pub fn allocated(&self) -> usize {
+        self.buf.allocated()
+    }
+
     /// Reads the entry starting at byte offset `pos` (which must be an entry start):
     /// returns its bytes and the offset of the next entry.
     fn entry_at(&self, pos: usize) -> (&[u8], usize) {
@@ -672,24 +677,21 @@ impl HashValue {
         }
     }
 
-    /// Estimated bytes of memory this value uses (MEMORY USAGE). A table's fields and
-    /// values are sampled (the first `MEM_SAMPLES`) and extrapolated, as Redis does.
-    pub fn mem_usage(&self) -> usize {
-        let base = std::mem::size_of::<Self>();
+    /// Estimated heap bytes this value owns (MEMORY USAGE; its inline bytes are part of
+    /// the keyspace entry). A table's fields and values are measured on the first
+    /// `samples` pairs and extrapolated, as Redis does.
+    pub fn mem_usage(&self, samples: usize) -> usize {
         match &self.repr {
-            Repr::Listpack(lp) => base + lp.buf.capacity() + ALLOC_OVERHEAD,
+            Repr::Listpack(lp) => lp.buf.allocated(),
             Repr::Table(t) => {
                 let sizes = t
                     .iter()
                     .map(|(k, v)| heap_size(k.heap_size()) + heap_size(v.heap_size()));
-                base + t.mem_usage() + sampled_total(t.len(), sizes)
+                t.mem_usage() + sampled_total(t.len(), sizes, samples)
             }
         }
     }
 }
-
-/// How many entries MEMORY USAGE looks at in a big collection.
-pub(crate) const MEM_SAMPLES: usize = 64;
 
 /// Bytes malloc hands out for a `len`-byte buffer (16-byte granularity plus a header).
 pub(crate) fn heap_size(len: usize) -> usize {
@@ -700,14 +702,18 @@ pub(crate) fn heap_size(len: usize) -> usize {
     }
 }
 
-/// Sum of `sizes` over `n` items, from the first `MEM_SAMPLES` of them.
-pub(crate) fn sampled_total(n: usize, sizes: impl Iterator<Item = usize>) -> usize {
+/// Sum of `sizes` over `n` items, extrapolated from the first `samples` of them
+/// (Redis's objectComputeSize: MEMORY USAGE ... SAMPLES).
+pub(crate) fn sampled_total(n: usize, sizes: impl Iterator<Item = usize>, samples: usize) -> usize {
     let (mut seen, mut sum) = (0usize, 0usize);
-    for size in sizes.take(MEM_SAMPLES) {
+    for size in sizes.take(samples) {
         seen += 1;
         sum += size;
     }
-    (sum * n).checked_div(seen).unwrap_or(0)
+    if seen == n {
+        return sum;
+    }
+    (sum as f64 / seen.max(1) as f64 * n as f64) as usize
 }
 
 /// Selection sampling over an iterator of known length `n`.
@@ -1077,7 +1083,8 @@ mod tests {
     fn mem_usage_grows() {
         let small = filled(10, &limits());
         let big = filled(1000, &limits());
-        assert!(small.mem_usage() > 0);
-        assert!(big.mem_usage() > small.mem_usage() * 10);
+        assert!(small.mem_usage(5) > 0);
+        assert!(big.mem_usage(5) > small.mem_usage(5) * 10);
+        assert_eq!(big.mem_usage(usize::MAX), big.mem_usage(big.len()));
     }
 }

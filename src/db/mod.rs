@@ -102,6 +102,23 @@ impl Db {
         Some(v)
     }
 
+    /// MEMORY USAGE: estimated bytes `key` costs (its entry and share of the bucket array,
+    /// the key's bytes, its TTL entry if any, and the value's heap), or None if missing.
+    pub fn mem_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
+        let (stored, value) = self.dict.get_key_value(key)?;
+        let ttl = if self.expire_of(key).is_some() {
+            self.expires.entry_overhead()
+        } else {
+            0
+        };
+        Some(
+            self.dict.entry_overhead()
+                + hash::heap_size(stored.heap_size())
+                + ttl
+                + value.mem_usage(samples),
+        )
+    }
+
     /// Set an absolute expiry on an existing key.
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
         if let Some(t) = self.expires.get_mut(key) {

@@ -40,9 +40,6 @@ impl SetLimits {
     }
 }
 
-/// Rough allocator bookkeeping per allocation.
-const ALLOC_OVERHEAD: usize = 8;
-
 /// A member as stored: intsets hold integers, the other encodings bytes. Replies write
 /// integers as bulk strings of their decimal form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -607,16 +604,17 @@ impl SetValue {
         }
     }
 
-    /// Estimated bytes of memory this value uses (MEMORY USAGE); a table's members are
-    /// sampled and extrapolated, as Redis does.
-    pub fn mem_usage(&self) -> usize {
-        let base = std::mem::size_of::<Self>();
+    /// Estimated heap bytes this value owns (MEMORY USAGE); a table's members are
+    /// measured on the first `samples` and extrapolated, as Redis does.
+    pub fn mem_usage(&self, samples: usize) -> usize {
         match &self.repr {
-            Repr::Intset(v) => base + v.capacity() * 8 + ALLOC_OVERHEAD,
-            Repr::Listpack(lp) => base + lp.capacity() + ALLOC_OVERHEAD,
+            Repr::Intset(v) => {
+                heap_size(std::mem::size_of::<Vec<i64>>()) + heap_size(v.capacity() * 8)
+            }
+            Repr::Listpack(lp) => lp.allocated(),
             Repr::Table(t) => {
                 let members = t.iter().map(|(k, _)| heap_size(k.heap_size()));
-                base + t.mem_usage() + sampled_total(t.len(), members)
+                t.mem_usage() + sampled_total(t.len(), members, samples)
             }
         }
     }
@@ -1142,8 +1140,8 @@ mod tests {
     #[test]
     fn mem_usage_and_debug() {
         let s = big_set(10, false);
-        assert!(s.mem_usage() > 0);
-        assert!(big_set(1000, false).mem_usage() > s.mem_usage() * 10);
+        assert!(s.mem_usage(5) > 0);
+        assert!(big_set(1000, false).mem_usage(5) > s.mem_usage(5) * 10);
         assert!(format!("{s:?}").contains("listpack"));
     }
 }

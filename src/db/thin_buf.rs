@@ -119,6 +119,15 @@ impl ThinBuf {
         }
     }
 
+    /// Bytes the one allocation holds, header included (0 while empty): what the
+    /// counting allocator adds to `used_memory` for it.
+    pub fn allocated(&self) -> usize {
+        match self.ptr {
+            None => 0,
+            Some(_) => alloc_size(self.header_len() + self.len()),
+        }
+    }
+
     /// The entry count stored with the bytes (0 for an unallocated buffer).
     pub fn count(&self) -> usize {
         match self.short_count() {

@@ -48,6 +48,20 @@ impl Value {
         }
     }
 
+    /// Estimated heap bytes this value owns, beyond its inline bytes in the keyspace
+    /// entry (MEMORY USAGE). Big collections are measured on `samples` elements and
+    /// extrapolated, as Redis's objectComputeSize.
+    pub fn mem_usage(&self, samples: usize) -> usize {
+        match self {
+            Value::Str(s) => s.mem_usage(),
+            Value::List(l) => l.mem_usage(samples),
+            Value::Hash(h) => h.mem_usage(samples),
+            Value::Set(s) => s.mem_usage(samples),
+            Value::ZSet(z) => z.mem_usage(samples),
+            Value::Stream(s) => super::hash::heap_size(size_of::<Stream>()) + s.mem_usage(samples),
+        }
+    }
+
     pub fn str(data: &[u8]) -> Value {
         Value::Str(StrValue::from_bytes(data))
     }
@@ -172,6 +186,16 @@ impl StrValue {
         match self {
             StrValue::Int(n) => Some(*n),
             _ => self.as_slice().and_then(parse_i64),
+        }
+    }
+
+    /// Heap bytes the string owns: none for integers and short strings kept in place.
+    pub fn mem_usage(&self) -> usize {
+        use super::hash::heap_size;
+        match self {
+            StrValue::Int(_) | StrValue::Inline { .. } => 0,
+            StrValue::Boxed(data) => heap_size(data.len()),
+            StrValue::Raw(data) => heap_size(size_of::<Vec<u8>>()) + heap_size(data.capacity()),
         }
     }
 

@@ -1788,28 +1788,34 @@ impl ZSetValue {
         }
     }
 
-    /// Approximate heap bytes used (for MEMORY USAGE).
-    /// Like MEMORY USAGE, big sets are estimated from a sample of their first entries.
-    pub fn mem_usage(&self) -> usize {
-        const SAMPLE: usize = 64;
+    /// Estimated heap bytes this value owns (MEMORY USAGE): the arena and index exactly,
+    /// the members' own bytes measured on the first `samples` entries and extrapolated,
+    /// as Redis does.
+    pub fn mem_usage(&self, samples: usize) -> usize {
+        use super::hash::heap_size;
         match &self.repr {
-            Repr::Listpack(p) => p.buf.capacity(),
+            Repr::Listpack(p) => p.buf.allocated(),
             Repr::Skiplist(b) => {
                 let node = std::mem::size_of::<Node>();
                 let index = (b.index.tables[0].len() + b.index.tables[1].len()) * 4;
-                let fixed = b.nodes.len() * CHUNK * node + b.free.capacity() * 4 + index;
+                let fixed = heap_size(size_of::<SkipList>())
+                    + b.nodes.len() * CHUNK * node
+                    + b.free.capacity() * 4
+                    + index;
                 let (mut sampled, mut sample_bytes) = (0usize, 0usize);
                 let mut x = b.first();
-                while x != NIL && sampled < SAMPLE {
+                while x != NIL && sampled < samples {
                     let n = b.node(x);
                     // A long member's bytes and the upper levels of a tall node.
-                    sample_bytes += n.member.heap_size()
-                        + n.upper.as_ref().map_or(0, |_| size_of::<UpperLevels>());
+                    sample_bytes += heap_size(n.member.heap_size())
+                        + n.upper
+                            .as_ref()
+                            .map_or(0, |_| heap_size(size_of::<UpperLevels>()));
                     sampled += 1;
                     x = n.level0().forward;
                 }
-                let per_entry = sample_bytes.checked_div(sampled).unwrap_or(0);
-                fixed + per_entry * b.length
+                let per_entry = sample_bytes as f64 / sampled.max(1) as f64;
+                fixed + (per_entry * b.length as f64) as usize
             }
         }
     }
@@ -2486,7 +2492,7 @@ mod tests {
         assert_eq!(top[0], (b"m0999".to_vec(), 999.0));
         assert_eq!(top[1], (b"m0998".to_vec(), 998.0));
         assert_eq!(z.len(), 998);
-        assert!(z.mem_usage() > 998 * 16);
+        assert!(z.mem_usage(5) > 998 * 16);
         // Free slots all over the arena's chunks get reused in order.
         for i in (0..998).step_by(2) {
             z.remove(format!("m{i:04}").as_bytes());

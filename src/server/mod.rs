@@ -247,6 +247,7 @@ impl Server {
     /// connect meanwhile. An error stops start-up.
     pub fn load_dataset(&mut self) -> Result<(), String> {
         install_signal_handlers();
+        crate::alloc::record_startup();
         let (net, state) = (&mut self.net, &mut self.state);
         crate::busy::with_pump(net, || {
             // As Redis: with appendonly yes the AOF is the dataset, and the RDB is not read.

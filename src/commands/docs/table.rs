@@ -1727,6 +1727,59 @@ pub static DOCS: &[(&str, CommandDoc)] = &[
             ]),
     ),
     (
+        "memory",
+        doc("server")
+            .summary("A container for memory diagnostics commands")
+            .since("4.0.0")
+            .complexity("Depends on subcommand."),
+    ),
+    (
+        "memory|doctor",
+        doc("server")
+            .summary("Outputs memory problems report")
+            .since("4.0.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "memory|help",
+        doc("server")
+            .summary("Show helpful text about the different subcommands")
+            .since("4.0.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "memory|malloc-stats",
+        doc("server")
+            .summary("Show allocator internal stats")
+            .since("4.0.0")
+            .complexity("Depends on how much memory is allocated, could be slow"),
+    ),
+    (
+        "memory|purge",
+        doc("server")
+            .summary("Ask the allocator to release memory")
+            .since("4.0.0")
+            .complexity("Depends on how much memory is allocated, could be slow"),
+    ),
+    (
+        "memory|stats",
+        doc("server")
+            .summary("Show memory usage details")
+            .since("4.0.0")
+            .complexity("O(1)"),
+    ),
+    (
+        "memory|usage",
+        doc("server")
+            .summary("Estimate the memory usage of a key")
+            .since("4.0.0")
+            .complexity("O(N) where N is the number of samples.")
+            .args(&[
+                arg("key", T::Key).key_spec(0),
+                arg("count", T::Integer).token("SAMPLES").optional(),
+            ]),
+    ),
+    (
         "mget",
         doc("string")
             .summary("Get the values of all the given keys")
