@@ -1802,19 +1802,21 @@ impl ZSetValue {
                     + b.nodes.len() * CHUNK * node
                     + b.free.capacity() * 4
                     + index;
+                // Long members' bytes, sampled.
                 let (mut sampled, mut sample_bytes) = (0usize, 0usize);
                 let mut x = b.first();
                 while x != NIL && sampled < samples {
                     let n = b.node(x);
-                    // A long member's bytes and the upper levels of a tall node.
-                    sample_bytes += heap_size(n.member.heap_size())
-                        + n.upper
-                            .as_ref()
-                            .map_or(0, |_| heap_size(size_of::<UpperLevels>()));
+                    sample_bytes += heap_size(n.member.heap_size());
                     sampled += 1;
                     x = n.level0().forward;
                 }
-                let per_entry = sample_bytes as f64 / sampled.max(1) as f64;
+                // Tall nodes' upper levels by their expected share (a node is taller
+                // than INLINE_LEVELS with p = 1/4^INLINE_LEVELS): a small sample that
+                // happens to hit one would overstate the whole set by half.
+                let tall_share = 1.0 / (1u64 << (2 * INLINE_LEVELS)) as f64;
+                let upper = heap_size(size_of::<UpperLevels>()) as f64 * tall_share;
+                let per_entry = sample_bytes as f64 / sampled.max(1) as f64 + upper;
                 fixed + (per_entry * b.length as f64) as usize
             }
         }
