@@ -499,7 +499,11 @@ impl SetValue {
             Repr::Table(t) => {
                 // Redis's dictGetFairRandomKey: one of up to 15 neighbouring entries from a
                 // random position (no rejection loop); a plain random pick if the sample
-                // found nothing in a sparse table.
+                // found nothing in a sparse table. Like dictGetSomeKeys it first moves a
+                // resize along a step per wanted entry: a set drained by SPOP shrinks, and
+                // a shrink that lagged behind the pops would leave the sample walking an
+                // ever emptier old table.
+                t.rehash_steps(FAIR_RANDOM_SAMPLE);
                 let mut found: [&[u8]; FAIR_RANDOM_SAMPLE] = [&[]; FAIR_RANDOM_SAMPLE];
                 let mut n = 0;
                 t.sample(FAIR_RANDOM_SAMPLE, rng, |k, _| {
