@@ -4,6 +4,7 @@
 mod common;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::{RealRedis, TestServer, assert_same_replies};
 
@@ -397,4 +398,46 @@ fn instantaneous_ops_per_sec_follows_the_load() {
     }
     assert!(field(&mut con, "instantaneous_ops_per_sec") > 0.0);
     assert!(field(&mut con, "instantaneous_input_kbps") > 0.0);
+}
+
+/// A client that sends a request and half-closes its socket at once (its FIN arriving
+/// together with the request) is answered and then closed: the server must not wait for
+/// another readiness event that will never come, leaving the connection open for ever.
+#[test]
+fn request_followed_by_fin_is_answered_then_closed() {
+    use std::io::Read;
+    use std::net::Shutdown;
+    let srv = TestServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut busy = srv.raw();
+    // Keep the loop busy so that each request and its FIN are queued before it reads.
+    busy.send(b"DEBUG SLEEP 0.3\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    let mut quitters: Vec<_> = (0..10)
+        .map(|_| {
+            let mut c = srv.raw();
+            c.send(b"PING\r\n");
+            c.s.shutdown(Shutdown::Write).unwrap();
+            c
+        })
+        .collect();
+    assert_eq!(busy.read_reply(), b"+OK\r\n");
+    for c in &mut quitters {
+        let mut all = Vec::new();
+        c.s.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"+PONG\r\n");
+    }
+    let mut watcher = srv.raw();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = watcher.cmd(&[b"CLIENT", b"LIST"]);
+        let clients = String::from_utf8_lossy(&list).matches("id=").count();
+        if clients == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{clients} clients left: {list:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

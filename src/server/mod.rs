@@ -34,6 +34,8 @@ static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 /// Bytes read from a socket per read call.
 const READ_CHUNK: usize = 16 * 1024;
+/// Requests a client may run per loop turn before the others get theirs.
+const MAX_BATCH: usize = 256;
 
 enum Stream {
     Tcp(TcpStream),
@@ -286,7 +288,7 @@ impl Net {
                 continue;
             }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                self.read_from(state, t);
+                self.read_from(state, t, ev.is_read_closed() || ev.is_error());
             }
             if ev.is_writable() {
                 self.mark_pending(t);
@@ -294,7 +296,7 @@ impl Net {
         }
         // Clients whose input arrived while their own slow command ran.
         for k in std::mem::take(&mut self.unread) {
-            self.read_from(state, k);
+            self.read_from(state, k, true);
         }
         self.process_ready_input(state);
         if Instant::now() >= self.next_cron {
@@ -416,8 +418,10 @@ impl Net {
         }
     }
 
-    /// Reads what the socket has, then runs every complete request.
-    fn read_from(&mut self, state: &mut State, key: ClientKey) {
+    /// Reads what the socket has, then runs every complete request. `until_empty`: read
+    /// until the kernel says so even after a short read, because no further event will
+    /// come (the peer closed: its FIN may sit behind the data just read).
+    fn read_from(&mut self, state: &mut State, key: ClientKey, until_empty: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -436,7 +440,7 @@ impl Net {
                     total += n;
                     // Sockets are edge-triggered: read until the kernel buffer is empty
                     // (a short read says so), or no new event would come for the rest.
-                    if n < READ_CHUNK {
+                    if n < READ_CHUNK && !until_empty {
                         break;
                     }
                 }
@@ -459,6 +463,9 @@ impl Net {
         self.process_input(state, key);
         let closed = self.conns.get(key).is_some_and(|c| c.closed);
         if closed {
+            // A peer that half-closed after its last requests still gets their replies,
+            // as from Redis (which reads the end of the stream only on a later event).
+            self.flush_client(state, key);
             self.close(state, key);
         } else if replies_may_leave_early(state) {
             // The replies to this batch go now rather than after every other client's
@@ -497,8 +504,10 @@ impl Net {
                 }
                 break;
             }
-            // Fairness: a client with a huge pipeline yields after a batch.
-            if processed >= 4096 {
+            // Fairness: a client with a huge pipeline yields after a batch, so the others
+            // wait for at most one batch of it (Redis's bound is one 16 KB read, about as
+            // many small commands).
+            if processed >= MAX_BATCH {
                 if !self.ready_input.contains(&key) {
                     self.ready_input.push(key);
                 }
@@ -733,6 +742,13 @@ impl Net {
             conn.parser.pos()
         };
         if consumed == 0 {
+            return;
+        }
+        // A long unread tail (a client pipelining megabytes, served a batch per turn)
+        // waits until what was consumed is as long as it: moving it after every batch
+        // would copy it over and over, a stall that grows with the backlog.
+        let tail = conn.query.len().saturating_sub(consumed);
+        if tail > READ_CHUNK && consumed < tail {
             return;
         }
         if consumed >= conn.query.len() {
@@ -1009,7 +1025,7 @@ impl Net {
                     self.unread.push(k);
                 }
             } else {
-                self.read_from(state, k);
+                self.read_from(state, k, true);
             }
         }
     }
@@ -1035,7 +1051,7 @@ impl crate::busy::Pump for Net {
                 }
             } else {
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    self.read_from(state, t);
+                    self.read_from(state, t, ev.is_read_closed() || ev.is_error());
                 }
                 if ev.is_writable() {
                     self.mark_pending(t);
