@@ -11,54 +11,15 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{RawConn, RealRedis, TestServer, cmd, text};
+use common::{RawConn, RealRedis, RespNode, TestServer, cmd, text};
 
 /// Subcommands rudis has and redis-server 7.0 does not (they are 7.2's): their
 /// COMMAND DOCS entry falls back to the command table.
 const NEWER_THAN_REDIS_7_0: &[&str] = &["client|no-touch", "client|setinfo"];
 
-/// A RESP value kept in its wire form, so that it can be reordered and written back.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Node {
-    /// A whole scalar reply, header and payload.
-    Leaf(Vec<u8>),
-    /// An aggregate: its type byte and its elements (a map's keys and values, flat).
-    Agg(u8, Vec<Node>),
-}
+type Node = RespNode;
 
 impl Node {
-    fn parse(b: &[u8]) -> Node {
-        let (node, used) = Self::parse_at(b, 0);
-        assert_eq!(used, b.len(), "trailing bytes after the reply");
-        node
-    }
-
-    fn parse_at(b: &[u8], at: usize) -> (Node, usize) {
-        let end = at + b[at..].windows(2).position(|w| w == b"\r\n").expect("line") + 2;
-        let n: i64 = std::str::from_utf8(&b[at + 1..end - 2])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        match b[at] {
-            b'$' | b'=' if n >= 0 => {
-                let stop = end + n as usize + 2;
-                (Node::Leaf(b[at..stop].to_vec()), stop)
-            }
-            tag @ (b'*' | b'~' | b'%') if n >= 0 => {
-                let count = if tag == b'%' { 2 * n } else { n };
-                let mut pos = end;
-                let mut items = Vec::new();
-                for _ in 0..count {
-                    let (item, next) = Self::parse_at(b, pos);
-                    items.push(item);
-                    pos = next;
-                }
-                (Node::Agg(tag, items), pos)
-            }
-            _ => (Node::Leaf(b[at..end].to_vec()), end),
-        }
-    }
-
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Node::Leaf(bytes) => out.extend_from_slice(bytes),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{RawConn, RealRedis, TestServer, cmd, compare_with_redis, info_field, text};
+use common::{RawConn, RealRedis, RespNode, TestServer, cmd, compare_with_redis, info_field, text};
 
 #[test]
 fn replies_and_errors_match_redis() {
@@ -46,58 +46,29 @@ fn replies_and_errors_match_redis() {
     compare_with_redis(script, true);
 }
 
-/// One reply, parsed enough to compare shapes: its type byte, and its elements (a map's
-/// keys and values, flat) or its payload.
-#[derive(Debug)]
-enum Resp {
-    Scalar(u8, Vec<u8>),
-    Agg(u8, Vec<Resp>),
+/// What these tests read off a parsed reply.
+trait Reading {
+    fn shape(&self, out: &mut String);
+    fn pairs(&self) -> Vec<(String, &RespNode)>;
+    fn int(&self) -> i64;
 }
 
-impl Resp {
-    fn parse(b: &[u8]) -> Resp {
-        let (r, used) = Self::parse_at(b, 0);
-        assert_eq!(used, b.len(), "trailing bytes: {}", text(b));
-        r
-    }
-
-    fn parse_at(b: &[u8], at: usize) -> (Resp, usize) {
-        let end = at + b[at..].windows(2).position(|w| w == b"\r\n").expect("line") + 2;
-        let line = &b[at + 1..end - 2];
-        let n: i64 = text(line).parse().unwrap_or(-1);
-        match b[at] {
-            tag @ (b'$' | b'=') if n >= 0 => {
-                let stop = end + n as usize;
-                (Resp::Scalar(tag, b[end..stop].to_vec()), stop + 2)
-            }
-            tag @ (b'*' | b'%') => {
-                let count = if tag == b'%' { 2 * n } else { n };
-                let mut pos = end;
-                let mut items = Vec::new();
-                for _ in 0..count {
-                    let (item, next) = Self::parse_at(b, pos);
-                    items.push(item);
-                    pos = next;
-                }
-                (Resp::Agg(tag, items), pos)
-            }
-            tag => (Resp::Scalar(tag, line.to_vec()), end),
-        }
-    }
-
+impl Reading for RespNode {
     /// The shape: names kept, numbers replaced by their type byte, aggregates with their
     /// element count (a map's keys and values both counted).
     fn shape(&self, out: &mut String) {
         match self {
-            Resp::Scalar(b'$', s) if s.iter().any(u8::is_ascii_alphabetic) => {
-                out.push_str(&text(s));
+            RespNode::Leaf(_)
+                if self.tag() == b'$' && self.payload().iter().any(u8::is_ascii_alphabetic) =>
+            {
+                out.push_str(&text(self.payload()));
                 out.push(' ');
             }
-            Resp::Scalar(tag, _) => {
-                out.push(*tag as char);
+            RespNode::Leaf(_) => {
+                out.push(self.tag() as char);
                 out.push(' ');
             }
-            Resp::Agg(tag, items) => {
+            RespNode::Agg(tag, items) => {
                 out.push(*tag as char);
                 out.push_str(&items.len().to_string());
                 out.push_str(" [ ");
@@ -110,30 +81,25 @@ impl Resp {
     }
 
     /// A map (RESP3) or flat array (RESP2) of name -> value, as pairs.
-    fn pairs(&self) -> Vec<(String, &Resp)> {
-        let Resp::Agg(_, items) = self else {
+    fn pairs(&self) -> Vec<(String, &RespNode)> {
+        let RespNode::Agg(_, items) = self else {
             panic!("not an aggregate: {self:?}")
         };
         items
             .chunks(2)
-            .map(|kv| match &kv[0] {
-                Resp::Scalar(_, name) => (text(name), &kv[1]),
-                other => panic!("not a name: {other:?}"),
-            })
+            .map(|kv| (text(kv[0].payload()), &kv[1]))
             .collect()
     }
 
     fn int(&self) -> i64 {
-        match self {
-            Resp::Scalar(b':', n) => text(n).parse().expect("integer"),
-            other => panic!("not an integer: {other:?}"),
-        }
+        assert_eq!(self.tag(), b':', "not an integer: {self:?}");
+        text(self.payload()).parse().expect("integer")
     }
 }
 
 fn stats_shape(c: &mut RawConn) -> String {
     let mut s = String::new();
-    Resp::parse(&cmd(c, "MEMORY STATS")).shape(&mut s);
+    RespNode::parse(&cmd(c, "MEMORY STATS")).shape(&mut s);
     s
 }
 
@@ -180,7 +146,7 @@ fn stats_figures_are_consistent_with_info() {
         cmd(&mut c, &format!("SET key:{i} value:{i}"));
     }
     cmd(&mut c, "EXPIRE key:1 1000");
-    let reply = Resp::parse(&cmd(&mut c, "MEMORY STATS"));
+    let reply = RespNode::parse(&cmd(&mut c, "MEMORY STATS"));
     let stats = reply.pairs();
     let get = |name: &str| {
         stats
@@ -217,7 +183,7 @@ type Fill = fn(usize) -> String;
 /// MEMORY USAGE of `key`, with `extra` arguments.
 fn usage(c: &mut RawConn, key: &str, extra: &str) -> i64 {
     let r = cmd(c, &format!("MEMORY USAGE {key} {extra}"));
-    Resp::parse(&r).int()
+    RespNode::parse(&r).int()
 }
 
 #[test]

@@ -510,3 +510,69 @@ where
         .unwrap_or_else(|| panic!("INFO {section} has no {name}"));
     value.trim().parse().unwrap()
 }
+
+/// A reply kept in its wire form, parsed into a tree: for comparing shapes, reordering
+/// maps, and writing a reply back.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RespNode {
+    /// A whole scalar reply, header and payload.
+    Leaf(Vec<u8>),
+    /// An aggregate: its type byte and its elements (a map's keys and values, flat).
+    Agg(u8, Vec<RespNode>),
+}
+
+impl RespNode {
+    /// Parses one whole reply; trailing bytes are a test failure.
+    pub fn parse(b: &[u8]) -> RespNode {
+        let (node, used) = Self::parse_at(b, 0);
+        assert_eq!(used, b.len(), "trailing bytes after the reply: {}", text(b));
+        node
+    }
+
+    fn parse_at(b: &[u8], at: usize) -> (RespNode, usize) {
+        let end = at + b[at..].windows(2).position(|w| w == b"\r\n").expect("line") + 2;
+        let n: i64 = std::str::from_utf8(&b[at + 1..end - 2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        match b[at] {
+            b'$' | b'=' if n >= 0 => {
+                let stop = end + n as usize + 2;
+                (RespNode::Leaf(b[at..stop].to_vec()), stop)
+            }
+            tag @ (b'*' | b'~' | b'%') if n >= 0 => {
+                let count = if tag == b'%' { 2 * n } else { n };
+                let mut pos = end;
+                let mut items = Vec::new();
+                for _ in 0..count {
+                    let (item, next) = Self::parse_at(b, pos);
+                    items.push(item);
+                    pos = next;
+                }
+                (RespNode::Agg(tag, items), pos)
+            }
+            _ => (RespNode::Leaf(b[at..end].to_vec()), end),
+        }
+    }
+
+    /// The type byte.
+    pub fn tag(&self) -> u8 {
+        match self {
+            RespNode::Leaf(b) => b[0],
+            RespNode::Agg(tag, _) => *tag,
+        }
+    }
+
+    /// A scalar's payload: a bulk string's bytes, or the rest of a one-line reply.
+    pub fn payload(&self) -> &[u8] {
+        let RespNode::Leaf(b) = self else {
+            panic!("not a scalar: {self:?}")
+        };
+        let eol = b.windows(2).position(|w| w == b"\r\n").expect("line");
+        if matches!(b[0], b'$' | b'=') && b.len() > eol + 2 {
+            &b[eol + 2..b.len() - 2]
+        } else {
+            &b[1..eol]
+        }
+    }
+}
