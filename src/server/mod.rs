@@ -37,6 +37,20 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Requests a client may run per loop turn before the others get theirs.
 const MAX_BATCH: usize = 256;
 
+/// Where the part of a query buffer not yet run starts. A partly read multibulk keeps its
+/// arguments (spans) but not the header bytes before them; once compacted they start at
+/// 0, so a huge value arriving in many reads is never moved twice.
+fn unconsumed_start(conn: &Conn) -> usize {
+    if conn.parser.in_request() {
+        conn.parser
+            .spans()
+            .first()
+            .map_or(conn.parser.pos(), |s| s.0)
+    } else {
+        conn.parser.pos()
+    }
+}
+
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -520,10 +534,12 @@ impl Net {
             match conn.parser.parse(&conn.query, limits) {
                 Parsed::Incomplete => {
                     let limit = state.config.client_query_buffer_limit as usize;
-                    if conn.query.len() > limit {
+                    // What was already run does not count (its compaction may be deferred).
+                    let pending = &conn.query[unconsumed_start(conn)..];
+                    if pending.len() > limit {
                         log::warn!(
                             "Closing client that reached max query buffer length (qbuf initial bytes: {:?})",
-                            String::from_utf8_lossy(&conn.query[..conn.query.len().min(64)])
+                            String::from_utf8_lossy(&pending[..pending.len().min(64)])
                         );
                         state.stats.client_query_buffer_limit_disconnections += 1;
                         conn.closed = true;
@@ -726,21 +742,12 @@ impl Net {
     }
 
     /// Drops the consumed part of the query buffer, keeping a partial request.
+    /// (`unconsumed_start` says where that part ends.)
     fn compact_query(&mut self, key: ClientKey) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        // A partly read multibulk keeps its arguments (spans) but not the header bytes
-        // before them; after the first compaction they start at 0, so a huge value
-        // arriving in many reads is never moved twice.
-        let consumed = if conn.parser.in_request() {
-            conn.parser
-                .spans()
-                .first()
-                .map_or(conn.parser.pos(), |s| s.0)
-        } else {
-            conn.parser.pos()
-        };
+        let consumed = unconsumed_start(conn);
         if consumed == 0 {
             return;
         }
