@@ -200,3 +200,48 @@ fn large_value_round_trip() {
     let n: usize = redis::cmd("STRLEN").arg("big").query(&mut con).unwrap();
     assert_eq!(n, big.len());
 }
+
+/// client-query-buffer-limit bounds what a client has sent and not yet had run: a
+/// request that alone grows past it closes the connection (counted in INFO), while a long
+/// pipeline of small requests, many times the limit in all, is served in full.
+#[test]
+fn query_buffer_limit_counts_what_is_not_run_yet() {
+    use std::io::{Read, Write};
+    let srv = TestServer::start();
+    let mut admin = srv.raw();
+    assert_eq!(
+        admin.cmd(&[b"CONFIG", b"SET", b"client-query-buffer-limit", b"1mb"]),
+        b"+OK\r\n"
+    );
+
+    // Two megabytes of small SETs in one write: all answered.
+    let mut piped = srv.raw();
+    let n = 40_000;
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend_from_slice(&encode(&[
+            b"SET",
+            format!("key:{i}").as_bytes(),
+            &[b'v'; 20],
+        ]));
+    }
+    assert!(batch.len() > 2 << 20);
+    piped.s.write_all(&batch).unwrap();
+    for _ in 0..n {
+        assert_eq!(piped.read_reply(), b"+OK\r\n");
+    }
+
+    // One value bigger than the limit, still arriving: the connection is closed.
+    let mut big = srv.raw();
+    big.send(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$2000000\r\n");
+    let _ = big.s.write_all(&vec![b'x'; 1_200_000]);
+    let mut rest = Vec::new();
+    let _ = big.s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    let info = String::from_utf8(admin.cmd(&[b"INFO", b"stats"])).unwrap();
+    assert!(
+        info.contains("client_query_buffer_limit_disconnections:1\r\n"),
+        "{info}"
+    );
+    assert_eq!(admin.cmd(&[b"DBSIZE"]), format!(":{n}\r\n").as_bytes());
+}
