@@ -1085,7 +1085,10 @@ impl SkipList {
                 rank += self.node(x).lvl(i).span as usize;
                 x = f;
             }
-            if x != HEAD && *self.node(x).member == *member {
+            // The score (in the line the walk already read) settles most levels without
+            // reading a long member's own allocation.
+            let n = self.node(x);
+            if x != HEAD && n.score == score && *n.member == *member {
                 return rank;
             }
         }
