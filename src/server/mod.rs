@@ -780,10 +780,15 @@ impl Net {
 
     /// Writes pending output of every client; closes those that asked to be closed.
     fn flush_pending(&mut self, state: &mut State) {
-        let pending = std::mem::take(&mut self.pending);
-        for key in pending {
+        let mut pending = std::mem::take(&mut self.pending);
+        for &key in &pending {
             self.flush_client(state, key);
         }
+        // The list's buffer serves the next turn (taking it whole would reallocate it from
+        // nothing every turn); anything queued while flushing stays queued.
+        pending.clear();
+        pending.append(&mut self.pending);
+        self.pending = pending;
     }
 
     /// Writes what `key` has pending (once per turn: a client flushed early is skipped
