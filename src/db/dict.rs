@@ -65,27 +65,112 @@ const SEGMENT_BUCKETS: usize = 1 << SEGMENT_BITS;
 /// Bucket index -> index within its segment.
 const SEGMENT_MASK: usize = SEGMENT_BUCKETS - 1;
 
-type Link<K, V> = Option<Box<Entry<K, V>>>;
+type Link<K, V, M> = Option<Box<Entry<K, V, M>>>;
 
 /// A run of consecutive buckets, shared by a dict and its clones until one of them writes.
-type Segment<K, V> = Arc<[Link<K, V>]>;
+type Segment<K, V, M> = Arc<[Link<K, V, M>]>;
 
-/// One heap allocation per entry. The low 32 bits of the hash are kept so that rehashing
-/// never reads (or rehashes) keys, and chain walks compare keys only when the hashes
-/// match (tables never reach 2^32 buckets, so 32 bits place an entry as well as 64).
-/// The other half of that word is the entry's access stamp (`crate::db::access`: the LRU
-/// clock or the LFU counter of its last lookup, Redis's `robj->lru`): OBJECT IDLETIME/FREQ
-/// and eviction read it. It is atomic so a read can refresh it through a shared reference,
-/// also in a segment a snapshot shares (the snapshot does not care about it).
-struct Entry<K, V> {
-    hash: u32,
-    clock: AtomicU32,
+/// One heap allocation per entry: key, value, chain link, and what `M` keeps beside them.
+struct Entry<K, V, M> {
+    meta: M,
     key: K,
     value: V,
-    next: Link<K, V>,
+    next: Link<K, V, M>,
 }
 
-impl<K, V> Drop for Entry<K, V> {
+/// What an entry keeps beside its key and value: [`Stamped`] for the keyspace, [`Bare`]
+/// for the members of a big set or hash, which need neither a stamp nor a stored hash and
+/// are 8 bytes smaller without them (a set member's entry is a 32-byte malloc chunk
+/// rather than 48, a hash field's 48 rather than 64).
+pub trait Meta {
+    fn new(hash: u64) -> Self;
+    fn copy(&self) -> Self;
+    /// False when an entry whose key hashes to `hash` cannot be this one, so a chain walk
+    /// compares keys only where this says maybe.
+    fn may_hold(&self, hash: u64) -> bool;
+    /// The hash that places the entry, if kept (else rehashing hashes the key again, as
+    /// Redis's dict does).
+    fn stored_hash(&self) -> Option<u64>;
+    /// Records an access (LRU clock or LFU counter), if a stamp is kept.
+    fn touch(&mut self);
+    /// Starts the stamp afresh (a new value is a new object to Redis), if kept.
+    fn restamp(&mut self);
+}
+
+/// The low 32 bits of the hash, so that rehashing never reads (or rehashes) keys and
+/// chain walks compare keys only when the hashes match (tables never reach 2^32 buckets,
+/// so 32 bits place an entry as well as 64), and the entry's access stamp
+/// (`crate::db::access`: the LRU clock or the LFU counter of its last lookup, Redis's
+/// `robj->lru`), which OBJECT IDLETIME/FREQ and eviction read. The stamp is atomic so a
+/// read can refresh it through a shared reference, also in a segment a snapshot shares
+/// (the snapshot does not care about it).
+pub struct Stamped {
+    hash: u32,
+    clock: AtomicU32,
+}
+
+impl Meta for Stamped {
+    #[inline]
+    fn new(hash: u64) -> Self {
+        Stamped {
+            hash: hash as u32,
+            clock: AtomicU32::new(crate::db::access::new_stamp()),
+        }
+    }
+    fn copy(&self) -> Self {
+        Stamped {
+            hash: self.hash,
+            clock: AtomicU32::new(self.clock.load(Relaxed)),
+        }
+    }
+    #[inline]
+    fn may_hold(&self, hash: u64) -> bool {
+        self.hash == hash as u32
+    }
+    #[inline]
+    fn stored_hash(&self) -> Option<u64> {
+        Some(u64::from(self.hash))
+    }
+    #[inline]
+    fn touch(&mut self) {
+        let clock = self.clock.get_mut();
+        *clock = crate::db::access::touched(*clock);
+    }
+    #[inline]
+    fn restamp(&mut self) {
+        *self.clock.get_mut() = crate::db::access::new_stamp();
+    }
+}
+
+/// Nothing beside key and value (see [`Meta`]).
+pub struct Bare;
+
+impl Meta for Bare {
+    #[inline]
+    fn new(_: u64) -> Self {
+        Bare
+    }
+    fn copy(&self) -> Self {
+        Bare
+    }
+    #[inline]
+    fn may_hold(&self, _: u64) -> bool {
+        true
+    }
+    #[inline]
+    fn stored_hash(&self) -> Option<u64> {
+        None
+    }
+    fn touch(&mut self) {}
+    fn restamp(&mut self) {}
+}
+
+// The sizes `Meta`'s doc promises (a malloc chunk is the size plus 8, rounded up to 16).
+const _: () = assert!(size_of::<Entry<crate::db::Key, (), Bare>>() == 24);
+const _: () = assert!(size_of::<Entry<crate::db::Key, crate::db::Key, Bare>>() == 40);
+const _: () = assert!(size_of::<Entry<crate::db::Key, crate::db::Value, Stamped>>() == 56);
+
+impl<K, V, M> Drop for Entry<K, V, M> {
     /// Frees the rest of the chain one entry at a time: the default drop would recurse
     /// once per link and could overflow the stack. Whoever drops a chain (a table, a
     /// segment, the last clone sharing it on another thread) goes through here.
@@ -97,13 +182,13 @@ impl<K, V> Drop for Entry<K, V> {
     }
 }
 
-impl<K, V> Entry<K, V> {
+impl<K, V, M: Meta> Entry<K, V, M> {
     fn matches<Q>(&self, hash: u64, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.hash == hash as u32 && self.key.borrow() == key
+        self.meta.may_hold(hash) && self.key.borrow() == key
     }
 
     /// Key and value of an unlinked entry (fields of a type with a Drop impl cannot be
@@ -112,14 +197,17 @@ impl<K, V> Entry<K, V> {
         // Anything still linked is freed here, not leaked.
         drop(self.next.take());
         let entry = ManuallyDrop::new(self);
-        // SAFETY: `entry` is never used or dropped again, so key and value are each read
-        // (moved out) exactly once; its only other owned field, `next`, is None.
-        unsafe { (ptr::read(&entry.key), ptr::read(&entry.value)) }
+        // SAFETY: `entry` is never used or dropped again, so each field is read (moved
+        // out) exactly once; `next` is None.
+        unsafe {
+            drop(ptr::read(&entry.meta));
+            (ptr::read(&entry.key), ptr::read(&entry.value))
+        }
     }
 }
 
 /// A segment of `len` empty buckets.
-fn new_segment<K, V>(len: usize) -> Segment<K, V> {
+fn new_segment<K, V, M>(len: usize) -> Segment<K, V, M> {
     (0..len).map(|_| None).collect()
 }
 
@@ -131,7 +219,7 @@ fn new_segment<K, V>(len: usize) -> Segment<K, V> {
 /// holds it mutably. The acquire fence pairs with the release decrement of a clone dropped
 /// on another thread, so its reads of the segment happen before our writes. On x86 this is
 /// a plain load.
-fn is_shared<K, V>(seg: &mut Segment<K, V>) -> bool {
+fn is_shared<K, V, M>(seg: &mut Segment<K, V, M>) -> bool {
     let shared = Arc::strong_count(seg) != 1;
     fence(Ordering::Acquire);
     shared
@@ -146,7 +234,7 @@ pub fn copied_bytes() -> u64 {
 }
 
 /// Replaces a shared segment by a private copy of it.
-fn copy_segment<K: Clone, V: Clone>(seg: &mut Segment<K, V>) {
+fn copy_segment<K: Clone, V: Clone, M: Meta>(seg: &mut Segment<K, V, M>) {
     let before = crate::alloc::thread_allocated();
     *seg = seg.iter().map(|b| clone_chain(b.as_deref())).collect();
     COPIED_BYTES.fetch_add(crate::alloc::thread_allocated() - before, Relaxed);
@@ -158,13 +246,13 @@ fn copy_segment<K: Clone, V: Clone>(seg: &mut Segment<K, V>) {
 /// `is_shared(seg)` must have returned false (or `seg` just been copied) with `seg`
 /// borrowed mutably ever since: then this `Arc` is the only one and nobody can clone it
 /// meanwhile (`Arc::get_mut_unchecked`'s contract; we never make `Weak`s).
-unsafe fn unique_buckets<K, V>(seg: &mut Segment<K, V>) -> &mut [Link<K, V>] {
+unsafe fn unique_buckets<K, V, M>(seg: &mut Segment<K, V, M>) -> &mut [Link<K, V, M>] {
     // SAFETY: see above; the pointer comes from the Arc and is valid while `seg` is.
     unsafe { &mut *Arc::as_ptr(seg).cast_mut() }
 }
 
 /// The buckets of `seg`, copied first if a clone holds it.
-fn buckets_mut<K: Clone, V: Clone>(seg: &mut Segment<K, V>) -> &mut [Link<K, V>] {
+fn buckets_mut<K: Clone, V: Clone, M: Meta>(seg: &mut Segment<K, V, M>) -> &mut [Link<K, V, M>] {
     if is_shared(seg) {
         copy_segment(seg);
     }
@@ -177,12 +265,12 @@ fn buckets_mut<K: Clone, V: Clone>(seg: &mut Segment<K, V>) -> &mut [Link<K, V>]
 /// `SEGMENT_BUCKETS` buckets is one segment, always allocated, whose length is the size.
 /// Segments of a bigger table are `None` until something is stored in them (and again
 /// once rehashing has drained them).
-struct Table<K, V> {
-    segments: Box<[Option<Segment<K, V>>]>,
+struct Table<K, V, M> {
+    segments: Box<[Option<Segment<K, V, M>>]>,
     used: usize,
 }
 
-impl<K, V> Clone for Table<K, V> {
+impl<K, V, M> Clone for Table<K, V, M> {
     /// Shares every segment (see the module doc).
     fn clone(&self) -> Self {
         Table {
@@ -192,7 +280,7 @@ impl<K, V> Clone for Table<K, V> {
     }
 }
 
-impl<K, V> Table<K, V> {
+impl<K, V, M> Table<K, V, M> {
     fn empty() -> Self {
         Table {
             segments: Box::default(),
@@ -229,7 +317,7 @@ impl<K, V> Table<K, V> {
     /// segment and the bucket within it straight from the hash (no size computation).
     /// Equivalent to `head(index(hash))`: with several segments, bucket i is in segment
     /// `i >> SEGMENT_BITS`; a lone segment's length is the table's size.
-    fn head_for(&self, hash: u64) -> Option<&Entry<K, V>> {
+    fn head_for(&self, hash: u64) -> Option<&Entry<K, V, M>> {
         let n = self.segments.len();
         let seg = self
             .segments
@@ -239,7 +327,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// The first entry of bucket `i`.
-    fn head(&self, i: usize) -> Option<&Entry<K, V>> {
+    fn head(&self, i: usize) -> Option<&Entry<K, V, M>> {
         self.segments[i >> SEGMENT_BITS].as_ref()?[i & SEGMENT_MASK].as_deref()
     }
 
@@ -252,10 +340,10 @@ impl<K, V> Table<K, V> {
     }
 }
 
-impl<K: Clone, V: Clone> Table<K, V> {
+impl<K: Clone, V: Clone, M: Meta> Table<K, V, M> {
     /// Bucket `i`, writable: its segment is allocated if needed and copied first if a
     /// clone shares it.
-    fn bucket_mut(&mut self, i: usize) -> &mut Link<K, V> {
+    fn bucket_mut(&mut self, i: usize) -> &mut Link<K, V, M> {
         let seg =
             self.segments[i >> SEGMENT_BITS].get_or_insert_with(|| new_segment(SEGMENT_BUCKETS));
         &mut buckets_mut(seg)[i & SEGMENT_MASK]
@@ -263,7 +351,7 @@ impl<K: Clone, V: Clone> Table<K, V> {
 
     /// Bucket `i`, writable, if `key` may be in it: a segment a clone shares is copied only
     /// when the key is really there (a miss during a save copies nothing).
-    fn bucket_holding<Q>(&mut self, i: usize, hash: u64, key: &Q) -> Option<&mut Link<K, V>>
+    fn bucket_holding<Q>(&mut self, i: usize, hash: u64, key: &Q) -> Option<&mut Link<K, V, M>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -287,7 +375,7 @@ impl<K: Clone, V: Clone> Table<K, V> {
     }
 
     /// Links a new entry at the head of bucket `i`'s chain.
-    fn push_front(&mut self, i: usize, mut entry: Box<Entry<K, V>>) {
+    fn push_front(&mut self, i: usize, mut entry: Box<Entry<K, V, M>>) {
         let bucket = self.bucket_mut(i);
         entry.next = bucket.take();
         *bucket = Some(entry);
@@ -296,14 +384,13 @@ impl<K: Clone, V: Clone> Table<K, V> {
 }
 
 /// Copies a chain keeping its order, iteratively (a derived Clone would recurse per link).
-fn clone_chain<K: Clone, V: Clone>(src: Option<&Entry<K, V>>) -> Link<K, V> {
+fn clone_chain<K: Clone, V: Clone, M: Meta>(src: Option<&Entry<K, V, M>>) -> Link<K, V, M> {
     let mut head = None;
     let mut tail = &mut head;
     let mut cur = src;
     while let Some(e) = cur {
         let node = tail.insert(Box::new(Entry {
-            hash: e.hash,
-            clock: AtomicU32::new(e.clock.load(Relaxed)),
+            meta: e.meta.copy(),
             key: e.key.clone(),
             value: e.value.clone(),
             next: None,
@@ -314,11 +401,11 @@ fn clone_chain<K: Clone, V: Clone>(src: Option<&Entry<K, V>>) -> Link<K, V> {
     head
 }
 
-fn find<'a, K, V, Q>(
-    mut cur: Option<&'a Entry<K, V>>,
+fn find<'a, K, V, M: Meta, Q>(
+    mut cur: Option<&'a Entry<K, V, M>>,
     hash: u64,
     key: &Q,
-) -> Option<&'a Entry<K, V>>
+) -> Option<&'a Entry<K, V, M>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
@@ -332,11 +419,11 @@ where
     None
 }
 
-fn find_mut<'a, K, V, Q>(
-    link: &'a mut Link<K, V>,
+fn find_mut<'a, K, V, M: Meta, Q>(
+    link: &'a mut Link<K, V, M>,
     hash: u64,
     key: &Q,
-) -> Option<&'a mut Entry<K, V>>
+) -> Option<&'a mut Entry<K, V, M>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
@@ -352,7 +439,11 @@ where
 }
 
 /// Detaches the entry holding `key` from the chain starting at `link`.
-fn unlink<K, V, Q>(mut link: &mut Link<K, V>, hash: u64, key: &Q) -> Option<Box<Entry<K, V>>>
+fn unlink<K, V, M: Meta, Q>(
+    mut link: &mut Link<K, V, M>,
+    hash: u64,
+    key: &Q,
+) -> Option<Box<Entry<K, V, M>>>
 where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
@@ -366,9 +457,9 @@ where
 }
 
 /// Calls `f` on every entry of a chain, in order.
-fn for_each_in_chain<'a, K, V>(
-    mut cur: Option<&'a Entry<K, V>>,
-    mut f: impl FnMut(&'a Entry<K, V>),
+fn for_each_in_chain<'a, K, V, M>(
+    mut cur: Option<&'a Entry<K, V, M>>,
+    mut f: impl FnMut(&'a Entry<K, V, M>),
 ) {
     while let Some(e) = cur {
         f(e);
@@ -400,9 +491,9 @@ pub struct TableStats {
     pub chain_lengths: Vec<usize>,
 }
 
-pub struct Dict<K, V, S = RandomSeeded> {
+pub struct Dict<K, V, S = RandomSeeded, M = Stamped> {
     /// `ht[1]` holds buckets only while a resize is in progress.
-    ht: [Table<K, V>; 2],
+    ht: [Table<K, V, M>; 2],
     /// While rehashing: the next `ht[0]` bucket to move (all buckets before it are empty);
     /// `NOT_REHASHING` otherwise (a sentinel rather than an Option keeps the dict 8 bytes
     /// smaller, and hash/set values embed one).
@@ -410,7 +501,7 @@ pub struct Dict<K, V, S = RandomSeeded> {
     hasher: S,
 }
 
-impl<K, V> Dict<K, V, RandomSeeded> {
+impl<K, V, M: Meta> Dict<K, V, RandomSeeded, M> {
     pub fn new() -> Self {
         Self::with_hasher(RandomSeeded)
     }
@@ -425,7 +516,7 @@ impl<K, V> Dict<K, V, RandomSeeded> {
     }
 }
 
-impl<K, V, S: Default> Default for Dict<K, V, S> {
+impl<K, V, S: Default, M: Meta> Default for Dict<K, V, S, M> {
     fn default() -> Self {
         Self::with_hasher(S::default())
     }
@@ -438,7 +529,7 @@ fn table_size_for(n: usize) -> usize {
         .unwrap_or(1 << (usize::BITS - 1))
 }
 
-impl<K, V, S> Dict<K, V, S> {
+impl<K, V, S, M: Meta> Dict<K, V, S, M> {
     /// An empty dict hashing with `hasher` (tests use colliding hashers).
     pub fn with_hasher(hasher: S) -> Self {
         Dict {
@@ -502,17 +593,17 @@ impl<K, V, S> Dict<K, V, S> {
     /// Estimated bytes used by the bucket arrays and entries, not counting memory the keys
     /// and values own elsewhere. Entries are rounded up to malloc's 16-byte granularity.
     pub fn mem_usage(&self) -> usize {
-        let entry = mem::size_of::<Entry<K, V>>().next_multiple_of(16);
+        let entry = mem::size_of::<Entry<K, V, M>>().next_multiple_of(16);
         mem::size_of::<Self>()
-            + self.bucket_count() * mem::size_of::<Link<K, V>>()
+            + self.bucket_count() * mem::size_of::<Link<K, V, M>>()
             + self.len() * entry
     }
 
     /// Bytes one entry costs on average: its allocation (rounded as `mem_usage` does) plus
     /// its share of the bucket arrays; for MEMORY USAGE.
     pub fn entry_overhead(&self) -> usize {
-        let entry = mem::size_of::<Entry<K, V>>().next_multiple_of(16);
-        let buckets = self.bucket_count() * mem::size_of::<Link<K, V>>();
+        let entry = mem::size_of::<Entry<K, V, M>>().next_multiple_of(16);
+        let buckets = self.bucket_count() * mem::size_of::<Link<K, V, M>>();
         entry + buckets.checked_div(self.len()).unwrap_or(0)
     }
 
@@ -521,7 +612,7 @@ impl<K, V, S> Dict<K, V, S> {
         self.rehash_idx = NOT_REHASHING;
     }
 
-    pub fn iter(&self) -> Iter<'_, K, V> {
+    pub fn iter(&self) -> Iter<'_, K, V, M> {
         Iter {
             segments: self.ht[0].segments.iter().chain(self.ht[1].segments.iter()),
             buckets: [].iter(),
@@ -583,7 +674,7 @@ impl<K, V, S> Dict<K, V, S> {
             return 0;
         }
         let mut emit =
-            |head: Option<&'a Entry<K, V>>| for_each_in_chain(head, |e| f(&e.key, &e.value));
+            |head: Option<&'a Entry<K, V, M>>| for_each_in_chain(head, |e| f(&e.key, &e.value));
         let mut v = cursor;
         if !self.is_rehashing() {
             let t0 = &self.ht[0];
@@ -622,7 +713,7 @@ impl<K, V, S> Dict<K, V, S> {
     }
 
     /// The first entry at a sampling position (see `positions`).
-    fn head_at(&self, pos: usize) -> Option<&Entry<K, V>> {
+    fn head_at(&self, pos: usize) -> Option<&Entry<K, V, M>> {
         let size0 = self.ht[0].size();
         if pos < size0 {
             self.ht[0].head(pos)
@@ -663,7 +754,7 @@ impl<K, V, S> Dict<K, V, S> {
         (first, end): (usize, usize),
         start: usize,
         len: usize,
-        mut f: impl FnMut(&'a Entry<K, V>) -> bool,
+        mut f: impl FnMut(&'a Entry<K, V, M>) -> bool,
     ) {
         let mut pos = start;
         for _ in 0..len {
@@ -687,7 +778,7 @@ impl<K, V, S> Dict<K, V, S> {
         start: usize,
         len: usize,
         n: u64,
-    ) -> Option<&Entry<K, V>> {
+    ) -> Option<&Entry<K, V, M>> {
         let mut found = None;
         let mut i = 0;
         self.walk_window(range, start, len, |e| {
@@ -812,12 +903,12 @@ pub(crate) fn next_cursor(v: u64, mask: u64) -> u64 {
     (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
+impl<K: Hash + Eq, V, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
     }
 
-    fn lookup<Q>(&self, key: &Q) -> Option<&Entry<K, V>>
+    fn lookup<Q>(&self, key: &Q) -> Option<&Entry<K, V, M>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -843,39 +934,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
         self.lookup(key).map(|e| &e.value)
     }
 
-    /// `get` that also records the access (the entry's clock, for LRU).
-    pub fn get_touched<Q>(&self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lookup(key).map(|e| {
-            e.clock
-                .store(crate::db::access::touched(e.clock.load(Relaxed)), Relaxed);
-            &e.value
-        })
-    }
-
-    /// Sets the access clock of `key` (RESTORE ... IDLETIME); false if it is missing.
-    pub fn set_clock<Q>(&self, key: &Q, clock: u32) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lookup(key)
-            .map(|e| e.clock.store(clock, Relaxed))
-            .is_some()
-    }
-
-    /// The access clock of `key` (see `Entry`).
-    pub fn clock_of<Q>(&self, key: &Q) -> Option<u32>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lookup(key).map(|e| e.clock.load(Relaxed))
-    }
-
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         K: Borrow<Q>,
@@ -893,11 +951,47 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S> {
     }
 }
 
+/// The access stamps of the keyspace's entries.
+impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S, Stamped> {
+    /// `get` that also records the access (the entry's clock, for LRU).
+    pub fn get_touched<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).map(|e| {
+            let clock = &e.meta.clock;
+            clock.store(crate::db::access::touched(clock.load(Relaxed)), Relaxed);
+            &e.value
+        })
+    }
+
+    /// Sets the access clock of `key` (RESTORE ... IDLETIME); false if it is missing.
+    pub fn set_clock<Q>(&self, key: &Q, clock: u32) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key)
+            .map(|e| e.meta.clock.store(clock, Relaxed))
+            .is_some()
+    }
+
+    /// The access clock of `key` (see `Entry`).
+    pub fn clock_of<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lookup(key).map(|e| e.meta.clock.load(Relaxed))
+    }
+}
+
 /// Everything that writes: a write first copies the segment it touches if a clone still
 /// shares it, hence `Clone` keys and values.
-impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
     /// Every value, writable (copies all segments still shared with a clone).
-    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V, M> {
         let remaining = self.len();
         let [t0, t1] = &mut self.ht;
         t0.unshare_all();
@@ -928,8 +1022,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
             .bucket_holding(i0, h, key)
             .and_then(|b| find_mut(b, h, key))
         {
-            let clock = e.clock.get_mut();
-            *clock = crate::db::access::touched(*clock);
+            e.meta.touch();
             return Some(&mut e.value);
         }
         if rehashing {
@@ -938,8 +1031,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
                 .bucket_holding(i1, h, key)
                 .and_then(|b| find_mut(b, h, key))
                 .map(|e| {
-                    let clock = e.clock.get_mut();
-                    *clock = crate::db::access::touched(*clock);
+                    e.meta.touch();
                     &mut e.value
                 });
         }
@@ -1011,7 +1103,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
                 // A new value is a new object to Redis: its LRU clock starts now, while an
                 // LFU counter carries over (dbOverwrite).
                 if !crate::db::access::lfu_mode() {
-                    *e.clock.get_mut() = crate::db::access::new_stamp();
+                    e.meta.restamp();
                 }
                 return Ok(mem::replace(&mut e.value, value));
             }
@@ -1028,8 +1120,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
         table.push_front(
             i,
             Box::new(Entry {
-                hash: h as u32,
-                clock: AtomicU32::new(crate::db::access::new_stamp()),
+                meta: M::new(h),
                 key,
                 value,
                 next: None,
@@ -1165,7 +1256,11 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
             let mut chain = buckets[idx & SEGMENT_MASK].take();
             while let Some(mut entry) = chain {
                 chain = entry.next.take();
-                t1.push_front(t1.index(u64::from(entry.hash)), entry);
+                let h = match entry.meta.stored_hash() {
+                    Some(h) => h,
+                    None => self.hasher.hash_one(&entry.key),
+                };
+                t1.push_front(t1.index(h), entry);
                 t0.used -= 1;
             }
             idx += 1;
@@ -1201,7 +1296,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S> {
     }
 }
 
-impl<K, V, S: Clone> Clone for Dict<K, V, S> {
+impl<K, V, S: Clone, M> Clone for Dict<K, V, S, M> {
     /// Shares every segment with the original (a reference count per segment, whatever
     /// the number of entries; see the module doc) and keeps the exact layout, including a
     /// resize in progress, so a clone hashes and scans like the original. This is what a
@@ -1215,13 +1310,13 @@ impl<K, V, S: Clone> Clone for Dict<K, V, S> {
     }
 }
 
-impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for Dict<K, V, S> {
+impl<K: fmt::Debug, V: fmt::Debug, S, M: Meta> fmt::Debug for Dict<K, V, S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> FromIterator<(K, V)> for Dict<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone, M: Meta> FromIterator<(K, V)> for Dict<K, V, RandomSeeded, M> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut dict = Dict::new();
         for (k, v) in iter {
@@ -1231,24 +1326,24 @@ impl<K: Hash + Eq + Clone, V: Clone> FromIterator<(K, V)> for Dict<K, V> {
     }
 }
 
-type SegmentIter<'a, K, V> = std::iter::Chain<
-    std::slice::Iter<'a, Option<Segment<K, V>>>,
-    std::slice::Iter<'a, Option<Segment<K, V>>>,
+type SegmentIter<'a, K, V, M> = std::iter::Chain<
+    std::slice::Iter<'a, Option<Segment<K, V, M>>>,
+    std::slice::Iter<'a, Option<Segment<K, V, M>>>,
 >;
-type SegmentIterMut<'a, K, V> = std::iter::Chain<
-    std::slice::IterMut<'a, Option<Segment<K, V>>>,
-    std::slice::IterMut<'a, Option<Segment<K, V>>>,
+type SegmentIterMut<'a, K, V, M> = std::iter::Chain<
+    std::slice::IterMut<'a, Option<Segment<K, V, M>>>,
+    std::slice::IterMut<'a, Option<Segment<K, V, M>>>,
 >;
 
 /// Iterator over `(&K, &V)`, in bucket order.
-pub struct Iter<'a, K, V> {
-    segments: SegmentIter<'a, K, V>,
-    buckets: std::slice::Iter<'a, Link<K, V>>,
-    cur: Option<&'a Entry<K, V>>,
+pub struct Iter<'a, K, V, M = Stamped> {
+    segments: SegmentIter<'a, K, V, M>,
+    buckets: std::slice::Iter<'a, Link<K, V, M>>,
+    cur: Option<&'a Entry<K, V, M>>,
     remaining: usize,
 }
 
-impl<'a, K, V> Iterator for Iter<'a, K, V> {
+impl<'a, K, V, M> Iterator for Iter<'a, K, V, M> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1274,17 +1369,17 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
     }
 }
 
-impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+impl<K, V, M> ExactSizeIterator for Iter<'_, K, V, M> {}
 
 /// Iterator over `(&K, &mut V)`, in bucket order. Built only once no segment is shared.
-pub struct IterMut<'a, K, V> {
-    segments: SegmentIterMut<'a, K, V>,
-    buckets: std::slice::IterMut<'a, Link<K, V>>,
-    cur: Option<&'a mut Entry<K, V>>,
+pub struct IterMut<'a, K, V, M = Stamped> {
+    segments: SegmentIterMut<'a, K, V, M>,
+    buckets: std::slice::IterMut<'a, Link<K, V, M>>,
+    cur: Option<&'a mut Entry<K, V, M>>,
     remaining: usize,
 }
 
-impl<'a, K, V> Iterator for IterMut<'a, K, V> {
+impl<'a, K, V, M> Iterator for IterMut<'a, K, V, M> {
     type Item = (&'a K, &'a mut V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1319,17 +1414,17 @@ impl<'a, K, V> Iterator for IterMut<'a, K, V> {
     }
 }
 
-impl<K, V> ExactSizeIterator for IterMut<'_, K, V> {}
+impl<K, V, M> ExactSizeIterator for IterMut<'_, K, V, M> {}
 
 /// Owning iterator over `(K, V)`.
-pub struct IntoIter<K, V> {
-    tables: [Table<K, V>; 2],
+pub struct IntoIter<K, V, M = Stamped> {
+    tables: [Table<K, V, M>; 2],
     table: usize,
     /// Bucket index within the current table.
     bucket: usize,
 }
 
-impl<K: Clone, V: Clone> Iterator for IntoIter<K, V> {
+impl<K: Clone, V: Clone, M: Meta> Iterator for IntoIter<K, V, M> {
     type Item = (K, V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1365,13 +1460,13 @@ impl<K: Clone, V: Clone> Iterator for IntoIter<K, V> {
     }
 }
 
-impl<K: Clone, V: Clone> ExactSizeIterator for IntoIter<K, V> {}
+impl<K: Clone, V: Clone, M: Meta> ExactSizeIterator for IntoIter<K, V, M> {}
 
-impl<K: Clone, V: Clone, S> IntoIterator for Dict<K, V, S> {
+impl<K: Clone, V: Clone, S, M: Meta> IntoIterator for Dict<K, V, S, M> {
     type Item = (K, V);
-    type IntoIter = IntoIter<K, V>;
+    type IntoIter = IntoIter<K, V, M>;
 
-    fn into_iter(self) -> IntoIter<K, V> {
+    fn into_iter(self) -> IntoIter<K, V, M> {
         IntoIter {
             tables: self.ht,
             table: 0,
@@ -1380,20 +1475,22 @@ impl<K: Clone, V: Clone, S> IntoIterator for Dict<K, V, S> {
     }
 }
 
-impl<'a, K, V, S> IntoIterator for &'a Dict<K, V, S> {
+impl<'a, K, V, S, M: Meta> IntoIterator for &'a Dict<K, V, S, M> {
     type Item = (&'a K, &'a V);
-    type IntoIter = Iter<'a, K, V>;
+    type IntoIter = Iter<'a, K, V, M>;
 
-    fn into_iter(self) -> Iter<'a, K, V> {
+    fn into_iter(self) -> Iter<'a, K, V, M> {
         self.iter()
     }
 }
 
-impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> IntoIterator for &'a mut Dict<K, V, S> {
+impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> IntoIterator
+    for &'a mut Dict<K, V, S, M>
+{
     type Item = (&'a K, &'a mut V);
-    type IntoIter = IterMut<'a, K, V>;
+    type IntoIter = IterMut<'a, K, V, M>;
 
-    fn into_iter(self) -> IterMut<'a, K, V> {
+    fn into_iter(self) -> IterMut<'a, K, V, M> {
         self.iter_mut()
     }
 }
@@ -1508,10 +1605,26 @@ mod tests {
 
     #[test]
     fn matches_std_hashmap_under_random_operations() {
+        matches_std_hashmap::<Stamped>();
+    }
+
+    /// Without stored hashes, rehashing hashes keys again and chain walks compare every key.
+    #[test]
+    fn bare_entries_match_std_hashmap_under_random_operations() {
+        matches_std_hashmap::<Bare>();
+    }
+
+    fn matches_std_hashmap<M: Meta>() {
         let mut rng = Rng::with_seed(99);
-        let mut d: Dict<u64, u64> = Dict::new();
+        type Under<M> = Dict<u64, u64, RandomSeeded, M>;
+        let mut d: Under<M> = Dict::new();
         let mut model: HashMap<u64, u64> = HashMap::new();
+        // A snapshot taken mid-run must keep its contents while the original changes.
+        let mut snapshot: Option<(Under<M>, HashMap<u64, u64>)> = None;
         for round in 0..6u64 {
+            if round == 3 {
+                snapshot = Some((d.clone(), model.clone()));
+            }
             // Alternate growing and shrinking phases so resizes start in both directions.
             let insert_bias = if round % 2 == 0 { 80 } else { 15 };
             for _ in 0..60_000 {
@@ -1540,6 +1653,11 @@ mod tests {
         all.sort_unstable();
         expected.sort_unstable();
         assert_eq!(all, expected);
+        let (frozen, frozen_model) = snapshot.expect("taken in round 3");
+        assert_eq!(frozen.len(), frozen_model.len());
+        for (k, v) in &frozen_model {
+            assert_eq!(frozen.get(k), Some(v));
+        }
     }
 
     #[test]
@@ -1576,7 +1694,7 @@ mod tests {
                 self.0.hash(h)
             }
         }
-        let mut d = Dict::new();
+        let mut d: Dict<Tagged, i32> = Dict::new();
         assert_eq!(d.insert(Tagged(1, "first"), 10), None);
         assert_eq!(d.insert(Tagged(1, "second"), 20), Some(10));
         let (k, v) = d.get_key_value(&Tagged(1, "probe")).expect("present");
@@ -2235,8 +2353,8 @@ mod tests {
         assert_eq!(format!("{small:?}"), "{1: 2}");
         let empty_mem = Dict::<u64, u64>::new().mem_usage();
         let full = copy.mem_usage();
-        assert!(full >= empty_mem + 100 * mem::size_of::<Entry<u64, u64>>() + 128 * 8);
-        assert_eq!(mem::size_of::<Link<u64, u64>>(), 8);
+        assert!(full >= empty_mem + 100 * mem::size_of::<Entry<u64, u64, Stamped>>() + 128 * 8);
+        assert_eq!(mem::size_of::<Link<u64, u64, Stamped>>(), 8);
         assert_eq!(mem::size_of::<Dict<Box<[u8]>, Box<[u8]>>>(), 56);
     }
 }

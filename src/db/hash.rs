@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::dict::Dict;
+use super::dict::{Bare, Dict, Meta, RandomSeeded};
 use super::key::Key;
 use super::thin_buf::ThinBuf;
 use crate::util::Rng;
@@ -394,9 +394,10 @@ impl PairPack {
 // ---------------------------------------------------------------------------------
 
 /// Fields and values as `Key`s: up to 15 bytes each sit in the dict entry itself, so a
-/// big hash of short fields and values costs one allocation per field (a 64-byte chunk),
-/// where boxed slices cost three (136 bytes a field, against Redis's 82).
-type Table = Dict<Key, Key>;
+/// big hash of short fields and values costs one allocation per field (a 48-byte chunk:
+/// entries are `Bare`, no stamp and no stored hash), where boxed slices cost three (136
+/// bytes a field, against Redis's 82).
+type Table = Dict<Key, Key, RandomSeeded, Bare>;
 
 #[derive(Clone)]
 /// Each encoding one pointer (a thin pair pack, a boxed table): a hash key's value is two
@@ -738,8 +739,8 @@ fn select_sorted_iter<T>(
 
 /// Redis's scanGenericCommand loop over a dict: keep visiting buckets until `entries`
 /// entries were seen, the scan wrapped, or 10*`count` buckets were tried.
-pub(crate) fn scan_dict<K, V>(
-    d: &Dict<K, V>,
+pub(crate) fn scan_dict<K, V, M: Meta>(
+    d: &Dict<K, V, RandomSeeded, M>,
     mut cursor: u64,
     entries: usize,
     count: usize,

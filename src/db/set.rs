@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::dict::Dict;
+use super::dict::{Bare, Dict, RandomSeeded};
 use super::hash::{Either, Listpack, heap_size, sampled_total, scan_dict, select_sorted};
 use super::key::Key;
 use crate::util::{Rng, parse_i64};
@@ -78,7 +78,8 @@ impl Member<'_> {
 }
 
 /// Members as `Key`s: up to 15 bytes sit in the dict entry, no allocation of their own.
-type Table = Dict<Key, ()>;
+/// Entries are `Bare` (no stamp, no stored hash): a 32-byte malloc chunk per member.
+type Table = Dict<Key, (), RandomSeeded, Bare>;
 
 /// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
 const FAIR_RANDOM_SAMPLE: usize = 15;
