@@ -482,17 +482,17 @@ impl SetValue {
     }
 
     /// SPOP without a count: removes and returns one uniformly random member.
-    pub fn pop_random(&mut self, rng: &mut Rng) -> Option<Vec<u8>> {
+    pub fn pop_random(&mut self, rng: &mut Rng) -> Option<Key> {
         let n = self.len();
         if n == 0 {
             return None;
         }
         let i = rng.below(n as u64) as usize;
         match &mut self.repr {
-            Repr::Intset(v) => Some(itoa::Buffer::new().format(v.remove(i)).as_bytes().to_vec()),
+            Repr::Intset(v) => Some(Key::new(itoa::Buffer::new().format(v.remove(i)).as_bytes())),
             Repr::Listpack(lp) => {
                 let (pos, m) = lp.iter_pos().nth(i)?;
-                let out = m.to_vec();
+                let out = Key::new(m);
                 let (_, end) = lp.get_at(pos);
                 lp.remove_span(pos, end, 1);
                 Some(out)
@@ -505,20 +505,23 @@ impl SetValue {
                 // a shrink that lagged behind the pops would leave the sample walking an
                 // ever emptier old table.
                 t.rehash_steps(FAIR_RANDOM_SAMPLE);
-                let mut found: [&[u8]; FAIR_RANDOM_SAMPLE] = [&[]; FAIR_RANDOM_SAMPLE];
+                let mut found: [Option<&Key>; FAIR_RANDOM_SAMPLE] = [None; FAIR_RANDOM_SAMPLE];
                 let mut n = 0;
                 t.sample(FAIR_RANDOM_SAMPLE, rng, |k, _| {
-                    found[n] = k;
+                    found[n] = Some(k);
                     n += 1;
                 });
-                let key: Vec<u8> = if n > 0 {
-                    found[rng.below(n as u64) as usize].to_vec()
+                let chosen = if n > 0 {
+                    found[rng.below(n as u64) as usize]
                 } else {
-                    t.random(rng)?.0.to_vec()
+                    t.random(rng).map(|(k, _)| k)
                 };
-                t.remove(&key[..]);
+                // A handle to the member (its bytes, or a count bump for a long one), so
+                // the removal hands back the stored key: no copy of the member.
+                let member = chosen?.clone();
+                let (stored, ()) = t.remove(&*member)?;
                 t.shrink_if_sparse();
-                Some(key)
+                Some(stored)
             }
         }
     }
@@ -997,7 +1000,7 @@ mod tests {
             let mut s = big_set(n, ints);
             let mut model = members(&s);
             let one = s.pop_random(&mut rng).unwrap();
-            assert!(model.remove(&one));
+            assert!(model.remove(&*one));
             for count in [3usize, 10, 1] {
                 let mut popped = Vec::new();
                 s.pop_many(count, &mut rng, &lim(), |m| popped.push(m.to_vec()));
