@@ -497,7 +497,7 @@ fn write_command_base(dbs: &[Db], path: &Path) -> io::Result<()> {
             &mut out,
             [&b"SELECT"[..], num.format(i).as_bytes()].into_iter(),
         );
-        for (key, value) in db.dict.iter() {
+        for (key, value) in db.iter() {
             let batch = |cmd: &[u8], items: Vec<Vec<u8>>, per: usize, out: &mut Vec<u8>| {
                 for chunk in items.chunks(ITEMS_PER_CMD * per) {
                     let args = [cmd, &key[..]]

@@ -209,17 +209,9 @@ pub fn write_rdb<W: Write>(
         if db.is_empty() {
             continue;
         }
-        w.select_db(i as u64, db.len() as u64, db.expires.len() as u64)?;
-        let Db { dict, expires, .. } = db;
-        let expire_of = |k: &[u8]| {
-            if expires.is_empty() {
-                None
-            } else {
-                expires.get(k).copied()
-            }
-        };
-        dict.try_for_each_consuming(|k, v| {
-            w.write_entry(k, &value_to_rdb(v), expire_of(k))?;
+        w.select_db(i as u64, db.len() as u64, db.expires_len() as u64)?;
+        db.try_for_each_consuming(|k, v, expire| {
+            w.write_entry(k, &value_to_rdb(v), expire)?;
             progress.key_written()
         })?;
     }
@@ -274,10 +266,7 @@ pub fn load_entries<R: io::Read>(
         let Some(value) = value_from_rdb(entry.value, &state.config) else {
             continue;
         };
-        db.set(&entry.key, value);
-        if let Some(t) = entry.expire_ms {
-            db.set_expire(&entry.key, t);
-        }
+        db.set_with_expire(&entry.key, value, entry.expire_ms);
         stats.keys += 1;
         crate::busy::loading_progress(state, base_offset + reader.offset(), &mut last_served);
     }

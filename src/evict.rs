@@ -85,9 +85,9 @@ fn pick_victim(
         let mut best: Option<(&crate::db::Key, u64)> = None;
         for _ in 0..draws {
             let candidate = if volatile {
-                d.expires.random(&mut state.rng).map(|(k, &t)| (k, t))
+                d.random_volatile(&mut state.rng)
             } else {
-                d.dict.random(&mut state.rng).map(|(k, _)| (k, 0))
+                d.random_entry(&mut state.rng).map(|(k, _)| (k, 0))
             };
             let Some((key, expire_at)) = candidate else {
                 break;
@@ -96,10 +96,8 @@ fn pick_victim(
             let score = match rank {
                 Rank::Any => 0,
                 Rank::SoonestExpiry => u64::MAX - expire_at.max(0) as u64,
-                Rank::LeastRecentlyUsed => {
-                    d.dict.clock_of(&key[..]).map_or(0, crate::db::idle_seconds)
-                }
-                Rank::LeastFrequentlyUsed => d.dict.clock_of(&key[..]).map_or(0, |s| {
+                Rank::LeastRecentlyUsed => d.clock_of(&key[..]).map_or(0, crate::db::idle_seconds),
+                Rank::LeastFrequentlyUsed => d.clock_of(&key[..]).map_or(0, |s| {
                     255 - u64::from(crate::db::access::decayed_counter(s))
                 }),
             };

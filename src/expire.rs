@@ -74,7 +74,7 @@ pub fn active_expire_cycle(state: &mut State, cycle: Cycle) {
         state.expire_cycle.next_db = (db + 1) % dbs;
         let mut iteration = 0u32;
         loop {
-            if state.dbs[db].expires.is_empty() {
+            if state.dbs[db].expires_len() == 0 {
                 break;
             }
             iteration += 1;

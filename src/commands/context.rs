@@ -92,14 +92,14 @@ impl<'a> Ctx<'a> {
         self.expire_if_needed(key);
         let db = self.session.db;
         let state = &mut *self.state;
-        // One hash and one probe of the main dict. (The borrow checker cannot yet see that
-        // the miss path below holds no borrow, so the hit leaves the lookup as a pointer.)
-        // CLIENT NO-TOUCH clients read without refreshing the key's access clock.
-        let dict = &state.dbs[db].dict;
+        // (The borrow checker cannot yet see that the miss path below holds no borrow, so
+        // the hit leaves the lookup as a pointer.) CLIENT NO-TOUCH clients read without
+        // refreshing the key's access clock.
+        let keys = &state.dbs[db];
         let found = if self.session.has(crate::state::flags::NO_TOUCH) {
-            dict.get(key)
+            keys.get(key)
         } else {
-            dict.get_touched(key)
+            keys.get_touched(key)
         };
         let found: Option<*const Value> = found.map(|v| v as *const _);
         if let Some(value) = found {

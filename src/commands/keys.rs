@@ -147,7 +147,7 @@ fn keys(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let db = ctx.db();
     let d = out.deferred();
     let mut n = 0;
-    for (k, _) in db.dict.iter() {
+    for (k, _) in db.iter() {
         if (all || glob_match(pattern, k, false)) && !db.is_expired(k, now) {
             out.bulk(k);
             n += 1;
@@ -216,7 +216,7 @@ fn scan(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     // Like Redis: visit buckets until about COUNT entries were seen (bounded tries).
     let mut iterations = opts.count.saturating_mul(10).max(1);
     loop {
-        cursor = db.dict.scan(cursor, |k, v| {
+        cursor = db.scan(cursor, |k, v| {
             if opts.pattern.is_some_and(|p| !glob_match(p, k, false)) {
                 return;
             }
@@ -616,7 +616,7 @@ fn object_idletime(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         ));
     }
     ctx.expire_if_needed(args.get(2));
-    match ctx.db().dict.clock_of(args.get(2)) {
+    match ctx.db().clock_of(args.get(2)) {
         Some(clock) => out.int(crate::db::idle_seconds(clock) as i64),
         None => out.null(),
     }
@@ -630,7 +630,7 @@ fn object_freq(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         ));
     }
     ctx.expire_if_needed(args.get(2));
-    match ctx.db().dict.clock_of(args.get(2)) {
+    match ctx.db().clock_of(args.get(2)) {
         Some(stamp) => out.int(i64::from(crate::db::access::decayed_counter(stamp))),
         None => out.null(),
     }

@@ -138,12 +138,11 @@ impl MemoryOverhead {
                 continue;
             }
             total_keys += db.len() as u64;
-            let main = db.dict.mem_usage() as u64;
-            let expires = if db.expires.is_empty() {
-                0
-            } else {
-                db.expires.mem_usage() as u64
-            };
+            // Both dicts hold keys: what Redis reports as its expires dict is here the
+            // 8 bytes of expiry time in each volatile entry.
+            let (persistent, volatile) = db.dict_mem_usage();
+            let expires = (db.expires_len() * size_of::<i64>()) as u64;
+            let main = (persistent + volatile) as u64 - expires;
             overhead_total += main + expires;
             dbs.push(DbOverhead { id, main, expires });
         }

@@ -174,13 +174,12 @@ fn restore(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     if crate::db::access::lfu_mode() {
         if let Some(f) = freq {
             ctx.db()
-                .dict
                 .set_clock(key, crate::db::access::stamp_with_counter(f));
         }
     } else if let Some(idle) = idle_secs {
         // The key looks as idle as it was where it came from.
         let clock = crate::db::lru_clock().wrapping_sub(idle.min(i64::from(u32::MAX)) as u32);
-        ctx.db().dict.set_clock(key, clock & 0xFF_FFFF);
+        ctx.db().set_clock(key, clock & 0xFF_FFFF);
     }
     ctx.signal_ready(key);
     ctx.notify(notify::GENERIC, "restore", key);

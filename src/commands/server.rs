@@ -475,7 +475,7 @@ pub fn info_text(state: &State, me: &Session, sections: &[String]) -> String {
                 o,
                 "db{i}:keys={},expires={},avg_ttl={}\r\n",
                 db.len(),
-                db.expires.len(),
+                db.expires_len(),
                 db.avg_ttl
             );
         }
@@ -1003,11 +1003,13 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             else {
                 return Err(Error::Msg("ERR Out of range database"));
             };
-            let d = &ctx.state.dbs[db];
+            // The keys with a TTL are a dict of their own (see `Db`): it stands where
+            // Redis's expires dict does.
+            let stats = ctx.state.dbs[db].stats();
             let mut text = String::from("[Dictionary HT]\n");
-            ht_stats_text(&d.dict.stats(), &mut text);
+            ht_stats_text(&stats.persistent, &mut text);
             text.push_str("[Expires HT]\n");
-            ht_stats_text(&d.expires.stats(), &mut text);
+            ht_stats_text(&stats.volatile, &mut text);
             out.verbatim(text.as_bytes());
         }
         "set-active-expire" => {
@@ -1039,7 +1041,7 @@ fn debug(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             let ttl_expired = ctx.state.dbs[db].is_expired(key, now);
             // Looked at without touching it, as Redis's dictFind here.
             let d = &ctx.state.dbs[db];
-            match (d.get(key), d.dict.clock_of(key)) {
+            match (d.get(key), d.clock_of(key)) {
                 (Some(v), Some(clock)) if !ttl_expired => {
                     // The RDB object's length: the DUMP payload without its type byte,
                     // version and checksum.

@@ -142,13 +142,13 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         return Ok(());
     }
     let value = Value::Str(StrValue::from_bytes(args.get(2)));
-    match expiry {
-        Expiry::KeepTtl => {
-            if ctx.db().set_keep_ttl(key, value) {
-                ctx.notify(notify::NEW, "new", key);
-            }
-        }
-        _ => ctx.add_key(key, value),
+    let new = match expiry {
+        Expiry::KeepTtl => ctx.db().set_keep_ttl(key, value),
+        Expiry::At(t) => ctx.db().set_with_expire(key, value, Some(t)),
+        _ => ctx.db().set(key, value),
+    };
+    if new {
+        ctx.notify(notify::NEW, "new", key);
     }
     ctx.signal_modified(key);
     ctx.dirty(1);
@@ -157,8 +157,7 @@ fn set(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         Expiry::At(t) => Some(t),
         _ => None,
     };
-    if let Some(t) = at {
-        ctx.db().set_expire(key, t);
+    if at.is_some() {
         ctx.notify(notify::GENERIC, "expire", key);
     }
     if (at.is_some() || want_get) && ctx.feeding() {
@@ -222,8 +221,13 @@ fn setex_generic(
 ) -> CmdResult {
     let key = args.get(1);
     let at = expire_at(ctx, args.get(2), unit_ms, false, cmd)?;
-    ctx.set_key(key, Value::str(args.get(3)));
-    ctx.db().set_expire(key, at);
+    if ctx
+        .db()
+        .set_with_expire(key, Value::str(args.get(3)), Some(at))
+    {
+        ctx.notify(notify::NEW, "new", key);
+    }
+    ctx.signal_modified(key);
     ctx.dirty(1);
     ctx.notify(notify::STRING, "set", key);
     ctx.notify(notify::GENERIC, "expire", key);

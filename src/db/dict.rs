@@ -702,6 +702,21 @@ impl<K, V, S, M: Meta> Dict<K, V, S, M> {
         v
     }
 
+    /// The largest bucket mask of the tables in use, None when empty: the cursor space of
+    /// a scan over several dicts at once (see `scan_masked`).
+    pub fn scan_mask(&self) -> Option<u64> {
+        if self.is_empty() {
+            return None;
+        }
+        let tables = if self.is_rehashing() { 2 } else { 1 };
+        self.ht[..tables]
+            .iter()
+            .map(|t| t.size())
+            .max()
+            .filter(|&size| size > 0)
+            .map(|size| (size - 1) as u64)
+    }
+
     /// The range of "virtual positions" sampling walks over: positions below `ht[0].size()`
     /// are `ht[0]` buckets (skipping those already rehashed, which are empty), the rest are
     /// `ht[1]` buckets. Returns (first, end).
@@ -934,6 +949,32 @@ impl<K: Hash + Eq, V, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
         self.lookup(key).map(|e| &e.value)
     }
 
+    /// One step of a scan whose cursor space is `mask` (at least every table's own
+    /// mask): calls `f` on the entries whose hash matches `cursor` under `mask`, in every
+    /// table. Several dicts scanned with the same cursor and the largest of their masks
+    /// then behave as one table: an entry is visited at the same cursor whichever dict
+    /// holds it, so one that moves between them mid-scan is still seen, and resizes keep
+    /// Redis's guarantee as they do for one table.
+    pub fn scan_masked<'a>(&'a self, cursor: u64, mask: u64, mut f: impl FnMut(&'a K, &'a V)) {
+        let tables = if self.is_rehashing() { 2 } else { 1 };
+        for table in &self.ht[..tables] {
+            let size = table.size();
+            if size == 0 {
+                continue;
+            }
+            let head = table.head((cursor & (size - 1) as u64) as usize);
+            for_each_in_chain(head, |e| {
+                let h = match e.meta.stored_hash() {
+                    Some(h) => h,
+                    None => self.hash(&e.key),
+                };
+                if (h ^ cursor) & mask == 0 {
+                    f(&e.key, &e.value);
+                }
+            });
+        }
+    }
+
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         K: Borrow<Q>,
@@ -984,6 +1025,33 @@ impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S, Stamped> {
         Q: Hash + Eq + ?Sized,
     {
         self.lookup(key).map(|e| e.meta.clock.load(Relaxed))
+    }
+}
+
+/// Moving keyspace entries between dicts with their access stamps.
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S, Stamped> {
+    /// Removes `key`, returning the stored key, the value and the access stamp.
+    pub fn take<Q>(&mut self, key: &Q) -> Option<(K, V, u32)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.unlink_entry(key)?;
+        let clock = entry.meta.clock.load(Relaxed);
+        let (k, v) = (*entry).into_parts();
+        Some((k, v, clock))
+    }
+
+    /// Adds `key`, which must be absent, with the access stamp `clock`.
+    pub fn insert_stamped(&mut self, key: K, value: V, clock: u32) {
+        let h = self.hash(&key);
+        self.prepare_insert();
+        debug_assert!(self.get(&key).is_none());
+        let meta = Stamped {
+            hash: h as u32,
+            clock: AtomicU32::new(clock),
+        };
+        self.push_new(h, key, value, meta);
     }
 }
 
@@ -1045,7 +1113,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
         match self.replace_value(h, &key, value) {
             Ok(old) => Some(old),
             Err(value) => {
-                self.push_new(h, key, value);
+                self.push_new(h, key, value, M::new(h));
                 None
             }
         }
@@ -1066,7 +1134,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
             Err(value) => {
                 let owned = make_key();
                 debug_assert!(owned.borrow() == key);
-                self.push_new(h, owned, value);
+                self.push_new(h, owned, value, M::new(h));
                 None
             }
         }
@@ -1113,14 +1181,14 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
 
     /// Links a new entry at the head of its chain (recent keys are found first), in the
     /// new table while rehashing so the old one only ever drains.
-    fn push_new(&mut self, h: u64, key: K, value: V) {
+    fn push_new(&mut self, h: u64, key: K, value: V, meta: M) {
         let target = usize::from(self.is_rehashing());
         let table = &mut self.ht[target];
         let i = table.index(h);
         table.push_front(
             i,
             Box::new(Entry {
-                meta: M::new(h),
+                meta,
                 key,
                 value,
                 next: None,
@@ -1131,6 +1199,15 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
     /// Removes `key`, returning the stored key and value. Also does one rehash step and may
     /// start shrinking a sparse table (as Redis 7.4 does on delete).
     pub fn remove<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.unlink_entry(key).map(|entry| (*entry).into_parts())
+    }
+
+    /// `remove`, handing back the whole entry.
+    fn unlink_entry<Q>(&mut self, key: &Q) -> Option<Box<Entry<K, V, M>>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -1150,7 +1227,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
             {
                 table.used -= 1;
                 self.shrink_if_sparse();
-                return Some((*entry).into_parts());
+                return Some(entry);
             }
         }
         None
@@ -1536,7 +1613,7 @@ mod tests {
         d.ht[0] = Table::with_buckets(table_size_for(chains as usize));
         for k in 0..n {
             let h = d.hash(&k);
-            d.push_new(h, k, k * 2);
+            d.push_new(h, k, k * 2, Stamped::new(h));
         }
         d
     }

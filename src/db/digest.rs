@@ -102,7 +102,7 @@ pub fn dataset_digest(state: &State) -> String {
             continue;
         }
         mix(&mut fin, &(i as u32).to_be_bytes());
-        for (k, v) in db.dict.iter() {
+        for (k, v) in db.iter() {
             let d = key_entry_digest(db, k, v);
             xor_digest(&mut fin, &d);
         }

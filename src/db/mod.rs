@@ -27,36 +27,58 @@ pub use key::Key;
 
 /// One numbered database (`SELECT n`). Cloning one is cheap whatever its size (the
 /// dicts share copy-on-write segments): that is how BGSAVE snapshots the keyspace.
+///
+/// Keys live in one of two dicts, never both: `persistent` holds the keys without a TTL,
+/// `volatile` those with one, each entry carrying its expiry time. Redis keeps a second
+/// dict of key -> expiry instead, so a TTL costs it (and rudis, until this) one more
+/// allocation per key; here it costs 8 bytes in the key's own entry (scripts/bench-memory,
+/// 1M keys with EX: 113 bytes per key of used_memory with the second dict, 80 without).
+/// The active expiry cycle and the volatile eviction policies sample `volatile` alone, as
+/// Redis samples its expires dict. A key's TTL changing moves its entry across (a new
+/// allocation, as a TTL used to cost); SCAN walks both with one cursor (`scan`).
 #[derive(Clone, Debug, Default)]
 pub struct Db {
-    pub dict: Dict<Key, Value>,
-    /// Keys with a TTL -> absolute expiry in unix milliseconds (Redis keeps a second dict too,
-    /// which lets the active cycle sample only keys that can expire). Its keys share the
-    /// bytes of `dict`'s (`Key`: a short key is in the entry, a long one reference-counted),
-    /// so a TTL costs one small entry (scripts/bench-memory, 1M keys with EX: 137 bytes per
-    /// key of used_memory with a copy of each key here, 113 without).
-    pub expires: Dict<Key, i64>,
-    /// Where the active expiry cycle resumes its scan of `expires`.
+    persistent: Dict<Key, Value>,
+    volatile: Dict<Key, Expiring>,
+    /// Where the active expiry cycle resumes its scan of the volatile keys.
     pub expire_cursor: u64,
     /// Running average TTL of sampled keys, for INFO keyspace `avg_ttl`.
     pub avg_ttl: i64,
 }
 
+/// A value with its absolute expiry time (unix ms).
+#[derive(Clone, Debug)]
+pub struct Expiring {
+    value: Value,
+    at: i64,
+}
+
+/// Bucket counts and chain lengths of the two dicts, for DEBUG HTSTATS.
+pub struct DbStats {
+    pub persistent: Vec<dict::TableStats>,
+    pub volatile: Vec<dict::TableStats>,
+}
+
 impl Db {
     pub fn len(&self) -> usize {
-        self.dict.len()
+        self.persistent.len() + self.volatile.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.dict.is_empty()
+        self.len() == 0
+    }
+
+    /// Keys with a TTL (INFO keyspace `expires`).
+    pub fn expires_len(&self) -> usize {
+        self.volatile.len()
     }
 
     /// The expiry of `key` (unix ms), if it has one.
     pub fn expire_of(&self, key: &[u8]) -> Option<i64> {
-        if self.expires.is_empty() {
+        if self.volatile.is_empty() {
             return None;
         }
-        self.expires.get(key).copied()
+        self.volatile.get(key).map(|e| e.at)
     }
 
     /// True if `key` exists but its time has passed (it should be deleted on access).
@@ -66,73 +88,160 @@ impl Db {
 
     /// Value without expiry checks (the caller has run `expire_if_needed`).
     pub fn get(&self, key: &[u8]) -> Option<&Value> {
-        self.dict.get(key)
+        match self.persistent.get(key) {
+            Some(v) => Some(v),
+            None if self.volatile.is_empty() => None,
+            None => self.volatile.get(key).map(|e| &e.value),
+        }
+    }
+
+    /// `get` that also records the access in the key's LRU clock or LFU counter.
+    pub fn get_touched(&self, key: &[u8]) -> Option<&Value> {
+        match self.persistent.get_touched(key) {
+            Some(v) => Some(v),
+            None if self.volatile.is_empty() => None,
+            None => self.volatile.get_touched(key).map(|e| &e.value),
+        }
     }
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.dict.get_mut(key)
+        match self.persistent.get_mut(key) {
+            Some(v) => Some(v),
+            None if self.volatile.is_empty() => None,
+            None => self.volatile.get_mut(key).map(|e| &mut e.value),
+        }
+    }
+
+    /// The stored key and its value.
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&Key, &Value)> {
+        match self.persistent.get_key_value(key) {
+            Some(kv) => Some(kv),
+            None if self.volatile.is_empty() => None,
+            None => self.volatile.get_key_value(key).map(|(k, e)| (k, &e.value)),
+        }
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.dict.contains_key(key)
+        self.persistent.contains_key(key)
+            || (!self.volatile.is_empty() && self.volatile.contains_key(key))
+    }
+
+    /// The access stamp of `key` (LRU clock or LFU counter; see `access`).
+    pub fn clock_of(&self, key: &[u8]) -> Option<u32> {
+        self.persistent
+            .clock_of(key)
+            .or_else(|| self.volatile.clock_of(key))
+    }
+
+    /// Sets the access stamp of `key` (RESTORE ... IDLETIME/FREQ); false if it is missing.
+    pub fn set_clock(&self, key: &[u8], clock: u32) -> bool {
+        self.persistent.set_clock(key, clock) || self.volatile.set_clock(key, clock)
     }
 
     /// Insert or overwrite, dropping any TTL (Redis's setKey without KEEPTTL). True if
     /// the key is new (Redis's dbAdd, which announces a `new` keyspace event).
     pub fn set(&mut self, key: &[u8], value: Value) -> bool {
-        // One hash and one lookup: the key is copied only when it is new.
-        let replaced = self.dict.upsert(key, value, || key.into()).is_some();
-        if replaced && !self.expires.is_empty() {
-            self.expires.remove(key);
+        if !self.volatile.is_empty()
+            && let Some((stored, _, clock)) = self.volatile.take(key)
+        {
+            // An overwrite restarts the LRU clock; an LFU counter carries over (dbOverwrite).
+            let clock = if access::lfu_mode() {
+                clock
+            } else {
+                access::new_stamp()
+            };
+            self.persistent.insert_stamped(stored, value, clock);
+            return false;
         }
-        !replaced
+        // One hash and one lookup: the key is copied only when it is new.
+        self.persistent.upsert(key, value, || key.into()).is_none()
     }
 
     /// Insert or overwrite keeping the TTL; true if the key is new.
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value) -> bool {
-        self.dict.upsert(key, value, || key.into()).is_none()
+        if !self.volatile.is_empty()
+            && let Some(e) = self.volatile.get_mut(key)
+        {
+            e.value = value;
+            if !access::lfu_mode() {
+                self.volatile.set_clock(key, access::new_stamp());
+            }
+            return false;
+        }
+        self.persistent.upsert(key, value, || key.into()).is_none()
+    }
+
+    /// Insert or overwrite with the given expiry, straight into the dict it belongs in
+    /// (SET EX, loading a dataset: `set` then `set_expire` would move the entry across).
+    /// True if the key is new.
+    pub fn set_with_expire(&mut self, key: &[u8], value: Value, expire_at: Option<i64>) -> bool {
+        let Some(at) = expire_at else {
+            return self.set(key, value);
+        };
+        let e = Expiring { value, at };
+        if let Some((stored, _, clock)) = self.persistent.take(key) {
+            // An overwrite restarts the LRU clock; an LFU counter carries over (dbOverwrite).
+            let clock = if access::lfu_mode() {
+                clock
+            } else {
+                access::new_stamp()
+            };
+            self.volatile.insert_stamped(stored, e, clock);
+            return false;
+        }
+        self.volatile.upsert(key, e, || key.into()).is_none()
     }
 
     /// Remove a key and its TTL; returns the value if it existed.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        let (_, v) = self.dict.remove(key)?;
-        if !self.expires.is_empty() {
-            self.expires.remove(key);
+        if let Some((_, v)) = self.persistent.remove(key) {
+            return Some(v);
         }
-        Some(v)
+        if self.volatile.is_empty() {
+            return None;
+        }
+        self.volatile.remove(key).map(|(_, e)| e.value)
     }
 
     /// MEMORY USAGE: estimated bytes `key` costs (its entry and share of the bucket array,
-    /// the key's bytes, its TTL entry if any, and the value's heap), or None if missing.
+    /// the key's bytes and the value's heap), or None if missing.
     pub fn mem_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
-        let (stored, value) = self.dict.get_key_value(key)?;
-        let ttl = if self.expire_of(key).is_some() {
-            self.expires.entry_overhead()
-        } else {
-            0
+        let (stored, value, entry) = match self.persistent.get_key_value(key) {
+            Some((k, v)) => (k, v, self.persistent.entry_overhead()),
+            None => {
+                let (k, e) = self.volatile.get_key_value(key)?;
+                (k, &e.value, self.volatile.entry_overhead())
+            }
         };
-        Some(
-            self.dict.entry_overhead()
-                + hash::heap_size(stored.heap_size())
-                + ttl
-                + value.mem_usage(samples),
-        )
+        Some(entry + hash::heap_size(stored.heap_size()) + value.mem_usage(samples))
     }
 
     /// Set an absolute expiry on an existing key.
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
-        if let Some(t) = self.expires.get_mut(key) {
-            *t = when_ms;
-        } else if let Some((stored, _)) = self.dict.get_key_value(key) {
-            // The dict's key, shared: a count bump for a long key, not a copy.
-            let shared = stored.clone();
-            self.expires.insert(shared, when_ms);
+        if !self.volatile.is_empty()
+            && let Some(e) = self.volatile.get_mut(key)
+        {
+            e.at = when_ms;
+            return;
+        }
+        if let Some((stored, value, clock)) = self.persistent.take(key) {
+            let e = Expiring { value, at: when_ms };
+            self.volatile.insert_stamped(stored, e, clock);
         }
     }
 
     /// Remove the TTL; true if there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        self.expires.remove(key).is_some()
+        if self.volatile.is_empty() {
+            return false;
+        }
+        match self.volatile.take(key) {
+            Some((stored, e, clock)) => {
+                self.persistent.insert_stamped(stored, e.value, clock);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Delete `key` if its TTL has passed; true if it was deleted.
@@ -146,10 +255,63 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        self.dict.clear();
-        self.expires.clear();
+        self.persistent.clear();
+        self.volatile.clear();
         self.expire_cursor = 0;
         self.avg_ttl = 0;
+    }
+
+    /// Every key and value (KEYS, AOF rewrite, DEBUG DIGEST): keys without a TTL first.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.persistent
+            .iter()
+            .chain(self.volatile.iter().map(|(k, e)| (k, &e.value)))
+    }
+
+    /// Calls `f` on every key, value and expiry while consuming the database, letting go
+    /// of each copy-on-write segment once visited (see `Dict::try_for_each_consuming`):
+    /// how a BGSAVE snapshot is written.
+    pub fn try_for_each_consuming<E>(
+        self,
+        mut f: impl FnMut(&Key, &Value, Option<i64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.persistent
+            .try_for_each_consuming(|k, v| f(k, v, None))?;
+        self.volatile
+            .try_for_each_consuming(|k, e| f(k, &e.value, Some(e.at)))
+    }
+
+    /// SCAN over both dicts with one cursor: each step visits the keys whose hash matches
+    /// the cursor under the larger dict's mask, in both (`Dict::scan_masked`), so the pair
+    /// behaves as one table and Redis's guarantee holds (every key present for the whole
+    /// scan is returned, also one whose TTL changes meanwhile). Returns the next cursor.
+    pub fn scan<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a Key, &'a Value)) -> u64 {
+        let mask = match (self.persistent.scan_mask(), self.volatile.scan_mask()) {
+            (None, None) => return 0,
+            (a, b) => a.max(b).unwrap_or(0),
+        };
+        self.persistent.scan_masked(cursor, mask, &mut f);
+        self.volatile
+            .scan_masked(cursor, mask, |k, e| f(k, &e.value));
+        dict::next_cursor(cursor, mask)
+    }
+
+    /// A uniformly chosen key with its expiry, if any (RANDOMKEY, allkeys eviction).
+    pub fn random_entry(&self, rng: &mut Rng) -> Option<(&Key, Option<i64>)> {
+        let total = self.len() as u64;
+        if total == 0 {
+            return None;
+        }
+        if rng.below(total) < self.persistent.len() as u64 {
+            self.persistent.random(rng).map(|(k, _)| (k, None))
+        } else {
+            self.volatile.random(rng).map(|(k, e)| (k, Some(e.at)))
+        }
+    }
+
+    /// A uniformly chosen key with a TTL, and its expiry (volatile eviction policies).
+    pub fn random_volatile(&self, rng: &mut Rng) -> Option<(&Key, i64)> {
+        self.volatile.random(rng).map(|(k, e)| (k, e.at))
     }
 
     /// A random key that is not expired (expired samples are returned in `expired` so the
@@ -157,8 +319,8 @@ impl Db {
     pub fn random_key(&self, rng: &mut Rng, now_ms: i64, expired: &mut Vec<Key>) -> Option<Key> {
         let mut tries = 0;
         loop {
-            let (k, _) = self.dict.random(rng)?;
-            if self.is_expired(k, now_ms) {
+            let (k, at) = self.random_entry(rng)?;
+            if at.is_some_and(|t| t <= now_ms) {
                 tries += 1;
                 expired.push(k.clone());
                 // If every key is volatile and expired we could loop forever; Redis returns
@@ -172,9 +334,40 @@ impl Db {
         }
     }
 
-    /// One pass of the active expiry sampler: scans `expires` from the saved cursor,
-    /// collecting up to `sample` keys and the expired ones among them.
-    /// Returns (sampled, expired keys).
+    /// Incremental rehashing from the cron; true if more work remains.
+    pub fn rehash_steps(&mut self, steps: usize) -> bool {
+        let a = self.persistent.rehash_steps(steps);
+        let b = self.volatile.rehash_steps(steps);
+        a || b
+    }
+
+    /// Starts shrinking dicts that emptied out (the cron's resize check).
+    pub fn shrink_if_sparse(&mut self) {
+        self.persistent.shrink_if_sparse();
+        self.volatile.shrink_if_sparse();
+    }
+
+    /// DEBUG HTSTATS.
+    pub fn stats(&self) -> DbStats {
+        DbStats {
+            persistent: self.persistent.stats(),
+            volatile: self.volatile.stats(),
+        }
+    }
+
+    /// Bytes of the dicts' tables and entries (MEMORY STATS): keys without and with a TTL.
+    pub fn dict_mem_usage(&self) -> (usize, usize) {
+        let volatile = if self.volatile.is_empty() {
+            0
+        } else {
+            self.volatile.mem_usage()
+        };
+        (self.persistent.mem_usage(), volatile)
+    }
+
+    /// One pass of the active expiry sampler: scans the volatile keys from the saved
+    /// cursor, collecting up to `sample` keys and the expired ones among them.
+    /// Returns the number sampled.
     pub fn expire_sample(&mut self, sample: usize, now_ms: i64, out: &mut Vec<Key>) -> usize {
         let mut sampled = 0;
         let mut cursor = self.expire_cursor;
@@ -185,12 +378,12 @@ impl Db {
         let mut calls = 0;
         while sampled < sample && calls < sample * 4 {
             calls += 1;
-            cursor = self.expires.scan(cursor, |k, &t| {
+            cursor = self.volatile.scan(cursor, |k, e| {
                 sampled += 1;
-                if t <= now_ms {
+                if e.at <= now_ms {
                     out.push(k.clone());
                 } else {
-                    ttl_sum += t - now_ms;
+                    ttl_sum += e.at - now_ms;
                     ttl_n += 1;
                 }
             });
@@ -232,18 +425,90 @@ mod tests {
     }
 
     #[test]
-    fn expires_shares_the_dict_key() {
+    fn a_ttl_moves_the_key_between_dicts_with_its_stamp() {
         let mut db = Db::default();
         let long = b"a key longer than fits in place";
         db.set(long, Value::str(b"v"));
+        db.set_clock(long, 1234);
+        let stored = db.get_key_value(long).map(|(k, _)| k.as_ptr());
         db.set_expire(long, 100);
-        let in_dict = db.dict.get_key_value(&long[..]).map(|(k, _)| k.as_ptr());
-        let in_expires = db.expires.get_key_value(&long[..]).map(|(k, _)| k.as_ptr());
-        assert!(
-            in_dict.is_some() && in_dict == in_expires,
-            "one allocation for both"
-        );
+        assert_eq!((db.persistent.len(), db.volatile.len()), (0, 1));
+        // The same key bytes and access stamp, now with a TTL.
+        assert_eq!(db.get_key_value(long).map(|(k, _)| k.as_ptr()), stored);
+        assert_eq!(db.clock_of(long), Some(1234));
         assert_eq!(db.expire_of(long), Some(100));
+        db.set_expire(long, 200);
+        assert_eq!(db.expire_of(long), Some(200));
+        db.set_clock(long, 5678);
+        assert!(db.persist(long));
+        assert!(!db.persist(long));
+        assert_eq!((db.persistent.len(), db.volatile.len()), (1, 0));
+        assert_eq!(db.clock_of(long), Some(5678));
+        assert_eq!(db.expire_of(long), None);
+        // SET drops the TTL, SET KEEPTTL keeps it; both replace the value.
+        db.set_expire(long, 300);
+        db.set_keep_ttl(long, Value::str(b"w"));
+        assert_eq!(db.expire_of(long), Some(300));
+        assert!(matches!(db.get(long), Some(Value::Str(s)) if &*s.as_bytes() == b"w"));
+        assert!(!db.set(long, Value::str(b"x")));
+        assert_eq!(db.expire_of(long), None);
+        assert_eq!((db.persistent.len(), db.volatile.len()), (1, 0));
+        db.set_with_expire(long, Value::str(b"y"), Some(400));
+        assert_eq!((db.persistent.len(), db.volatile.len()), (0, 1));
+        assert!(db.remove(long).is_some());
+        assert!(db.is_empty());
+    }
+
+    /// SCAN's guarantee over the pair of dicts: every key present for the whole scan is
+    /// returned, while keys gain and lose TTLs and both dicts resize under it.
+    #[test]
+    fn scan_returns_every_stable_key_while_ttls_change() {
+        let mut rng = Rng::with_seed(7);
+        for round in 0..20u64 {
+            let mut db = Db::default();
+            let stable = 200 + round * 150;
+            for i in 0..stable {
+                db.set(format!("s{i}").as_bytes(), Value::str(b"v"));
+                if rng.below(2) == 0 {
+                    db.set_expire(format!("s{i}").as_bytes(), i64::MAX);
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor = 0;
+            let mut churn = 0u64;
+            loop {
+                cursor = db.scan(cursor, |k, _| {
+                    seen.insert(k.to_vec());
+                });
+                // Stable keys flip between the dicts; other keys come and go.
+                for _ in 0..5 {
+                    let k = format!("s{}", rng.below(stable));
+                    if db.expire_of(k.as_bytes()).is_some() {
+                        db.persist(k.as_bytes());
+                    } else {
+                        db.set_expire(k.as_bytes(), i64::MAX);
+                    }
+                    let t = format!("t{}", churn);
+                    churn += 1;
+                    db.set(t.as_bytes(), Value::str(b"x"));
+                    if rng.below(3) == 0 {
+                        db.set_expire(t.as_bytes(), i64::MAX);
+                    }
+                    if rng.below(2) == 0 {
+                        db.remove(format!("t{}", rng.below(churn)).as_bytes());
+                    }
+                }
+                if cursor == 0 {
+                    break;
+                }
+            }
+            for i in 0..stable {
+                assert!(
+                    seen.contains(format!("s{i}").as_bytes()),
+                    "round {round}: s{i} missed"
+                );
+            }
+        }
     }
 
     #[test]

@@ -943,11 +943,10 @@ impl Net {
             crate::expire::active_expire_cycle(state, crate::expire::Cycle::Slow { tick: period });
         }
         for db in &mut state.dbs {
-            if db.dict.rehash_steps(100) {
+            if db.rehash_steps(100) {
                 continue;
             }
-            db.dict.shrink_if_sparse();
-            db.expires.shrink_if_sparse();
+            db.shrink_if_sparse();
         }
         self.client_timeouts(state);
         self.soft_limit_timeouts(state);
