@@ -2,14 +2,13 @@
 //! one behind a thin, reference-counted pointer.
 //!
 //! Why not `Box<[u8]>`: a boxed key costs a 16-byte fat pointer in the dict entry plus an
-//! allocation of its own (32 bytes of malloc chunk for any key up to 24 bytes), and the
-//! expires dict held a second copy of every key with a TTL. Here:
+//! allocation of its own (32 bytes of malloc chunk for any key up to 24 bytes), and a
+//! second copy wherever the key is held twice. Here:
 //! - keys up to [`INLINE_MAX`] bytes (most keys: `user:1234`, `session:abcdef`) live in the
 //!   entry itself: no allocation, and a lookup compares them without a pointer chase;
 //! - a longer key is one allocation (a 4-byte count, then the bytes) shared by its clones:
-//!   the expires dict, a BGSAVE snapshot's copy-on-write segment copies and the sorted set's
-//!   dict and skiplist all point at the same bytes. The count is atomic because snapshots
-//!   are dropped on the save thread.
+//!   the copies a BGSAVE snapshot's copy-on-write segments make point at the same bytes.
+//!   The count is atomic because snapshots are dropped on the save thread.
 //!
 //! A `Key` hashes, compares and orders exactly as the `[u8]` it holds (`Borrow<[u8]>`), so
 //! dicts keyed by it are searched with a plain `&[u8]`, no allocation.

@@ -48,7 +48,7 @@ pub struct Db {
 
 /// A value with its absolute expiry time (unix ms).
 #[derive(Clone, Debug)]
-pub struct Expiring {
+struct Expiring {
     value: Value,
     at: i64,
 }
