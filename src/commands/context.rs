@@ -89,19 +89,19 @@ impl<'a> Ctx<'a> {
 
     /// Lookup for reading: lazy expiry, hit/miss statistics.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Value> {
-        self.expire_if_needed(key);
         let db = self.session.db;
         let state = &mut *self.state;
-        // (The borrow checker cannot yet see that the miss path below holds no borrow, so
-        // the hit leaves the lookup as a pointer.) CLIENT NO-TOUCH clients read without
-        // refreshing the key's access clock.
-        let keys = &state.dbs[db];
-        let found = if self.session.has(crate::state::flags::NO_TOUCH) {
-            keys.get(key)
-        } else {
-            keys.get_touched(key)
+        // CLIENT NO-TOUCH clients read without refreshing the key's access clock. (The
+        // borrow checker cannot yet see that the miss path below holds no borrow, so the
+        // hit leaves the lookup as a pointer.)
+        let touch = !self.session.has(crate::state::flags::NO_TOUCH);
+        let found = match state.dbs[db].read(key, state.now_ms, touch) {
+            Ok(found) => found.map(|v| v as *const Value),
+            Err(crate::db::Expired) => {
+                delete_expired(state, db, key);
+                None
+            }
         };
-        let found: Option<*const Value> = found.map(|v| v as *const _);
         if let Some(value) = found {
             state.stats.keyspace_hits += 1;
             // SAFETY: `value` points into `state.dbs`, which nothing has touched since the

@@ -53,6 +53,10 @@ struct Expiring {
     at: i64,
 }
 
+/// A key found past its expiry time (see `Db::read`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expired;
+
 /// Bucket counts and chain lengths of the two dicts, for DEBUG HTSTATS.
 pub struct DbStats {
     pub persistent: Vec<dict::TableStats>,
@@ -95,12 +99,28 @@ impl Db {
         }
     }
 
-    /// `get` that also records the access in the key's LRU clock or LFU counter.
-    pub fn get_touched(&self, key: &[u8]) -> Option<&Value> {
-        match self.persistent.get_touched(key) {
-            Some(v) => Some(v),
-            None if self.volatile.is_empty() => None,
-            None => self.volatile.get_touched(key).map(|e| &e.value),
+    /// A read with the expiry check in the same lookup: the value of a live key (its access
+    /// recorded in the LRU clock or LFU counter if `touch`), `Err(Expired)` for a key whose
+    /// time has passed (the caller deletes it). A key without a TTL costs one probe, one
+    /// with a TTL two, where `expire_if_needed` then `get` would take two and three.
+    pub fn read(&self, key: &[u8], now_ms: i64, touch: bool) -> Result<Option<&Value>, Expired> {
+        let found = if touch {
+            self.persistent.get_touched(key)
+        } else {
+            self.persistent.get(key)
+        };
+        if found.is_some() || self.volatile.is_empty() {
+            return Ok(found);
+        }
+        // (Touching a key about to be deleted as expired is harmless.)
+        let found = if touch {
+            self.volatile.get_touched(key)
+        } else {
+            self.volatile.get(key)
+        };
+        match found {
+            Some(e) if e.at <= now_ms => Err(Expired),
+            found => Ok(found.map(|e| &e.value)),
         }
     }
 
@@ -509,6 +529,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn read_checks_expiry_in_the_same_lookup() {
+        let mut db = Db::default();
+        db.set(b"plain", Value::str(b"1"));
+        db.set_with_expire(b"ttl", Value::str(b"2"), Some(100));
+        let text = |r: Result<Option<&Value>, Expired>| match r {
+            Ok(Some(Value::Str(s))) => Ok(Some(s.as_bytes().to_vec())),
+            Ok(Some(_)) => unreachable!("strings only"),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        assert_eq!(text(db.read(b"plain", 1000, true)), Ok(Some(b"1".to_vec())));
+        assert_eq!(text(db.read(b"ttl", 99, false)), Ok(Some(b"2".to_vec())));
+        assert_eq!(text(db.read(b"ttl", 100, true)), Err(Expired));
+        assert_eq!(text(db.read(b"missing", 0, true)), Ok(None));
+        // A read leaves the key in place; deleting it is the caller's part.
+        assert_eq!(db.len(), 2);
+        db.set_clock(b"ttl", 7);
+        db.read(b"ttl", 0, false).ok();
+        assert_eq!(db.clock_of(b"ttl"), Some(7), "no touch without `touch`");
     }
 
     #[test]
