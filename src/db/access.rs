@@ -64,6 +64,12 @@ pub fn new_stamp() -> u32 {
     }
 }
 
+/// The stamp of a key stamped `old` whose value was replaced: a new value is a new object,
+/// so the LRU clock restarts, while an LFU counter carries over (Redis's dbOverwrite).
+pub fn overwritten(old: u32) -> u32 {
+    if lfu_mode() { old } else { lru_clock() }
+}
+
 /// The stamp after an access to a key stamped `old`.
 pub fn touched(old: u32) -> u32 {
     if !lfu_mode() {

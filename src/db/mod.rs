@@ -164,13 +164,8 @@ impl Db {
         if !self.volatile.is_empty()
             && let Some((stored, _, clock)) = self.volatile.take(key)
         {
-            // An overwrite restarts the LRU clock; an LFU counter carries over (dbOverwrite).
-            let clock = if access::lfu_mode() {
-                clock
-            } else {
-                access::new_stamp()
-            };
-            self.persistent.insert_stamped(stored, value, clock);
+            self.persistent
+                .insert_stamped(stored, value, access::overwritten(clock));
             return false;
         }
         // One hash and one lookup: the key is copied only when it is new.
@@ -200,13 +195,8 @@ impl Db {
         };
         let e = Expiring { value, at };
         if let Some((stored, _, clock)) = self.persistent.take(key) {
-            // An overwrite restarts the LRU clock; an LFU counter carries over (dbOverwrite).
-            let clock = if access::lfu_mode() {
-                clock
-            } else {
-                access::new_stamp()
-            };
-            self.volatile.insert_stamped(stored, e, clock);
+            self.volatile
+                .insert_stamped(stored, e, access::overwritten(clock));
             return false;
         }
         self.volatile.upsert(key, e, || key.into()).is_none()
