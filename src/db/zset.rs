@@ -1040,21 +1040,26 @@ impl SkipList {
         None
     }
 
-    /// `zslUpdateScore`: moves (cur, member) to `new`, in place when the order allows.
-    fn update_score(&mut self, cur: f64, member: &[u8], new: f64) {
-        let update = self.find_update(cur, member);
-        let x = self.node(update[0]).level0().forward;
-        debug_assert!(x != NIL && *self.node(x).member == *member);
-        if x == NIL {
-            return;
-        }
-        let (back, next) = (self.node(x).backward, self.node(x).level0().forward);
-        if (back == NIL || self.node(back).score < new)
-            && (next == NIL || self.node(next).score > new)
-        {
+    /// `zslUpdateScore`: moves node `x`, holding (cur, member), to `new`; in place when the
+    /// order allows. Unlike Redis, which walks from the top first, the in-place case is
+    /// settled from the node's own neighbours (the member index found it), so a small
+    /// change of score (ZINCRBY on a leaderboard) costs no walk at all.
+    fn update_score(&mut self, x: u32, cur: f64, member: &[u8], new: f64) {
+        // Redis's test, `back < new < next` by score, needs one neighbour read: the one on
+        // the side the score moves to (the other's score is on the far side of `cur`).
+        let fits = if new > cur {
+            let next = self.node(x).level0().forward;
+            next == NIL || self.node(next).score > new
+        } else {
+            let back = self.node(x).backward;
+            back == NIL || self.node(back).score < new
+        };
+        if fits {
             self.node_mut(x).score = new;
             return;
         }
+        let update = self.find_update(cur, member);
+        debug_assert_eq!(self.node(update[0]).level0().forward, x);
         // Move the node itself rather than free and reinsert it (as Redis does): its
         // member index entry, slot and height stay, so the member is not hashed again.
         let height = (0..self.level)
@@ -1407,7 +1412,7 @@ impl ZSetValue {
                 Err(outcome) => outcome,
                 Ok(()) if score == cur => AddOutcome::Unchanged(cur),
                 Ok(()) => {
-                    b.update_score(cur, member, score);
+                    b.update_score(x, cur, member, score);
                     AddOutcome::Updated(score)
                 }
             }
@@ -2583,6 +2588,40 @@ mod tests {
 
     /// A set past `SEGREGATE_FROM` puts new nodes in the arena of their height; every
     /// operation keeps working across arenas, and emptying the set resets them all.
+    /// Small score changes stay in place (settled from the node's neighbours, no walk),
+    /// others move the node; either way the order, ranks and index stay right, also on
+    /// score ties, where only a move may put the member in its place.
+    #[test]
+    fn score_updates_in_place_and_by_moving_keep_the_order() {
+        let mut rng = Rng::with_seed(23);
+        let mut z = ZSetValue::new();
+        let mut model = std::collections::BTreeMap::new();
+        for i in 0..3000u64 {
+            let m = format!("m{i}").into_bytes();
+            let s = (i * 10) as f64;
+            z.add(&m, s, AddFlags::default(), BIG);
+            model.insert(m, s);
+        }
+        for step in 0..30_000u64 {
+            let m = format!("m{}", rng.below(3000)).into_bytes();
+            let cur = model[&m];
+            let new = match step % 4 {
+                // Inside the gap to the neighbours: in place.
+                0 | 1 => cur + rng.below(5) as f64 - 2.0,
+                // Onto a neighbour's score: a tie, ordered by member.
+                2 => cur + 10.0,
+                _ => rng.below(30_000) as f64,
+            };
+            z.add(&m, new, AddFlags::default(), BIG);
+            model.insert(m, new);
+        }
+        check_queries(&z, &model, &mut rng, true);
+        if let Repr::Skiplist(b) = &z.repr {
+            check_index(b);
+        }
+        assert_eq!(members(z.iter()), model_sorted(&model));
+    }
+
     #[test]
     fn big_sets_keep_tall_nodes_in_their_own_arenas() {
         let mut rng = Rng::with_seed(11);
