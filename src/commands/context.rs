@@ -115,8 +115,20 @@ impl<'a> Ctx<'a> {
 
     /// Lookup for writing: lazy expiry, no statistics.
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.expire_if_needed(key);
-        self.state.dbs[self.session.db].get_mut(key)
+        let db = self.session.db;
+        let state = &mut *self.state;
+        // Expiry checked in the same lookup (`Db::write`); the hit leaves it as a pointer
+        // for the same borrow-checker reason as in `lookup_read`.
+        let found = match state.dbs[db].write(key, state.now_ms) {
+            Ok(found) => found.map(|v| v as *mut Value),
+            Err(crate::db::Expired) => {
+                delete_expired(state, db, key);
+                None
+            }
+        };
+        // SAFETY: `found` points into `state.dbs`, untouched since the lookup; the result
+        // borrows `self` mutably, so nothing else can reach the value meanwhile.
+        found.map(|v| unsafe { &mut *v })
     }
 
     /// True if `key` exists (after lazy expiry); no statistics.

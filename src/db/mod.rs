@@ -124,6 +124,19 @@ impl Db {
         }
     }
 
+    /// `read` for a write: the value of a live key, writable; `Err(Expired)` for a key whose
+    /// time has passed (the caller deletes it).
+    pub fn write(&mut self, key: &[u8], now_ms: i64) -> Result<Option<&mut Value>, Expired> {
+        match self.persistent.get_mut(key) {
+            Some(v) => Ok(Some(v)),
+            None if self.volatile.is_empty() => Ok(None),
+            None => match self.volatile.get_mut(key) {
+                Some(e) if e.at <= now_ms => Err(Expired),
+                found => Ok(found.map(|e| &mut e.value)),
+            },
+        }
+    }
+
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         match self.persistent.get_mut(key) {
             Some(v) => Some(v),
@@ -541,6 +554,15 @@ mod tests {
         db.set_clock(b"ttl", 7);
         db.read(b"ttl", 0, false).ok();
         assert_eq!(db.clock_of(b"ttl"), Some(7), "no touch without `touch`");
+        // The same for writes.
+        assert!(matches!(db.write(b"plain", 1000), Ok(Some(_))));
+        if let Ok(Some(v)) = db.write(b"ttl", 99) {
+            *v = Value::str(b"3");
+        }
+        assert_eq!(text(db.read(b"ttl", 99, false)), Ok(Some(b"3".to_vec())));
+        assert!(matches!(db.write(b"ttl", 100), Err(Expired)));
+        assert!(matches!(db.write(b"missing", 0), Ok(None)));
+        assert_eq!(db.len(), 2);
     }
 
     #[test]
