@@ -497,7 +497,7 @@ fn write_command_base(dbs: &[Db], path: &Path) -> io::Result<()> {
             &mut out,
             [&b"SELECT"[..], num.format(i).as_bytes()].into_iter(),
         );
-        for (key, value) in db.iter() {
+        for (key, value, expire) in db.iter() {
             let batch = |cmd: &[u8], items: Vec<Vec<u8>>, per: usize, out: &mut Vec<u8>| {
                 for chunk in items.chunks(ITEMS_PER_CMD * per) {
                     let args = [cmd, &key[..]]
@@ -528,7 +528,7 @@ fn write_command_base(dbs: &[Db], path: &Path) -> io::Result<()> {
                     s.rewrite_commands(key, |args| encode_command(&mut out, args.iter().copied()));
                 }
             }
-            if let Some(t) = db.expire_of(key) {
+            if let Some(t) = expire {
                 encode_command(
                     &mut out,
                     [&b"PEXPIREAT"[..], &key[..], num.format(t).as_bytes()].into_iter(),

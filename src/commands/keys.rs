@@ -147,8 +147,8 @@ fn keys(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let db = ctx.db();
     let d = out.deferred();
     let mut n = 0;
-    for (k, _) in db.iter() {
-        if (all || glob_match(pattern, k, false)) && !db.is_expired(k, now) {
+    for (k, _, expire) in db.iter() {
+        if (all || glob_match(pattern, k, false)) && expire.is_none_or(|t| t > now) {
             out.bulk(k);
             n += 1;
         }

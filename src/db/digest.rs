@@ -5,8 +5,8 @@
 
 use sha1_smol::Sha1;
 
+use super::Value;
 use super::stream::StreamId;
-use super::{Db, Value};
 use crate::state::State;
 
 type Digest = [u8; 20];
@@ -77,14 +77,14 @@ fn value_digest(digest: &mut Digest, value: &Value) {
     }
 }
 
-fn key_entry_digest(db: &Db, key: &[u8], value: &Value) -> Digest {
+fn key_entry_digest(key: &[u8], value: &Value, has_expire: bool) -> Digest {
     let mut d = [0u8; 20];
     mix(&mut d, key);
     let mut vd = [0u8; 20];
     mix(&mut vd, value.type_name().as_bytes());
     value_digest(&mut vd, value);
     xor_digest(&mut d, &vd);
-    if db.expire_of(key).is_some() {
+    if has_expire {
         xor(&mut d, b"!!expire!!");
     }
     d
@@ -102,8 +102,8 @@ pub fn dataset_digest(state: &State) -> String {
             continue;
         }
         mix(&mut fin, &(i as u32).to_be_bytes());
-        for (k, v) in db.iter() {
-            let d = key_entry_digest(db, k, v);
+        for (k, v, expire) in db.iter() {
+            let d = key_entry_digest(k, v, expire.is_some());
             xor_digest(&mut fin, &d);
         }
     }

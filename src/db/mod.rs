@@ -284,11 +284,13 @@ impl Db {
         self.avg_ttl = 0;
     }
 
-    /// Every key and value (KEYS, AOF rewrite, DEBUG DIGEST): keys without a TTL first.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+    /// Every key, value and expiry (KEYS, AOF rewrite, DEBUG DIGEST): keys without a TTL
+    /// first. The expiry comes from the entry, so callers need no second lookup per key.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value, Option<i64>)> {
         self.persistent
             .iter()
-            .chain(self.volatile.iter().map(|(k, e)| (k, &e.value)))
+            .map(|(k, v)| (k, v, None))
+            .chain(self.volatile.iter().map(|(k, e)| (k, &e.value, Some(e.at))))
     }
 
     /// Calls `f` on every key, value and expiry while consuming the database, letting go
