@@ -82,7 +82,7 @@ fn pick_victim(
     for n in 0..dbs {
         let db = (state.evict_next_db + n) % dbs;
         let d = &state.dbs[db];
-        let mut best: Option<(&crate::db::Key, u64)> = None;
+        let mut best: Option<(&crate::db::DbKey, u64)> = None;
         for _ in 0..draws {
             let candidate = if volatile {
                 d.random_volatile(&mut state.rng)
@@ -96,17 +96,18 @@ fn pick_victim(
             let score = match rank {
                 Rank::Any => 0,
                 Rank::SoonestExpiry => u64::MAX - expire_at.max(0) as u64,
-                Rank::LeastRecentlyUsed => d.clock_of(&key[..]).map_or(0, crate::db::idle_seconds),
-                Rank::LeastFrequentlyUsed => d.clock_of(&key[..]).map_or(0, |s| {
-                    255 - u64::from(crate::db::access::decayed_counter(s))
-                }),
+                // The sampled key carries its stamp: no second lookup.
+                Rank::LeastRecentlyUsed => crate::db::idle_seconds(key.stamp()),
+                Rank::LeastFrequentlyUsed => {
+                    255 - u64::from(crate::db::access::decayed_counter(key.stamp()))
+                }
             };
             if best.is_none_or(|(_, s)| score > s) {
                 best = Some((key, score));
             }
         }
         if let Some((key, _)) = best {
-            let key = key.clone();
+            let key = crate::db::Key::from(key);
             state.evict_next_db = (db + 1) % dbs;
             return Some((db, key));
         }

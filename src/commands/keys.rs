@@ -226,7 +226,7 @@ fn scan(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             {
                 return;
             }
-            found.push(k.clone());
+            found.push(Key::from(k));
         });
         iterations -= 1;
         if cursor == 0 || iterations == 0 || found.len() >= opts.count {

@@ -34,9 +34,10 @@ use std::hash::{BuildHasher, Hash};
 use std::mem::{self, ManuallyDrop};
 use std::ptr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 
+use crate::db::key::DbKey;
 use crate::util::Rng;
 
 /// `Dict::rehash_idx` when no resize is in progress.
@@ -78,97 +79,85 @@ struct Entry<K, V, M> {
     next: Link<K, V, M>,
 }
 
-/// What an entry keeps beside its key and value: [`Stamped`] for the keyspace, [`Bare`]
-/// for the members of a big set or hash, which need neither a stamp nor a stored hash and
-/// are 8 bytes smaller without them (a set member's entry is a 32-byte malloc chunk
-/// rather than 48, a hash field's 48 rather than 64).
-pub trait Meta {
-    fn new(hash: u64) -> Self;
+/// What an entry keeps beside its key and value, or reads from its key: [`InKey`] for the
+/// keyspace (whose `DbKey`s carry the access stamp and some hash bits), [`Bare`] for
+/// everything else (the members of a big set or hash), which needs neither a stamp nor a
+/// stored hash. Both are empty, so an entry is key, value and link: a set member's entry
+/// is a 32-byte malloc chunk, a hash field's 48, a keyspace entry's 48.
+pub trait Meta<K> {
+    /// The meta of a new entry for `key`, placed by `hash`.
+    fn new(key: &K, hash: u64) -> Self;
     fn copy(&self) -> Self;
-    /// False when an entry whose key hashes to `hash` cannot be this one, so a chain walk
-    /// compares keys only where this says maybe.
-    fn may_hold(&self, hash: u64) -> bool;
+    /// False when an entry (holding `key`) cannot be the one hashing to `hash`, so a chain
+    /// walk compares keys only where this says maybe.
+    fn may_hold(&self, key: &K, hash: u64) -> bool;
     /// The hash that places the entry, if kept (else rehashing hashes the key again, as
     /// Redis's dict does).
     fn stored_hash(&self) -> Option<u64>;
     /// Records an access (LRU clock or LFU counter), if a stamp is kept.
-    fn touch(&mut self);
+    fn touch(&mut self, key: &K);
     /// Starts the stamp afresh (a new value is a new object to Redis), if kept.
-    fn restamp(&mut self);
+    fn restamp(&mut self, key: &K);
 }
 
-/// The low 32 bits of the hash, so that rehashing never reads (or rehashes) keys and
-/// chain walks compare keys only when the hashes match (tables never reach 2^32 buckets,
-/// so 32 bits place an entry as well as 64), and the entry's access stamp
-/// (`crate::db::access`: the LRU clock or the LFU counter of its last lookup, Redis's
-/// `robj->lru`), which OBJECT IDLETIME/FREQ and eviction read. The stamp is atomic so a
-/// read can refresh it through a shared reference, also in a segment a snapshot shares
-/// (the snapshot does not care about it).
-pub struct Stamped {
-    hash: u32,
-    clock: AtomicU32,
-}
+/// The keyspace's meta: nothing in the entry, the access stamp (`crate::db::access`: the
+/// LRU clock or LFU counter of the last lookup, Redis's `robj->lru`, which OBJECT
+/// IDLETIME/FREQ and eviction read) and 7 hash bits in the [`DbKey`] (see there why).
+pub struct InKey;
 
-impl Meta for Stamped {
+impl Meta<DbKey> for InKey {
     #[inline]
-    fn new(hash: u64) -> Self {
-        Stamped {
-            hash: hash as u32,
-            clock: AtomicU32::new(crate::db::access::new_stamp()),
-        }
+    fn new(key: &DbKey, hash: u64) -> Self {
+        key.note_hash(hash);
+        InKey
     }
     fn copy(&self) -> Self {
-        Stamped {
-            hash: self.hash,
-            clock: AtomicU32::new(self.clock.load(Relaxed)),
-        }
+        InKey
     }
     #[inline]
-    fn may_hold(&self, hash: u64) -> bool {
-        self.hash == hash as u32
+    fn may_hold(&self, key: &DbKey, hash: u64) -> bool {
+        key.may_hash_to(hash)
     }
     #[inline]
     fn stored_hash(&self) -> Option<u64> {
-        Some(u64::from(self.hash))
+        None
     }
     #[inline]
-    fn touch(&mut self) {
-        let clock = self.clock.get_mut();
-        *clock = crate::db::access::touched(*clock);
+    fn touch(&mut self, key: &DbKey) {
+        key.set_stamp(crate::db::access::touched(key.stamp()));
     }
     #[inline]
-    fn restamp(&mut self) {
-        *self.clock.get_mut() = crate::db::access::new_stamp();
+    fn restamp(&mut self, key: &DbKey) {
+        key.set_stamp(crate::db::access::new_stamp());
     }
 }
 
 /// Nothing beside key and value (see [`Meta`]).
 pub struct Bare;
 
-impl Meta for Bare {
-    #[inline]
-    fn new(_: u64) -> Self {
+impl<K> Meta<K> for Bare {
+    fn new(_: &K, _: u64) -> Self {
         Bare
     }
     fn copy(&self) -> Self {
         Bare
     }
     #[inline]
-    fn may_hold(&self, _: u64) -> bool {
+    fn may_hold(&self, _: &K, _: u64) -> bool {
         true
     }
     #[inline]
     fn stored_hash(&self) -> Option<u64> {
         None
     }
-    fn touch(&mut self) {}
-    fn restamp(&mut self) {}
+    fn touch(&mut self, _: &K) {}
+    fn restamp(&mut self, _: &K) {}
 }
 
 // The sizes `Meta`'s doc promises (a malloc chunk is the size plus 8, rounded up to 16).
 const _: () = assert!(size_of::<Entry<crate::db::Key, (), Bare>>() == 24);
 const _: () = assert!(size_of::<Entry<crate::db::Key, crate::db::Key, Bare>>() == 40);
-const _: () = assert!(size_of::<Entry<crate::db::Key, crate::db::Value, Stamped>>() == 56);
+const _: () = assert!(size_of::<Entry<DbKey, crate::db::Value, InKey>>() == 40);
 
 impl<K, V, M> Drop for Entry<K, V, M> {
     /// Frees the rest of the chain one entry at a time: the default drop would recurse
@@ -182,13 +171,13 @@ impl<K, V, M> Drop for Entry<K, V, M> {
     }
 }
 
-impl<K, V, M: Meta> Entry<K, V, M> {
+impl<K, V, M: Meta<K>> Entry<K, V, M> {
     fn matches<Q>(&self, hash: u64, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        self.meta.may_hold(hash) && self.key.borrow() == key
+        self.meta.may_hold(&self.key, hash) && self.key.borrow() == key
     }
 
     /// Key and value of an unlinked entry (fields of a type with a Drop impl cannot be
@@ -234,7 +223,7 @@ pub fn copied_bytes() -> u64 {
 }
 
 /// Replaces a shared segment by a private copy of it.
-fn copy_segment<K: Clone, V: Clone, M: Meta>(seg: &mut Segment<K, V, M>) {
+fn copy_segment<K: Clone, V: Clone, M: Meta<K>>(seg: &mut Segment<K, V, M>) {
     let before = crate::alloc::thread_allocated();
     *seg = seg.iter().map(|b| clone_chain(b.as_deref())).collect();
     COPIED_BYTES.fetch_add(crate::alloc::thread_allocated() - before, Relaxed);
@@ -252,7 +241,7 @@ unsafe fn unique_buckets<K, V, M>(seg: &mut Segment<K, V, M>) -> &mut [Link<K, V
 }
 
 /// The buckets of `seg`, copied first if a clone holds it.
-fn buckets_mut<K: Clone, V: Clone, M: Meta>(seg: &mut Segment<K, V, M>) -> &mut [Link<K, V, M>] {
+fn buckets_mut<K: Clone, V: Clone, M: Meta<K>>(seg: &mut Segment<K, V, M>) -> &mut [Link<K, V, M>] {
     if is_shared(seg) {
         copy_segment(seg);
     }
@@ -340,7 +329,7 @@ impl<K, V, M> Table<K, V, M> {
     }
 }
 
-impl<K: Clone, V: Clone, M: Meta> Table<K, V, M> {
+impl<K: Clone, V: Clone, M: Meta<K>> Table<K, V, M> {
     /// Bucket `i`, writable: its segment is allocated if needed and copied first if a
     /// clone shares it.
     fn bucket_mut(&mut self, i: usize) -> &mut Link<K, V, M> {
@@ -384,7 +373,7 @@ impl<K: Clone, V: Clone, M: Meta> Table<K, V, M> {
 }
 
 /// Copies a chain keeping its order, iteratively (a derived Clone would recurse per link).
-fn clone_chain<K: Clone, V: Clone, M: Meta>(src: Option<&Entry<K, V, M>>) -> Link<K, V, M> {
+fn clone_chain<K: Clone, V: Clone, M: Meta<K>>(src: Option<&Entry<K, V, M>>) -> Link<K, V, M> {
     let mut head = None;
     let mut tail = &mut head;
     let mut cur = src;
@@ -401,7 +390,7 @@ fn clone_chain<K: Clone, V: Clone, M: Meta>(src: Option<&Entry<K, V, M>>) -> Lin
     head
 }
 
-fn find<'a, K, V, M: Meta, Q>(
+fn find<'a, K, V, M: Meta<K>, Q>(
     mut cur: Option<&'a Entry<K, V, M>>,
     hash: u64,
     key: &Q,
@@ -419,7 +408,7 @@ where
     None
 }
 
-fn find_mut<'a, K, V, M: Meta, Q>(
+fn find_mut<'a, K, V, M: Meta<K>, Q>(
     link: &'a mut Link<K, V, M>,
     hash: u64,
     key: &Q,
@@ -439,7 +428,7 @@ where
 }
 
 /// Detaches the entry holding `key` from the chain starting at `link`.
-fn unlink<K, V, M: Meta, Q>(
+fn unlink<K, V, M: Meta<K>, Q>(
     mut link: &mut Link<K, V, M>,
     hash: u64,
     key: &Q,
@@ -491,7 +480,7 @@ pub struct TableStats {
     pub chain_lengths: Vec<usize>,
 }
 
-pub struct Dict<K, V, S = RandomSeeded, M = Stamped> {
+pub struct Dict<K, V, S = RandomSeeded, M = Bare> {
     /// `ht[1]` holds buckets only while a resize is in progress.
     ht: [Table<K, V, M>; 2],
     /// While rehashing: the next `ht[0]` bucket to move (all buckets before it are empty);
@@ -501,7 +490,7 @@ pub struct Dict<K, V, S = RandomSeeded, M = Stamped> {
     hasher: S,
 }
 
-impl<K, V, M: Meta> Dict<K, V, RandomSeeded, M> {
+impl<K, V, M: Meta<K>> Dict<K, V, RandomSeeded, M> {
     pub fn new() -> Self {
         Self::with_hasher(RandomSeeded)
     }
@@ -516,7 +505,7 @@ impl<K, V, M: Meta> Dict<K, V, RandomSeeded, M> {
     }
 }
 
-impl<K, V, S: Default, M: Meta> Default for Dict<K, V, S, M> {
+impl<K, V, S: Default, M: Meta<K>> Default for Dict<K, V, S, M> {
     fn default() -> Self {
         Self::with_hasher(S::default())
     }
@@ -529,7 +518,7 @@ fn table_size_for(n: usize) -> usize {
         .unwrap_or(1 << (usize::BITS - 1))
 }
 
-impl<K, V, S, M: Meta> Dict<K, V, S, M> {
+impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
     /// An empty dict hashing with `hasher` (tests use colliding hashers).
     pub fn with_hasher(hasher: S) -> Self {
         Dict {
@@ -918,7 +907,7 @@ pub(crate) fn next_cursor(v: u64, mask: u64) -> u64 {
     (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
 }
 
-impl<K: Hash + Eq, V, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
+impl<K: Hash + Eq, V, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M> {
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
     }
@@ -992,72 +981,51 @@ impl<K: Hash + Eq, V, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
     }
 }
 
-/// The access stamps of the keyspace's entries.
-impl<K: Hash + Eq, V, S: BuildHasher> Dict<K, V, S, Stamped> {
+/// The access stamps of the keyspace's entries (kept in their keys).
+impl<V, S: BuildHasher> Dict<DbKey, V, S, InKey> {
     /// `get` that also records the access (the entry's clock, for LRU).
-    pub fn get_touched<Q>(&self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub fn get_touched(&self, key: &[u8]) -> Option<&V> {
         self.lookup(key).map(|e| {
-            let clock = &e.meta.clock;
-            clock.store(crate::db::access::touched(clock.load(Relaxed)), Relaxed);
+            e.key.set_stamp(crate::db::access::touched(e.key.stamp()));
             &e.value
         })
     }
 
     /// Sets the access clock of `key` (RESTORE ... IDLETIME); false if it is missing.
-    pub fn set_clock<Q>(&self, key: &Q, clock: u32) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lookup(key)
-            .map(|e| e.meta.clock.store(clock, Relaxed))
-            .is_some()
+    pub fn set_clock(&self, key: &[u8], clock: u32) -> bool {
+        self.lookup(key).map(|e| e.key.set_stamp(clock)).is_some()
     }
 
-    /// The access clock of `key` (see `Entry`).
-    pub fn clock_of<Q>(&self, key: &Q) -> Option<u32>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.lookup(key).map(|e| e.meta.clock.load(Relaxed))
+    /// The access clock of `key`.
+    pub fn clock_of(&self, key: &[u8]) -> Option<u32> {
+        self.lookup(key).map(|e| e.key.stamp())
     }
 }
 
 /// Moving keyspace entries between dicts with their access stamps.
-impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Dict<K, V, S, Stamped> {
+impl<V: Clone, S: BuildHasher> Dict<DbKey, V, S, InKey> {
     /// Removes `key`, returning the stored key, the value and the access stamp.
-    pub fn take<Q>(&mut self, key: &Q) -> Option<(K, V, u32)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    pub fn take(&mut self, key: &[u8]) -> Option<(DbKey, V, u32)> {
         let entry = self.unlink_entry(key)?;
-        let clock = entry.meta.clock.load(Relaxed);
         let (k, v) = (*entry).into_parts();
+        let clock = k.stamp();
         Some((k, v, clock))
     }
 
     /// Adds `key`, which must be absent, with the access stamp `clock`.
-    pub fn insert_stamped(&mut self, key: K, value: V, clock: u32) {
+    pub fn insert_stamped(&mut self, key: DbKey, value: V, clock: u32) {
         let h = self.hash(&key);
         self.prepare_insert();
-        debug_assert!(self.get(&key).is_none());
-        let meta = Stamped {
-            hash: h as u32,
-            clock: AtomicU32::new(clock),
-        };
+        debug_assert!(self.get(key.as_bytes()).is_none());
+        key.set_stamp(clock);
+        let meta = InKey::new(&key, h);
         self.push_new(h, key, value, meta);
     }
 }
 
 /// Everything that writes: a write first copies the segment it touches if a clone still
 /// shares it, hence `Clone` keys and values.
-impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M> {
     /// Every value, writable (copies all segments still shared with a clone).
     pub fn iter_mut(&mut self) -> IterMut<'_, K, V, M> {
         let remaining = self.len();
@@ -1090,7 +1058,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
             .bucket_holding(i0, h, key)
             .and_then(|b| find_mut(b, h, key))
         {
-            e.meta.touch();
+            e.meta.touch(&e.key);
             return Some(&mut e.value);
         }
         if rehashing {
@@ -1099,7 +1067,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
                 .bucket_holding(i1, h, key)
                 .and_then(|b| find_mut(b, h, key))
                 .map(|e| {
-                    e.meta.touch();
+                    e.meta.touch(&e.key);
                     &mut e.value
                 });
         }
@@ -1113,7 +1081,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
         match self.replace_value(h, &key, value) {
             Ok(old) => Some(old),
             Err(value) => {
-                self.push_new(h, key, value, M::new(h));
+                let meta = M::new(&key, h);
+                self.push_new(h, key, value, meta);
                 None
             }
         }
@@ -1134,7 +1103,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
             Err(value) => {
                 let owned = make_key();
                 debug_assert!(owned.borrow() == key);
-                self.push_new(h, owned, value, M::new(h));
+                let meta = M::new(&owned, h);
+                self.push_new(h, owned, value, meta);
                 None
             }
         }
@@ -1171,7 +1141,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> Dict<K, V, S, M> {
                 // A new value is a new object to Redis: its LRU clock starts now, while an
                 // LFU counter carries over (dbOverwrite).
                 if !crate::db::access::lfu_mode() {
-                    e.meta.restamp();
+                    e.meta.restamp(&e.key);
                 }
                 return Ok(mem::replace(&mut e.value, value));
             }
@@ -1387,13 +1357,15 @@ impl<K, V, S: Clone, M> Clone for Dict<K, V, S, M> {
     }
 }
 
-impl<K: fmt::Debug, V: fmt::Debug, S, M: Meta> fmt::Debug for Dict<K, V, S, M> {
+impl<K: fmt::Debug, V: fmt::Debug, S, M: Meta<K>> fmt::Debug for Dict<K, V, S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone, M: Meta> FromIterator<(K, V)> for Dict<K, V, RandomSeeded, M> {
+impl<K: Hash + Eq + Clone, V: Clone, M: Meta<K>> FromIterator<(K, V)>
+    for Dict<K, V, RandomSeeded, M>
+{
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut dict = Dict::new();
         for (k, v) in iter {
@@ -1413,7 +1385,7 @@ type SegmentIterMut<'a, K, V, M> = std::iter::Chain<
 >;
 
 /// Iterator over `(&K, &V)`, in bucket order.
-pub struct Iter<'a, K, V, M = Stamped> {
+pub struct Iter<'a, K, V, M = Bare> {
     segments: SegmentIter<'a, K, V, M>,
     buckets: std::slice::Iter<'a, Link<K, V, M>>,
     cur: Option<&'a Entry<K, V, M>>,
@@ -1449,7 +1421,7 @@ impl<'a, K, V, M> Iterator for Iter<'a, K, V, M> {
 impl<K, V, M> ExactSizeIterator for Iter<'_, K, V, M> {}
 
 /// Iterator over `(&K, &mut V)`, in bucket order. Built only once no segment is shared.
-pub struct IterMut<'a, K, V, M = Stamped> {
+pub struct IterMut<'a, K, V, M = Bare> {
     segments: SegmentIterMut<'a, K, V, M>,
     buckets: std::slice::IterMut<'a, Link<K, V, M>>,
     cur: Option<&'a mut Entry<K, V, M>>,
@@ -1494,14 +1466,14 @@ impl<'a, K, V, M> Iterator for IterMut<'a, K, V, M> {
 impl<K, V, M> ExactSizeIterator for IterMut<'_, K, V, M> {}
 
 /// Owning iterator over `(K, V)`.
-pub struct IntoIter<K, V, M = Stamped> {
+pub struct IntoIter<K, V, M = Bare> {
     tables: [Table<K, V, M>; 2],
     table: usize,
     /// Bucket index within the current table.
     bucket: usize,
 }
 
-impl<K: Clone, V: Clone, M: Meta> Iterator for IntoIter<K, V, M> {
+impl<K: Clone, V: Clone, M: Meta<K>> Iterator for IntoIter<K, V, M> {
     type Item = (K, V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1537,9 +1509,9 @@ impl<K: Clone, V: Clone, M: Meta> Iterator for IntoIter<K, V, M> {
     }
 }
 
-impl<K: Clone, V: Clone, M: Meta> ExactSizeIterator for IntoIter<K, V, M> {}
+impl<K: Clone, V: Clone, M: Meta<K>> ExactSizeIterator for IntoIter<K, V, M> {}
 
-impl<K: Clone, V: Clone, S, M: Meta> IntoIterator for Dict<K, V, S, M> {
+impl<K: Clone, V: Clone, S, M: Meta<K>> IntoIterator for Dict<K, V, S, M> {
     type Item = (K, V);
     type IntoIter = IntoIter<K, V, M>;
 
@@ -1552,7 +1524,7 @@ impl<K: Clone, V: Clone, S, M: Meta> IntoIterator for Dict<K, V, S, M> {
     }
 }
 
-impl<'a, K, V, S, M: Meta> IntoIterator for &'a Dict<K, V, S, M> {
+impl<'a, K, V, S, M: Meta<K>> IntoIterator for &'a Dict<K, V, S, M> {
     type Item = (&'a K, &'a V);
     type IntoIter = Iter<'a, K, V, M>;
 
@@ -1561,7 +1533,7 @@ impl<'a, K, V, S, M: Meta> IntoIterator for &'a Dict<K, V, S, M> {
     }
 }
 
-impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta> IntoIterator
+impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> IntoIterator
     for &'a mut Dict<K, V, S, M>
 {
     type Item = (&'a K, &'a mut V);
@@ -1613,7 +1585,7 @@ mod tests {
         d.ht[0] = Table::with_buckets(table_size_for(chains as usize));
         for k in 0..n {
             let h = d.hash(&k);
-            d.push_new(h, k, k * 2, Stamped::new(h));
+            d.push_new(h, k, k * 2, Bare);
         }
         d
     }
@@ -1680,24 +1652,29 @@ mod tests {
         }
     }
 
+    /// The keyspace's entries: stamps and hash bits in `DbKey`s, inline and heap ones.
     #[test]
-    fn matches_std_hashmap_under_random_operations() {
-        matches_std_hashmap::<Stamped>();
+    fn keyspace_entries_match_std_hashmap_under_random_operations() {
+        matches_std_hashmap::<DbKey, InKey>(|k| {
+            // 1 to 31 bytes: inline (up to 12) and heap keys.
+            let len = 1 + (k % 31) as usize;
+            DbKey::new(format!("{k:0>len$}").as_bytes())
+        });
     }
 
     /// Without stored hashes, rehashing hashes keys again and chain walks compare every key.
     #[test]
     fn bare_entries_match_std_hashmap_under_random_operations() {
-        matches_std_hashmap::<Bare>();
+        matches_std_hashmap::<u64, Bare>(|k| k);
     }
 
-    fn matches_std_hashmap<M: Meta>() {
+    fn matches_std_hashmap<K: Hash + Eq + Clone, M: Meta<K>>(key: impl Fn(u64) -> K) {
         let mut rng = Rng::with_seed(99);
-        type Under<M> = Dict<u64, u64, RandomSeeded, M>;
-        let mut d: Under<M> = Dict::new();
+        type Under<K, M> = Dict<K, u64, RandomSeeded, M>;
+        let mut d: Under<K, M> = Dict::new();
         let mut model: HashMap<u64, u64> = HashMap::new();
         // A snapshot taken mid-run must keep its contents while the original changes.
-        let mut snapshot: Option<(Under<M>, HashMap<u64, u64>)> = None;
+        let mut snapshot: Option<(Under<K, M>, HashMap<u64, u64>)> = None;
         for round in 0..6u64 {
             if round == 3 {
                 snapshot = Some((d.clone(), model.clone()));
@@ -1709,11 +1686,11 @@ mod tests {
                 let op = rng.below(100);
                 if op < insert_bias {
                     let v = rng.next_u64();
-                    assert_eq!(d.insert(k, v), model.insert(k, v));
+                    assert_eq!(d.insert(key(k), v), model.insert(k, v));
                 } else if op < insert_bias + 10 {
-                    assert_eq!(d.get_mut(&k).copied(), model.get(&k).copied());
+                    assert_eq!(d.get_mut(&key(k)).copied(), model.get(&k).copied());
                 } else {
-                    assert_eq!(d.remove(&k), model.remove_entry(&k));
+                    assert_eq!(d.remove(&key(k)).map(|(_, v)| v), model.remove(&k));
                 }
                 if rng.below(1000) == 0 {
                     d.rehash_steps(rng.below(50) as usize);
@@ -1722,18 +1699,18 @@ mod tests {
                 assert_eq!(d.len(), model.len());
             }
             for (k, v) in &model {
-                assert_eq!(d.get(k), Some(v));
+                assert_eq!(d.get(&key(*k)), Some(v));
             }
         }
-        let mut all: Vec<(u64, u64)> = d.into_iter().collect();
-        let mut expected: Vec<(u64, u64)> = model.into_iter().collect();
+        let mut all: Vec<u64> = d.into_iter().map(|(_, v)| v).collect();
+        let mut expected: Vec<u64> = model.into_values().collect();
         all.sort_unstable();
         expected.sort_unstable();
         assert_eq!(all, expected);
         let (frozen, frozen_model) = snapshot.expect("taken in round 3");
         assert_eq!(frozen.len(), frozen_model.len());
         for (k, v) in &frozen_model {
-            assert_eq!(frozen.get(k), Some(v));
+            assert_eq!(frozen.get(&key(*k)), Some(v));
         }
     }
 
@@ -2430,8 +2407,8 @@ mod tests {
         assert_eq!(format!("{small:?}"), "{1: 2}");
         let empty_mem = Dict::<u64, u64>::new().mem_usage();
         let full = copy.mem_usage();
-        assert!(full >= empty_mem + 100 * mem::size_of::<Entry<u64, u64, Stamped>>() + 128 * 8);
-        assert_eq!(mem::size_of::<Link<u64, u64, Stamped>>(), 8);
+        assert!(full >= empty_mem + 100 * mem::size_of::<Entry<u64, u64, Bare>>() + 128 * 8);
+        assert_eq!(mem::size_of::<Link<u64, u64, Bare>>(), 8);
         assert_eq!(mem::size_of::<Dict<Box<[u8]>, Box<[u8]>>>(), 56);
     }
 }

@@ -12,6 +12,7 @@ use std::fmt;
 
 use super::dict::{Bare, Dict, Meta, RandomSeeded};
 use super::key::Key;
+use super::tagged::{Untagged, tagged_repr};
 use super::thin_buf::ThinBuf;
 use crate::util::Rng;
 
@@ -46,6 +47,7 @@ const ALLOC_OVERHEAD: usize = 8;
 /// needs no other allocation; lookups are linear, which is what the small thresholds are
 /// for.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Listpack {
     buf: ThinBuf,
 }
@@ -261,6 +263,7 @@ const MAX_PAIR_HEADER: usize = 21;
 /// pair with both lengths at 15 or more (rare under the 64-byte default limit) costs
 /// three.
 #[derive(Clone, Default)]
+#[repr(transparent)]
 struct PairPack {
     buf: ThinBuf,
 }
@@ -289,6 +292,11 @@ fn encode_pair_header(field_len: usize, value_len: usize, out: &mut [u8]) -> usi
     }
     h
 }
+
+// SAFETY: `repr(transparent)` over a `ThinBuf`, which is `Untagged`.
+unsafe impl Untagged for PairPack {}
+// SAFETY: `repr(transparent)` over a `ThinBuf`, which is `Untagged`.
+unsafe impl Untagged for Listpack {}
 
 impl PairPack {
     /// Number of pairs.
@@ -399,25 +407,26 @@ impl PairPack {
 /// bytes a field, against Redis's 82).
 type Table = Dict<Key, Key, RandomSeeded, Bare>;
 
-#[derive(Clone)]
-/// Each encoding one pointer (a thin pair pack, a boxed table): a hash key's value is two
-/// words (see `db::value`).
-enum Repr {
-    /// What Redis calls (and OBJECT ENCODING reports as) a listpack.
-    Listpack(PairPack),
-    Table(Box<Table>),
+tagged_repr! {
+    /// Each encoding one pointer (a thin pair pack, a boxed table), packed into one word
+    /// (`db::tagged`): a hash is 8 bytes of its key's `Value`.
+    enum Repr, ReprRef, ReprMut in PackedRepr {
+        /// What Redis calls (and OBJECT ENCODING reports as) a listpack.
+        Listpack(PairPack),
+        Table(Box<Table>) = 1,
+    }
 }
 
 /// A Redis hash value.
 #[derive(Clone)]
 pub struct HashValue {
-    repr: Repr,
+    repr: PackedRepr,
 }
 
 impl Default for HashValue {
     fn default() -> Self {
         HashValue {
-            repr: Repr::Listpack(PairPack::default()),
+            repr: PackedRepr::new(Repr::Listpack(PairPack::default())),
         }
     }
 }
@@ -441,9 +450,9 @@ impl HashValue {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Listpack(lp) => lp.len(),
-            Repr::Table(t) => t.len(),
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => lp.len(),
+            ReprRef::Table(t) => t.len(),
         }
     }
 
@@ -453,20 +462,20 @@ impl HashValue {
 
     /// The name `OBJECT ENCODING` reports.
     pub fn encoding(&self) -> &'static str {
-        match &self.repr {
-            Repr::Listpack(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match self.repr.get() {
+            ReprRef::Listpack(_) => "listpack",
+            ReprRef::Table(_) => "hashtable",
         }
     }
 
     pub fn is_listpack(&self) -> bool {
-        matches!(self.repr, Repr::Listpack(_))
+        matches!(self.repr.get(), ReprRef::Listpack(_))
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        match &self.repr {
-            Repr::Listpack(lp) => lp.find(field).map(|at| lp.value(at)),
-            Repr::Table(t) => t.get(field).map(|v| v.as_bytes()),
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => lp.find(field).map(|at| lp.value(at)),
+            ReprRef::Table(t) => t.get(field).map(|v| v.as_bytes()),
         }
     }
 
@@ -481,12 +490,12 @@ impl HashValue {
 
     /// Converts to the hashtable encoding (no-op if already there).
     pub fn convert_to_table(&mut self) {
-        if let Repr::Listpack(lp) = &self.repr {
+        if let ReprRef::Listpack(lp) = self.repr.get() {
             let mut table = Table::new();
             for (f, v) in lp.iter() {
                 table.insert(f.into(), v.into());
             }
-            self.repr = Repr::Table(Box::new(table));
+            self.repr.set(Repr::Table(Box::new(table)));
         }
     }
 
@@ -513,13 +522,13 @@ impl HashValue {
     /// the field or value is too long for a listpack, or the listpack grows too big
     /// (Redis's `hashTypeSet`).
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
-        if let Repr::Listpack(_) = self.repr
+        if self.is_listpack()
             && (field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value)
         {
             self.convert_to_table();
         }
-        match &mut self.repr {
-            Repr::Listpack(lp) => {
+        match self.repr.get_mut() {
+            ReprMut::Listpack(lp) => {
                 if let Some(at) = lp.find(field) {
                     lp.set_value(at, value);
                     return false;
@@ -530,7 +539,7 @@ impl HashValue {
                 }
                 true
             }
-            Repr::Table(t) => {
+            ReprMut::Table(t) => {
                 if let Some(v) = t.get_mut(field) {
                     *v = Key::new(value);
                     return false;
@@ -551,30 +560,30 @@ impl HashValue {
 
     /// Removes a field; true if it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match &mut self.repr {
-            Repr::Listpack(lp) => match lp.find(field) {
+        match self.repr.get_mut() {
+            ReprMut::Listpack(lp) => match lp.find(field) {
                 Some(at) => {
                     lp.remove(at);
                     true
                 }
                 None => false,
             },
-            Repr::Table(t) => t.remove(field).is_some(),
+            ReprMut::Table(t) => t.remove(field).is_some(),
         }
     }
 
     /// Fields and values, in Redis's order for a listpack (insertion order).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        match &self.repr {
-            Repr::Listpack(lp) => Either::Left(lp.iter()),
-            Repr::Table(t) => Either::Right(t.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()))),
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => Either::Left(lp.iter()),
+            ReprRef::Table(t) => Either::Right(t.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()))),
         }
     }
 
     /// One random field and its value (HRANDFIELD without a count).
     pub fn random_pair(&self, rng: &mut Rng) -> Option<(&[u8], &[u8])> {
-        match &self.repr {
-            Repr::Listpack(lp) => {
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => {
                 let n = lp.len();
                 if n == 0 {
                     return None;
@@ -582,7 +591,7 @@ impl HashValue {
                 let at = lp.nth(rng.below(n as u64) as usize)?;
                 Some((lp.field(at), lp.value(at)))
             }
-            Repr::Table(t) => t.random(rng).map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+            ReprRef::Table(t) => t.random(rng).map(|(k, v)| (k.as_bytes(), v.as_bytes())),
         }
     }
 
@@ -594,8 +603,8 @@ impl HashValue {
         rng: &mut Rng,
         mut f: impl FnMut(&[u8], &[u8]),
     ) {
-        match &self.repr {
-            Repr::Listpack(lp) => {
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => {
                 if lp.len() == 0 {
                     return;
                 }
@@ -606,7 +615,7 @@ impl HashValue {
                     f(lp.field(at), lp.value(at));
                 }
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 for _ in 0..count {
                     match t.random(rng) {
                         Some((k, v)) => f(k, v),
@@ -631,8 +640,8 @@ impl HashValue {
             self.iter().for_each(|(k, v)| f(k, v));
             return;
         }
-        match &self.repr {
-            Repr::Listpack(lp) => {
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => {
                 let mut chosen = Vec::with_capacity(count);
                 select_sorted(n, count, rng, |i| chosen.push(i));
                 let mut next = chosen.iter().copied().peekable();
@@ -644,7 +653,7 @@ impl HashValue {
                     }
                 }
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 if count * 3 > n {
                     // Most of the hash is wanted: one pass of selection sampling.
                     let mut it = t.iter();
@@ -669,12 +678,12 @@ impl HashValue {
     /// it produced `count` reply elements (two per entry, as Redis counts them); a
     /// listpack is returned whole with cursor 0.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
-        match &self.repr {
-            Repr::Listpack(_) => {
+        match self.repr.get() {
+            ReprRef::Listpack(_) => {
                 self.iter().for_each(|(k, v)| f(k, v));
                 0
             }
-            Repr::Table(t) => scan_dict(t, cursor, count.div_ceil(2), count, |k, v| f(k, v)),
+            ReprRef::Table(t) => scan_dict(t, cursor, count.div_ceil(2), count, |k, v| f(k, v)),
         }
     }
 
@@ -682,9 +691,9 @@ impl HashValue {
     /// the keyspace entry). A table's fields and values are measured on the first
     /// `samples` pairs and extrapolated, as Redis does.
     pub fn mem_usage(&self, samples: usize) -> usize {
-        match &self.repr {
-            Repr::Listpack(lp) => lp.buf.allocated(),
-            Repr::Table(t) => {
+        match self.repr.get() {
+            ReprRef::Listpack(lp) => lp.buf.allocated(),
+            ReprRef::Table(t) => {
                 let sizes = t
                     .iter()
                     .map(|(k, v)| heap_size(k.heap_size()) + heap_size(v.heap_size()));
@@ -739,7 +748,7 @@ fn select_sorted_iter<T>(
 
 /// Redis's scanGenericCommand loop over a dict: keep visiting buckets until `entries`
 /// entries were seen, the scan wrapped, or 10*`count` buckets were tried.
-pub(crate) fn scan_dict<K, V, M: Meta>(
+pub(crate) fn scan_dict<K, V, M: Meta<K>>(
     d: &Dict<K, V, RandomSeeded, M>,
     mut cursor: u64,
     entries: usize,
@@ -875,7 +884,7 @@ mod tests {
         let mut h = HashValue::new();
         h.set(b"name", b"alice", &limits());
         h.set(b"a-field-of-15-b", b"v", &limits());
-        let Repr::Listpack(lp) = &h.repr else {
+        let ReprRef::Listpack(lp) = h.repr.get() else {
             panic!("listpack expected")
         };
         // 1 + 4 + 5, then 2 + 15 + 1 (a field of 15 bytes takes the varint).

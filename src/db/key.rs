@@ -99,6 +99,11 @@ impl Key {
                 },
             };
         }
+        Key::new_heap(data)
+    }
+
+    /// A key in the heap form, whatever its length.
+    fn new_heap(data: &[u8]) -> Key {
         let layout = heap_layout(data.len());
         // SAFETY: the layout's size is at least HEADER, so not zero.
         let raw = unsafe { alloc(layout) };
@@ -293,12 +298,308 @@ impl From<&str> for Key {
     }
 }
 
+/// Longest keyspace key stored in place: of a [`DbKey`]'s 16 bytes, 3 hold the access
+/// stamp and 1 the form.
+pub const DB_INLINE_MAX: usize = 12;
+/// A [`DbKey`]'s form byte for a heap key has this bit set; its other 7 bits are 7 bits of
+/// the key's hash. An inline key's form byte is its length.
+const DB_HEAP_FORM: u8 = 0x80;
+
+/// The heap form of a [`DbKey`]: the same allocation as a heap [`Key`]'s (a count, then
+/// the bytes), so the two share it.
+#[repr(C, packed(4))]
+#[derive(Clone, Copy)]
+struct DbHeap {
+    ptr: NonNull<AtomicU32>,
+    len: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+union DbBody {
+    /// The key, zero-padded.
+    inline: [u8; DB_INLINE_MAX],
+    heap: DbHeap,
+}
+
+/// A key of the keyspace: a [`Key`] that also carries its entry's access stamp (the LRU
+/// clock or LFU counter of `crate::db::access`, 24 bits as Redis's `robj->lru`).
+///
+/// Why the stamp lives here rather than beside the key in the dict entry: an entry of key
+/// (16 bytes), `Value` (16) and chain link (8) is 40 bytes, a 48-byte malloc chunk; one
+/// more field of any size makes it a 64-byte chunk, 16 bytes more per key. The price is
+/// keys of 13 to 15 bytes, which go to the heap here (a 32-byte chunk).
+///
+/// A heap key's form byte also keeps 7 bits of its hash, so a chain walk passes over a
+/// heap key that cannot match without reading its bytes (the dict stores no hash for the
+/// keyspace, see `dict::InKey`).
+pub struct DbKey {
+    body: DbBody,
+    /// Low byte: the form (see [`DB_HEAP_FORM`]); high 24 bits: the stamp. Atomic because
+    /// a read refreshes the stamp through a shared reference, also while a snapshot
+    /// shares the entry; only the event loop writes it.
+    tail: AtomicU32,
+}
+
+// SAFETY: as `Key`: the bytes are never written after construction, the shared count and
+// the tail are atomic.
+unsafe impl Send for DbKey {}
+// SAFETY: as above.
+unsafe impl Sync for DbKey {}
+
+const _: () = assert!(size_of::<DbKey>() == 16);
+
+impl DbKey {
+    pub fn new(data: &[u8]) -> DbKey {
+        DbKey::from(Key::new(data))
+    }
+
+    fn form(&self) -> u8 {
+        self.tail.load(Ordering::Relaxed) as u8
+    }
+
+    fn heap(&self) -> Option<DbHeap> {
+        if self.form() & DB_HEAP_FORM == 0 {
+            return None;
+        }
+        // SAFETY: the form byte says the heap form was written (read only then: an inline
+        // key's bytes need not make a valid pointer).
+        Some(unsafe { self.body.heap })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self.heap() {
+            // SAFETY: an inline key's form byte is its length, at most DB_INLINE_MAX.
+            None => unsafe { self.body.inline.get_unchecked(..self.form() as usize) },
+            // SAFETY: as `Key::as_bytes`: `len` bytes follow the count, for as long as
+            // this key holds a count.
+            Some(heap) => unsafe {
+                std::slice::from_raw_parts(
+                    heap.ptr.as_ptr().cast::<u8>().add(HEADER),
+                    heap.len as usize,
+                )
+            },
+        }
+    }
+
+    /// Heap bytes this key owns a share of, for memory estimates.
+    pub fn heap_size(&self) -> usize {
+        self.heap().map_or(0, |h| HEADER + h.len as usize)
+    }
+
+    /// The access stamp.
+    pub fn stamp(&self) -> u32 {
+        self.tail.load(Ordering::Relaxed) >> 8
+    }
+
+    /// Sets the access stamp (its low 24 bits). Only the event loop calls this, so the
+    /// read and the write need not be one atomic step.
+    pub fn set_stamp(&self, stamp: u32) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        self.tail
+            .store((stamp << 8) | (tail & 0xFF), Ordering::Relaxed);
+    }
+
+    /// Keeps 7 bits of `hash`, the hash that places this key, for [`DbKey::may_hash_to`].
+    pub fn note_hash(&self, hash: u64) {
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail as u8 & DB_HEAP_FORM != 0 {
+            let form = u32::from(DB_HEAP_FORM | (hash >> 57) as u8);
+            self.tail.store((tail & !0xFF) | form, Ordering::Relaxed);
+        }
+    }
+
+    /// False if this key cannot hash to `hash` (for a heap key, by the bits `note_hash`
+    /// kept); an inline key always says maybe, its bytes are at hand anyway.
+    #[inline]
+    pub fn may_hash_to(&self, hash: u64) -> bool {
+        let form = self.form();
+        form & DB_HEAP_FORM == 0 || form == DB_HEAP_FORM | (hash >> 57) as u8
+    }
+}
+
+impl From<Key> for DbKey {
+    /// Takes over the key's bytes (a heap key's allocation and count); a fresh stamp.
+    fn from(key: Key) -> DbKey {
+        let key = std::mem::ManuallyDrop::new(key);
+        let stamp = crate::db::access::new_stamp() << 8;
+        match key.heap() {
+            None => {
+                // SAFETY: an inline key (`heap()` is None).
+                let inline = unsafe { key.repr.inline };
+                let len = inline.len as usize;
+                if len <= DB_INLINE_MAX {
+                    let mut bytes = [0; DB_INLINE_MAX];
+                    bytes[..len].copy_from_slice(&inline.bytes[..len]);
+                    return DbKey {
+                        body: DbBody { inline: bytes },
+                        tail: AtomicU32::new(stamp | len as u32),
+                    };
+                }
+                // Too long to sit beside a stamp: to the heap.
+                DbKey::from(Key::new_heap(&inline.bytes[..len]))
+            }
+            Some(heap) => {
+                let len = u32::try_from(key.len()).unwrap_or_else(|_| {
+                    // A key over 4 GB: more than any bulk string a client may send.
+                    std::alloc::handle_alloc_error(heap_layout(key.len()))
+                });
+                DbKey {
+                    body: DbBody {
+                        heap: DbHeap { ptr: heap.ptr, len },
+                    },
+                    tail: AtomicU32::new(stamp | u32::from(DB_HEAP_FORM)),
+                }
+            }
+        }
+    }
+}
+
+impl From<&[u8]> for DbKey {
+    fn from(data: &[u8]) -> DbKey {
+        DbKey::new(data)
+    }
+}
+
+impl From<&DbKey> for Key {
+    /// The same bytes as a `Key` (a heap key shares its allocation).
+    fn from(key: &DbKey) -> Key {
+        match key.heap() {
+            None => Key::new(key.as_bytes()),
+            Some(heap) => {
+                let shared = key.clone();
+                std::mem::forget(shared);
+                let len = (heap.len as u64).to_le_bytes();
+                Key {
+                    repr: Repr {
+                        heap: Heap {
+                            ptr: heap.ptr,
+                            len: [len[0], len[1], len[2], len[3], len[4], len[5], len[6]],
+                            tag: HEAP_TAG,
+                        },
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl Clone for DbKey {
+    /// Copies an inline key; a heap key gets one more count on the same bytes. The stamp
+    /// is copied too.
+    fn clone(&self) -> DbKey {
+        if let Some(heap) = self.heap() {
+            let ptr = heap.ptr;
+            // SAFETY: the count lives as long as this key's share of it.
+            let count = unsafe { ptr.as_ref() };
+            if count.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
+                std::process::abort();
+            }
+        }
+        DbKey {
+            body: self.body,
+            tail: AtomicU32::new(self.tail.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Drop for DbKey {
+    fn drop(&mut self) {
+        let Some(heap) = self.heap() else { return };
+        // A `Key` over the same share lets go of it as a `Key` does.
+        let len = (heap.len as u64).to_le_bytes();
+        drop(Key {
+            repr: Repr {
+                heap: Heap {
+                    ptr: heap.ptr,
+                    len: [len[0], len[1], len[2], len[3], len[4], len[5], len[6]],
+                    tag: HEAP_TAG,
+                },
+            },
+        });
+    }
+}
+
+impl Deref for DbKey {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsRef<[u8]> for DbKey {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Borrow<[u8]> for DbKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Hash for DbKey {
+    /// Exactly as `[u8]` hashes, as `Borrow<[u8]>` requires.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for DbKey {
+    fn eq(&self, other: &DbKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for DbKey {}
+
+impl fmt::Debug for DbKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 + 1) as u8).collect()
+    }
+
+    #[test]
+    fn db_keys_round_trip_keep_their_stamp_and_share_with_keys() {
+        for n in 0..64 {
+            let data = sample(n);
+            let k = DbKey::new(&data);
+            assert_eq!(k.as_bytes(), &data[..], "length {n}");
+            assert_eq!(k.heap_size() == 0, n <= DB_INLINE_MAX);
+            k.set_stamp(0xAB_CDEF);
+            k.note_hash(u64::MAX);
+            assert_eq!(k.stamp(), 0xAB_CDEF);
+            assert_eq!(
+                k.as_bytes(),
+                &data[..],
+                "the stamp and hash bits leave the bytes"
+            );
+            assert!(k.may_hash_to(u64::MAX));
+            assert_eq!(
+                k.may_hash_to(0),
+                n <= DB_INLINE_MAX,
+                "7 hash bits kept for heap keys"
+            );
+            let c = k.clone();
+            let shared = Key::from(&k);
+            drop(k);
+            assert_eq!(c.stamp(), 0xAB_CDEF);
+            assert_eq!(&*c, &data[..]);
+            drop(c);
+            assert_eq!(&*shared, &data[..]);
+            let back = DbKey::from(shared);
+            assert_eq!(&*back, &data[..]);
+        }
     }
 
     #[test]

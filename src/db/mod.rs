@@ -12,7 +12,9 @@ pub mod key;
 pub mod list;
 pub mod set;
 pub mod stream;
+pub mod tagged;
 pub mod thin_buf;
+pub mod thin_str;
 pub mod value;
 pub mod zset;
 
@@ -23,7 +25,10 @@ use crate::util::Rng;
 
 pub use access::{idle_seconds, lru_clock, update_lru_clock};
 
-pub use key::Key;
+pub use key::{DbKey, Key};
+
+/// A dict of the keyspace: keys carry their access stamps (see `DbKey`).
+type Keyspace<V> = Dict<DbKey, V, dict::RandomSeeded, dict::InKey>;
 
 /// One numbered database (`SELECT n`). Cloning one is cheap whatever its size (the
 /// dicts share copy-on-write segments): that is how BGSAVE snapshots the keyspace.
@@ -38,8 +43,8 @@ pub use key::Key;
 /// allocation, as a TTL used to cost); SCAN walks both with one cursor (`scan`).
 #[derive(Clone, Debug, Default)]
 pub struct Db {
-    persistent: Dict<Key, Value>,
-    volatile: Dict<Key, Expiring>,
+    persistent: Keyspace<Value>,
+    volatile: Keyspace<Expiring>,
     /// Where the active expiry cycle resumes its scan of the volatile keys.
     pub expire_cursor: u64,
     /// Running average TTL of sampled keys, for INFO keyspace `avg_ttl`.
@@ -146,7 +151,7 @@ impl Db {
     }
 
     /// The stored key and its value.
-    pub fn get_key_value(&self, key: &[u8]) -> Option<(&Key, &Value)> {
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&DbKey, &Value)> {
         match self.persistent.get_key_value(key) {
             Some(kv) => Some(kv),
             None if self.volatile.is_empty() => None,
@@ -286,7 +291,7 @@ impl Db {
 
     /// Every key, value and expiry (KEYS, AOF rewrite, DEBUG DIGEST): keys without a TTL
     /// first. The expiry comes from the entry, so callers need no second lookup per key.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value, Option<i64>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&DbKey, &Value, Option<i64>)> {
         self.persistent
             .iter()
             .map(|(k, v)| (k, v, None))
@@ -298,7 +303,7 @@ impl Db {
     /// how a BGSAVE snapshot is written.
     pub fn try_for_each_consuming<E>(
         self,
-        mut f: impl FnMut(&Key, &Value, Option<i64>) -> Result<(), E>,
+        mut f: impl FnMut(&DbKey, &Value, Option<i64>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.persistent
             .try_for_each_consuming(|k, v| f(k, v, None))?;
@@ -310,7 +315,7 @@ impl Db {
     /// the cursor under the larger dict's mask, in both (`Dict::scan_masked`), so the pair
     /// behaves as one table and Redis's guarantee holds (every key present for the whole
     /// scan is returned, also one whose TTL changes meanwhile). Returns the next cursor.
-    pub fn scan<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a Key, &'a Value)) -> u64 {
+    pub fn scan<'a>(&'a self, cursor: u64, mut f: impl FnMut(&'a DbKey, &'a Value)) -> u64 {
         let mask = match (self.persistent.scan_mask(), self.volatile.scan_mask()) {
             (None, None) => return 0,
             (a, b) => a.max(b).unwrap_or(0),
@@ -322,7 +327,7 @@ impl Db {
     }
 
     /// A uniformly chosen key with its expiry, if any (RANDOMKEY, allkeys eviction).
-    pub fn random_entry(&self, rng: &mut Rng) -> Option<(&Key, Option<i64>)> {
+    pub fn random_entry(&self, rng: &mut Rng) -> Option<(&DbKey, Option<i64>)> {
         let total = self.len() as u64;
         if total == 0 {
             return None;
@@ -335,7 +340,7 @@ impl Db {
     }
 
     /// A uniformly chosen key with a TTL, and its expiry (volatile eviction policies).
-    pub fn random_volatile(&self, rng: &mut Rng) -> Option<(&Key, i64)> {
+    pub fn random_volatile(&self, rng: &mut Rng) -> Option<(&DbKey, i64)> {
         self.volatile.random(rng).map(|(k, e)| (k, e.at))
     }
 
@@ -347,15 +352,15 @@ impl Db {
             let (k, at) = self.random_entry(rng)?;
             if at.is_some_and(|t| t <= now_ms) {
                 tries += 1;
-                expired.push(k.clone());
+                expired.push(Key::from(k));
                 // If every key is volatile and expired we could loop forever; Redis returns
                 // an expired key after 100 tries in that case.
                 if tries >= 100 {
-                    return Some(k.clone());
+                    return Some(Key::from(k));
                 }
                 continue;
             }
-            return Some(k.clone());
+            return Some(Key::from(k));
         }
     }
 
@@ -406,7 +411,7 @@ impl Db {
             cursor = self.volatile.scan(cursor, |k, e| {
                 sampled += 1;
                 if e.at <= now_ms {
-                    out.push(k.clone());
+                    out.push(Key::from(k));
                 } else {
                     ttl_sum += e.at - now_ms;
                     ttl_n += 1;

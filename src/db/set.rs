@@ -10,6 +10,7 @@ use std::fmt;
 use super::dict::{Bare, Dict, RandomSeeded};
 use super::hash::{Either, Listpack, heap_size, sampled_total, scan_dict, select_sorted};
 use super::key::Key;
+use super::tagged::tagged_repr;
 use crate::util::{Rng, parse_i64};
 
 /// The CONFIG thresholds that decide a set's encoding.
@@ -84,27 +85,28 @@ type Table = Dict<Key, (), RandomSeeded, Bare>;
 /// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
 const FAIR_RANDOM_SAMPLE: usize = 15;
 
-/// Each encoding one pointer (boxed, or the thin listpack): a set key's value is two words
-/// (see `db::value`), which a bare Vec (three) would not allow.
-#[derive(Clone)]
-#[allow(clippy::box_collection)]
-enum Repr {
-    Intset(Box<Vec<i64>>),
-    Listpack(Listpack),
-    Table(Box<Table>),
+tagged_repr! {
+    /// Each encoding one pointer (boxed, or the thin listpack), packed into one word
+    /// (`db::tagged`): a set is 8 bytes of its key's `Value`.
+    #[allow(clippy::box_collection)]
+    enum Repr, ReprRef, ReprMut in PackedRepr {
+        Listpack(Listpack),
+        Intset(Box<Vec<i64>>) = 1,
+        Table(Box<Table>) = 2,
+    }
 }
 
 /// A Redis set value.
 #[derive(Clone)]
 pub struct SetValue {
-    repr: Repr,
+    repr: PackedRepr,
 }
 
 impl Default for SetValue {
     /// An empty intset, as Redis's `createIntsetObject`.
     fn default() -> Self {
         SetValue {
-            repr: Repr::Intset(Box::default()),
+            repr: PackedRepr::new(Repr::Intset(Box::default())),
         }
     }
 }
@@ -143,7 +145,7 @@ impl SetValue {
     /// An empty listpack set.
     pub fn new_listpack() -> Self {
         SetValue {
-            repr: Repr::Listpack(Listpack::new()),
+            repr: PackedRepr::new(Repr::Listpack(Listpack::new())),
         }
     }
 
@@ -156,7 +158,7 @@ impl SetValue {
             SetValue::new_listpack()
         } else {
             SetValue {
-                repr: Repr::Table(Box::new(Table::new())),
+                repr: PackedRepr::new(Repr::Table(Box::new(Table::new()))),
             }
         }
     }
@@ -164,10 +166,10 @@ impl SetValue {
     /// Redis's `setTypeMaybeConvert`: SADD of `size_hint` members to an existing set
     /// goes straight to a hashtable if that many could not fit the current encoding.
     pub fn prepare_add(&mut self, size_hint: usize, limits: &SetLimits) {
-        let convert = match &self.repr {
-            Repr::Listpack(_) => size_hint > limits.max_listpack_entries,
-            Repr::Intset(_) => size_hint > limits.max_intset_entries,
-            Repr::Table(_) => false,
+        let convert = match self.repr.get() {
+            ReprRef::Listpack(_) => size_hint > limits.max_listpack_entries,
+            ReprRef::Intset(_) => size_hint > limits.max_intset_entries,
+            ReprRef::Table(_) => false,
         };
         if convert {
             self.convert_to_table();
@@ -175,10 +177,10 @@ impl SetValue {
     }
 
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Intset(v) => v.len(),
-            Repr::Listpack(lp) => lp.len(),
-            Repr::Table(t) => t.len(),
+        match self.repr.get() {
+            ReprRef::Intset(v) => v.len(),
+            ReprRef::Listpack(lp) => lp.len(),
+            ReprRef::Table(t) => t.len(),
         }
     }
 
@@ -188,32 +190,32 @@ impl SetValue {
 
     /// The name `OBJECT ENCODING` reports.
     pub fn encoding(&self) -> &'static str {
-        match &self.repr {
-            Repr::Intset(_) => "intset",
-            Repr::Listpack(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match self.repr.get() {
+            ReprRef::Intset(_) => "intset",
+            ReprRef::Listpack(_) => "listpack",
+            ReprRef::Table(_) => "hashtable",
         }
     }
 
     /// The sorted integers of an intset (for RDB's intset encoding).
     pub fn as_intset(&self) -> Option<&[i64]> {
-        match &self.repr {
-            Repr::Intset(v) => Some(v),
+        match self.repr.get() {
+            ReprRef::Intset(v) => Some(v),
             _ => None,
         }
     }
 
     fn convert_to_table(&mut self) {
-        let table = match &self.repr {
-            Repr::Table(_) => return,
-            Repr::Intset(v) => {
+        let table = match self.repr.get() {
+            ReprRef::Table(_) => return,
+            ReprRef::Intset(v) => {
                 let mut t = Table::new();
                 for &n in v.iter() {
                     t.insert(itoa::Buffer::new().format(n).as_bytes().into(), ());
                 }
                 t
             }
-            Repr::Listpack(lp) => {
+            ReprRef::Listpack(lp) => {
                 let mut t = Table::new();
                 for m in lp.iter() {
                     t.insert(m.into(), ());
@@ -221,23 +223,23 @@ impl SetValue {
                 t
             }
         };
-        self.repr = Repr::Table(Box::new(table));
+        self.repr.set(Repr::Table(Box::new(table)));
     }
 
     fn convert_intset_to_listpack(&mut self) {
-        if let Repr::Intset(v) = &self.repr {
+        if let ReprRef::Intset(v) = self.repr.get() {
             let mut lp = Listpack::new();
             for &n in v.iter() {
                 lp.push(itoa::Buffer::new().format(n).as_bytes());
             }
-            self.repr = Repr::Listpack(lp);
+            self.repr.set(Repr::Listpack(lp));
         }
     }
 
     /// Redis's `maybeConvertToIntset`: a set whose members are all integers becomes an
     /// intset again if it is small enough. Callers know the members are integers.
     fn convert_to_intset_if_fits(&mut self, limits: &SetLimits) {
-        if matches!(self.repr, Repr::Intset(_)) || self.len() > limits.intset_max() {
+        if matches!(self.repr.get(), ReprRef::Intset(_)) || self.len() > limits.intset_max() {
             return;
         }
         let mut ints: Vec<i64> = Vec::with_capacity(self.len());
@@ -248,20 +250,20 @@ impl SetValue {
             }
         }
         ints.sort_unstable();
-        self.repr = Repr::Intset(Box::new(ints));
+        self.repr.set(Repr::Intset(Box::new(ints)));
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
-        match &self.repr {
-            Repr::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
-            Repr::Listpack(lp) => lp.find(member).is_some(),
-            Repr::Table(t) => t.get(member).is_some(),
+        match self.repr.get() {
+            ReprRef::Intset(v) => parse_i64(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            ReprRef::Listpack(lp) => lp.find(member).is_some(),
+            ReprRef::Table(t) => t.get(member).is_some(),
         }
     }
 
     pub fn contains_member(&self, member: Member<'_>) -> bool {
-        match (&self.repr, member) {
-            (Repr::Intset(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
+        match (self.repr.get(), member) {
+            (ReprRef::Intset(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
             (_, m) => m.with_bytes(|b| self.contains(b)),
         }
     }
@@ -273,8 +275,8 @@ impl SetValue {
 
     pub fn add_member(&mut self, member: Member<'_>, limits: &SetLimits) -> bool {
         let mut digits = itoa::Buffer::new();
-        match &mut self.repr {
-            Repr::Table(t) => {
+        match self.repr.get_mut() {
+            ReprMut::Table(t) => {
                 let b = member_bytes(member, &mut digits);
                 if t.get(b).is_some() {
                     return false;
@@ -282,7 +284,7 @@ impl SetValue {
                 t.insert(b.into(), ());
                 true
             }
-            Repr::Listpack(lp) => {
+            ReprMut::Listpack(lp) => {
                 let b = member_bytes(member, &mut digits);
                 if lp.find(b).is_some() {
                     return false;
@@ -291,13 +293,13 @@ impl SetValue {
                     lp.push(b);
                 } else {
                     self.convert_to_table();
-                    if let Repr::Table(t) = &mut self.repr {
+                    if let ReprMut::Table(t) = self.repr.get_mut() {
                         t.insert(b.into(), ());
                     }
                 }
                 true
             }
-            Repr::Intset(v) => {
+            ReprMut::Intset(v) => {
                 if let Some(n) = member.as_int() {
                     let Err(at) = v.binary_search(&n) else {
                         return false;
@@ -332,8 +334,8 @@ impl SetValue {
     }
 
     pub fn remove_member(&mut self, member: Member<'_>) -> bool {
-        match &mut self.repr {
-            Repr::Intset(v) => {
+        match self.repr.get_mut() {
+            ReprMut::Intset(v) => {
                 let Some(n) = member.as_int() else {
                     return false;
                 };
@@ -345,7 +347,7 @@ impl SetValue {
                     Err(_) => false,
                 }
             }
-            Repr::Listpack(lp) => {
+            ReprMut::Listpack(lp) => {
                 let mut digits = itoa::Buffer::new();
                 match lp.find(member_bytes(member, &mut digits)) {
                     Some(pos) => {
@@ -356,7 +358,7 @@ impl SetValue {
                     None => false,
                 }
             }
-            Repr::Table(t) => {
+            ReprMut::Table(t) => {
                 let mut digits = itoa::Buffer::new();
                 let removed = t.remove(member_bytes(member, &mut digits)).is_some();
                 // As Redis's setTypeRemove: a table that empties shrinks with it.
@@ -369,10 +371,10 @@ impl SetValue {
     /// Members in Redis's order for the compact encodings (intset ascending, listpack
     /// insertion order).
     pub fn iter(&self) -> impl Iterator<Item = Member<'_>> + '_ {
-        match &self.repr {
-            Repr::Intset(v) => Either::Left(Either::Left(v.iter().map(|&n| Member::Int(n)))),
-            Repr::Listpack(lp) => Either::Left(Either::Right(lp.iter().map(Member::Str))),
-            Repr::Table(t) => Either::Right(t.iter().map(|(k, _)| Member::Str(k))),
+        match self.repr.get() {
+            ReprRef::Intset(v) => Either::Left(Either::Left(v.iter().map(|&n| Member::Int(n)))),
+            ReprRef::Listpack(lp) => Either::Left(Either::Right(lp.iter().map(Member::Str))),
+            ReprRef::Table(t) => Either::Right(t.iter().map(|(k, _)| Member::Str(k))),
         }
     }
 
@@ -382,10 +384,10 @@ impl SetValue {
         if n == 0 {
             return None;
         }
-        match &self.repr {
-            Repr::Intset(v) => Some(Member::Int(v[rng.below(n as u64) as usize])),
-            Repr::Listpack(lp) => lp.iter().nth(rng.below(n as u64) as usize).map(Member::Str),
-            Repr::Table(t) => t.random(rng).map(|(k, _)| Member::Str(k)),
+        match self.repr.get() {
+            ReprRef::Intset(v) => Some(Member::Int(v[rng.below(n as u64) as usize])),
+            ReprRef::Listpack(lp) => lp.iter().nth(rng.below(n as u64) as usize).map(Member::Str),
+            ReprRef::Table(t) => t.random(rng).map(|(k, _)| Member::Str(k)),
         }
     }
 
@@ -400,20 +402,20 @@ impl SetValue {
         if n == 0 {
             return;
         }
-        match &self.repr {
-            Repr::Intset(v) => {
+        match self.repr.get() {
+            ReprRef::Intset(v) => {
                 for _ in 0..count {
                     f(Member::Int(v[rng.below(n as u64) as usize]));
                 }
             }
-            Repr::Listpack(lp) => {
+            ReprRef::Listpack(lp) => {
                 let offsets = lp.offsets();
                 for _ in 0..count {
                     let pos = offsets[rng.below(n as u64) as usize];
                     f(Member::Str(lp.get_at(pos).0));
                 }
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 for _ in 0..count {
                     match t.random(rng) {
                         Some((k, _)) => f(Member::Str(k)),
@@ -437,9 +439,9 @@ impl SetValue {
             self.iter().for_each(f);
             return;
         }
-        match &self.repr {
-            Repr::Intset(v) => select_sorted(n, count, rng, |i| f(Member::Int(v[i]))),
-            Repr::Listpack(lp) => {
+        match self.repr.get() {
+            ReprRef::Intset(v) => select_sorted(n, count, rng, |i| f(Member::Int(v[i]))),
+            ReprRef::Listpack(lp) => {
                 let mut chosen = Vec::with_capacity(count);
                 select_sorted(n, count, rng, |i| chosen.push(i));
                 let mut want = chosen.iter().copied().peekable();
@@ -454,7 +456,7 @@ impl SetValue {
                     }
                 }
             }
-            Repr::Table(t) => {
+            ReprRef::Table(t) => {
                 if count * 3 > n {
                     let mut needed = count;
                     let mut left = n;
@@ -488,16 +490,18 @@ impl SetValue {
             return None;
         }
         let i = rng.below(n as u64) as usize;
-        match &mut self.repr {
-            Repr::Intset(v) => Some(Key::new(itoa::Buffer::new().format(v.remove(i)).as_bytes())),
-            Repr::Listpack(lp) => {
+        match self.repr.get_mut() {
+            ReprMut::Intset(v) => {
+                Some(Key::new(itoa::Buffer::new().format(v.remove(i)).as_bytes()))
+            }
+            ReprMut::Listpack(lp) => {
                 let (pos, m) = lp.iter_pos().nth(i)?;
                 let out = Key::new(m);
                 let (_, end) = lp.get_at(pos);
                 lp.remove_span(pos, end, 1);
                 Some(out)
             }
-            Repr::Table(t) => {
+            ReprMut::Table(t) => {
                 // Redis's dictGetFairRandomKey: one of up to 15 neighbouring entries from a
                 // random position (no rejection loop); a plain random pick if the sample
                 // found nothing in a sparse table. Like dictGetSomeKeys it first moves a
@@ -539,16 +543,17 @@ impl SetValue {
         let n = self.len();
         if count >= n {
             self.iter().for_each(&mut f);
-            self.repr = match self.repr {
-                Repr::Intset(_) => Repr::Intset(Box::default()),
-                Repr::Listpack(_) => Repr::Listpack(Listpack::new()),
-                Repr::Table(_) => Repr::Table(Box::new(Table::new())),
+            let empty = match self.repr.get() {
+                ReprRef::Intset(_) => Repr::Intset(Box::default()),
+                ReprRef::Listpack(_) => Repr::Listpack(Listpack::new()),
+                ReprRef::Table(_) => Repr::Table(Box::new(Table::new())),
             };
+            self.repr.set(empty);
             return;
         }
         let remaining = n - count;
-        match &mut self.repr {
-            Repr::Intset(v) => {
+        match self.repr.get_mut() {
+            ReprMut::Intset(v) => {
                 let mut popped = vec![false; n];
                 select_sorted(n, count, rng, |i| popped[i] = true);
                 for (i, &x) in v.iter().enumerate() {
@@ -562,7 +567,7 @@ impl SetValue {
                     !popped[i - 1]
                 });
             }
-            Repr::Listpack(lp) => {
+            ReprMut::Listpack(lp) => {
                 let mut popped = vec![false; n];
                 select_sorted(n, count, rng, |i| popped[i] = true);
                 for (i, m) in lp.iter().enumerate() {
@@ -572,7 +577,7 @@ impl SetValue {
                 }
                 lp.retain_indexed(|i| !popped[i]);
             }
-            Repr::Table(t) => {
+            ReprMut::Table(t) => {
                 if remaining * 5 > count {
                     for _ in 0..count {
                         let Some((k, _)) = t.random(rng) else { return };
@@ -603,8 +608,8 @@ impl SetValue {
     /// SSCAN: a compact set comes back whole with cursor 0; a table is scanned from
     /// `cursor` for about `count` members and the next cursor is returned.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(Member<'_>)) -> u64 {
-        match &self.repr {
-            Repr::Table(t) => scan_dict(t, cursor, count, count, |k, _| f(Member::Str(k))),
+        match self.repr.get() {
+            ReprRef::Table(t) => scan_dict(t, cursor, count, count, |k, _| f(Member::Str(k))),
             _ => {
                 self.iter().for_each(f);
                 0
@@ -615,12 +620,12 @@ impl SetValue {
     /// Estimated heap bytes this value owns (MEMORY USAGE); a table's members are
     /// measured on the first `samples` and extrapolated, as Redis does.
     pub fn mem_usage(&self, samples: usize) -> usize {
-        match &self.repr {
-            Repr::Intset(v) => {
+        match self.repr.get() {
+            ReprRef::Intset(v) => {
                 heap_size(std::mem::size_of::<Vec<i64>>()) + heap_size(v.capacity() * 8)
             }
-            Repr::Listpack(lp) => lp.allocated(),
-            Repr::Table(t) => {
+            ReprRef::Listpack(lp) => lp.allocated(),
+            ReprRef::Table(t) => {
                 let members = t.iter().map(|(k, _)| heap_size(k.heap_size()));
                 t.mem_usage() + sampled_total(t.len(), members, samples)
             }
@@ -667,7 +672,7 @@ pub fn intersection_store(sets: &[&SetValue], limits: &SetLimits) -> SetValue {
     let starts_intset = sets
         .iter()
         .min_by_key(|s| s.len())
-        .is_some_and(|s| matches!(s.repr, Repr::Intset(_)));
+        .is_some_and(|s| matches!(s.repr.get(), ReprRef::Intset(_)));
     let mut out = if starts_intset {
         SetValue::new()
     } else {
@@ -760,8 +765,8 @@ mod tests {
         for i in 0..5000 {
             s.add(format!("m{i}").as_bytes(), &lim());
         }
-        let buckets = |s: &SetValue| match &s.repr {
-            Repr::Table(t) => t.bucket_count(),
+        let buckets = |s: &SetValue| match s.repr.get() {
+            ReprRef::Table(t) => t.bucket_count(),
             _ => 0,
         };
         let full = buckets(&s);
@@ -771,7 +776,7 @@ mod tests {
             assert!(popped.insert(s.pop_random(&mut rng).unwrap()));
         }
         // Finish a shrink still in progress (the cron does this in the server).
-        if let Repr::Table(t) = &mut s.repr {
+        if let ReprMut::Table(t) = s.repr.get_mut() {
             for _ in 0..10_000 {
                 t.rehash_steps(100);
             }

@@ -1,7 +1,7 @@
 //! A growable byte buffer behind one thin pointer: the storage of the small ("listpack")
 //! hash, set and sorted-set encodings.
 //!
-//! Why not `Vec<u8>`: a `Vec` is three words, too big to sit in a 24-byte `Value`, so a
+//! Why not `Vec<u8>`: a `Vec` is three words, too big to sit in a 16-byte `Value`, so a
 //! listpack was a `Box<Listpack { Vec<u8>, count }>`: two allocations per small hash or
 //! set, the first one (32 bytes, a 48-byte malloc chunk) holding nothing but the `Vec`'s
 //! header. Here the length and the owner's entry count sit at the front of the one
@@ -40,14 +40,19 @@ pub const fn alloc_size(needed: usize) -> usize {
     if chunk < 32 { 24 } else { chunk - 8 }
 }
 
+/// Allocations are 8-aligned (malloc's blocks are anyway), so the pointer's low bits are
+/// free for a tag (`crate::db::tagged`).
+const ALIGN: usize = 8;
+
 fn layout(size: usize) -> Layout {
-    match Layout::from_size_align(size, 1) {
+    match Layout::from_size_align(size, ALIGN) {
         Ok(l) => l,
         Err(_) => handle_alloc_error(Layout::new::<u32>()),
     }
 }
 
 /// A byte buffer with an entry count (see the module doc).
+#[repr(transparent)]
 pub struct ThinBuf {
     ptr: Option<NonNull<u8>>,
 }
@@ -56,6 +61,8 @@ pub struct ThinBuf {
 unsafe impl Send for ThinBuf {}
 // SAFETY: `&ThinBuf` only reads.
 unsafe impl Sync for ThinBuf {}
+// SAFETY: one nullable pointer (`repr(transparent)`) to an `ALIGN`-aligned allocation.
+unsafe impl crate::db::tagged::Untagged for ThinBuf {}
 
 impl Default for ThinBuf {
     fn default() -> Self {

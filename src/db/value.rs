@@ -6,6 +6,7 @@ use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
 use super::stream::Stream;
+use super::thin_str::ThinStr;
 use super::zset::ZSetValue;
 use crate::util::parse_i64;
 
@@ -19,7 +20,7 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
-    /// Boxed: streams are rare and large, and a `Value` must stay three words.
+    /// Boxed: streams are rare and large, and a `Value` must stay two words.
     Stream(Box<Stream>),
 }
 
@@ -68,8 +69,9 @@ impl Value {
 }
 
 /// Longest string stored inside the value itself, with no allocation. (Redis's embstr
-/// puts up to 44 bytes next to its object header; ours must fit a 24-byte `Value`.)
-pub const INLINE_MAX: usize = 22;
+/// puts up to 44 bytes next to its object header; ours must fit a 16-byte `Value`, which
+/// keeps a keyspace entry in a 48-byte malloc chunk.)
+pub const INLINE_MAX: usize = 14;
 
 /// A string value. Integers that print back identically are stored as i64; short strings
 /// in place; the encoding `OBJECT ENCODING` reports follows Redis (int, embstr, raw).
@@ -82,7 +84,7 @@ pub enum StrValue {
         bytes: [u8; INLINE_MAX],
     },
     /// A longer string as written whole (SET and friends): "embstr" up to `EMBSTR_MAX`.
-    Boxed(Box<[u8]>),
+    Boxed(ThinStr),
     /// A string modified in place (APPEND, SETRANGE, SETBIT ...): Redis then reports
     /// "raw" whatever the length, and the buffer grows.
     Raw(Box<Vec<u8>>),
@@ -117,14 +119,14 @@ impl StrValue {
                 bytes,
             };
         }
-        StrValue::Boxed(data.into())
+        StrValue::Boxed(ThinStr::new(data))
     }
 
     pub fn from_vec(data: Vec<u8>) -> StrValue {
         if data.len() <= INLINE_MAX {
             return StrValue::from_bytes(&data);
         }
-        StrValue::Boxed(data.into_boxed_slice())
+        StrValue::Boxed(ThinStr::new(&data))
     }
 
     /// A string created for in-place modification (Redis creates these as raw sds).
@@ -194,7 +196,7 @@ impl StrValue {
         use super::hash::heap_size;
         match self {
             StrValue::Int(_) | StrValue::Inline { .. } => 0,
-            StrValue::Boxed(data) => heap_size(data.len()),
+            StrValue::Boxed(data) => heap_size(data.allocation_len()),
             StrValue::Raw(data) => heap_size(size_of::<Vec<u8>>()) + heap_size(data.capacity()),
         }
     }
@@ -214,10 +216,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_value_is_three_words() {
+    fn a_value_is_two_words() {
         // The keyspace entry embeds a Value: every byte here is paid per key.
-        assert_eq!(std::mem::size_of::<StrValue>(), 24);
-        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<StrValue>(), 16);
+        assert_eq!(std::mem::size_of::<Value>(), 16);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::hash::BuildHasher;
 
 use super::dict::{RandomSeeded, next_cursor};
 use super::key::Key;
+use super::tagged::{Untagged, tagged_repr};
 use super::thin_buf::ThinBuf;
 use crate::util::Rng;
 use std::cmp::Ordering;
@@ -276,6 +277,7 @@ impl<'a> LexRange<'a> {
 /// One thin allocation holds the bytes and the entry count (`ThinBuf`), so a small
 /// sorted set costs no allocation beside it.
 #[derive(Clone, Debug, Default)]
+#[repr(transparent)]
 struct Packed {
     buf: ThinBuf,
 }
@@ -312,6 +314,9 @@ fn entry_size(member_len: usize, score: f64) -> usize {
     let kind = score_kind(score).0;
     2 * varint_size(member_len << 4 | kind) + member_len + score_size(kind)
 }
+
+// SAFETY: `repr(transparent)` over a `ThinBuf`, which is `Untagged`.
+unsafe impl Untagged for Packed {}
 
 impl Packed {
     fn count(&self) -> usize {
@@ -1218,18 +1223,28 @@ impl SkipList {
 // The sorted set
 // ---------------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-/// Each encoding one pointer (a thin listpack, a boxed skiplist): a sorted set key's
-/// value is two words (see `db::value`).
-enum Repr {
-    Listpack(Packed),
-    Skiplist(Box<SkipList>),
+tagged_repr! {
+    /// Each encoding one pointer (a thin listpack, a boxed skiplist), packed into one word
+    /// (`db::tagged`): a sorted set is 8 bytes of its key's `Value`.
+    enum Repr, ReprRef, ReprMut in PackedRepr {
+        Listpack(Packed),
+        Skiplist(Box<SkipList>) = 1,
+    }
 }
 
 /// A sorted set value.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ZSetValue {
-    repr: Repr,
+    repr: PackedRepr,
+}
+
+impl std::fmt::Debug for ZSetValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => p.fmt(f),
+            ReprRef::Skiplist(b) => b.fmt(f),
+        }
+    }
 }
 
 impl Default for ZSetValue {
@@ -1267,7 +1282,7 @@ impl ZSetValue {
     /// An empty set in the listpack encoding.
     pub fn new() -> Self {
         ZSetValue {
-            repr: Repr::Listpack(Packed::default()),
+            repr: PackedRepr::new(Repr::Listpack(Packed::default())),
         }
     }
 
@@ -1276,19 +1291,19 @@ impl ZSetValue {
     pub fn with_hint(size_hint: usize, max_member_len: usize, limits: ZSetLimits) -> Self {
         if size_hint <= limits.max_listpack_entries && max_member_len <= limits.max_listpack_value {
             ZSetValue {
-                repr: Repr::Listpack(Packed::default()),
+                repr: PackedRepr::new(Repr::Listpack(Packed::default())),
             }
         } else {
             ZSetValue {
-                repr: Repr::Skiplist(Box::new(SkipList::new())),
+                repr: PackedRepr::new(Repr::Skiplist(Box::new(SkipList::new()))),
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Listpack(p) => p.count(),
-            Repr::Skiplist(b) => b.length,
+        match self.repr.get() {
+            ReprRef::Listpack(p) => p.count(),
+            ReprRef::Skiplist(b) => b.length,
         }
     }
 
@@ -1298,16 +1313,16 @@ impl ZSetValue {
 
     /// The name `OBJECT ENCODING` reports.
     pub fn encoding(&self) -> &'static str {
-        match &self.repr {
-            Repr::Listpack(_) => "listpack",
-            Repr::Skiplist(_) => "skiplist",
+        match self.repr.get() {
+            ReprRef::Listpack(_) => "listpack",
+            ReprRef::Skiplist(_) => "skiplist",
         }
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        match &self.repr {
-            Repr::Listpack(p) => p.find(member).map(|(_, _, s)| s),
-            Repr::Skiplist(b) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => p.find(member).map(|(_, _, s)| s),
+            ReprRef::Skiplist(b) => {
                 let x = b.find(member, member_hash(member));
                 (x != NIL).then(|| b.node(x).score)
             }
@@ -1316,7 +1331,7 @@ impl ZSetValue {
 
     /// Converts a listpack to a skiplist (`zsetConvert`).
     fn convert_to_skiplist(&mut self) {
-        let Repr::Listpack(p) = &self.repr else {
+        let ReprRef::Listpack(p) = self.repr.get() else {
             return;
         };
         let mut big = SkipList::new();
@@ -1324,13 +1339,13 @@ impl ZSetValue {
             // Entries come in order, so each insert lands at the tail.
             big.insert(s, Key::new(m), member_hash(m));
         }
-        self.repr = Repr::Skiplist(Box::new(big));
+        self.repr.set(Repr::Skiplist(Box::new(big)));
     }
 
     /// Converts a listpack ahead of adding `size_hint` members of up to
     /// `max_member_len` bytes that would not fit (Redis's `zsetTypeMaybeConvert`).
     pub fn maybe_convert(&mut self, size_hint: usize, max_member_len: usize, limits: ZSetLimits) {
-        if matches!(self.repr, Repr::Listpack(_))
+        if matches!(self.repr.get(), ReprRef::Listpack(_))
             && (size_hint > limits.max_listpack_entries
                 || max_member_len > limits.max_listpack_value)
         {
@@ -1341,7 +1356,7 @@ impl ZSetValue {
     /// Converts a skiplist back to a listpack if it fits the limits (Redis's
     /// `zsetConvertToListpackIfNeeded`, used for sets built by store commands).
     pub fn shrink_if_fits(&mut self, limits: ZSetLimits) {
-        let Repr::Skiplist(b) = &self.repr else {
+        let ReprRef::Skiplist(b) = self.repr.get() else {
             return;
         };
         if b.length > limits.max_listpack_entries {
@@ -1357,7 +1372,7 @@ impl ZSetValue {
             p.insert_at(p.buf.len(), &n.member, n.score);
             x = n.level0().forward;
         }
-        self.repr = Repr::Listpack(p);
+        self.repr.set(Repr::Listpack(p));
     }
 
     /// Sets `member` to `score` whatever it was; true if the member is new.
@@ -1379,7 +1394,7 @@ impl ZSetValue {
         if score.is_nan() {
             return AddOutcome::NaN;
         }
-        if let Repr::Listpack(p) = &mut self.repr {
+        if let ReprMut::Listpack(p) = self.repr.get_mut() {
             if let Some((start, end, cur)) = p.find(member) {
                 return match apply_flags(cur, &mut score, flags) {
                     Err(outcome) => outcome,
@@ -1401,7 +1416,7 @@ impl ZSetValue {
             }
             self.convert_to_skiplist();
         }
-        let Repr::Skiplist(b) = &mut self.repr else {
+        let ReprMut::Skiplist(b) = self.repr.get_mut() else {
             unreachable!("converted above")
         };
         let h = member_hash(member);
@@ -1426,13 +1441,13 @@ impl ZSetValue {
 
     /// Removes `member`; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        match &mut self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get_mut() {
+            ReprMut::Listpack(p) => {
                 let (start, end, score) = p.find(member)?;
                 p.remove_span(start, end, 1);
                 Some(score)
             }
-            Repr::Skiplist(b) => {
+            ReprMut::Skiplist(b) => {
                 let x = b.find(member, member_hash(member));
                 if x == NIL {
                     return None;
@@ -1446,13 +1461,13 @@ impl ZSetValue {
 
     /// 0-based rank of `member` (from the top when `reverse`) and its score.
     pub fn rank(&self, member: &[u8], reverse: bool) -> Option<(usize, f64)> {
-        let (rank, score) = match &self.repr {
-            Repr::Listpack(p) => p
+        let (rank, score) = match self.repr.get() {
+            ReprRef::Listpack(p) => p
                 .iter_from(0)
                 .enumerate()
                 .find(|(_, (m, _, _))| *m == member)
                 .map(|(i, (_, s, _))| (i, s))?,
-            Repr::Skiplist(b) => {
+            ReprRef::Skiplist(b) => {
                 let x = b.find(member, member_hash(member));
                 if x == NIL {
                     return None;
@@ -1473,12 +1488,12 @@ impl ZSetValue {
         if rank >= self.len() {
             return None;
         }
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => {
                 let (m, s, _) = p.entry(p.offset_of_rank(rank));
                 Some((m, s))
             }
-            Repr::Skiplist(b) => {
+            ReprRef::Skiplist(b) => {
                 let x = b.by_rank(rank + 1);
                 (x != NIL).then(|| {
                     let n = b.node(x);
@@ -1494,8 +1509,8 @@ impl ZSetValue {
         if rank >= self.len() || remaining == 0 {
             return Iter::empty();
         }
-        let pos = match &self.repr {
-            Repr::Listpack(p) => {
+        let pos = match self.repr.get() {
+            ReprRef::Listpack(p) => {
                 let off = p.offset_of_rank(rank);
                 Pos::Packed {
                     p,
@@ -1503,7 +1518,7 @@ impl ZSetValue {
                     off: if rev { p.entry(off).2 } else { off },
                 }
             }
-            Repr::Skiplist(b) => Pos::Skip {
+            ReprRef::Skiplist(b) => Pos::Skip {
                 list: b,
                 node: b.by_rank(rank + 1),
             },
@@ -1536,8 +1551,8 @@ impl ZSetValue {
 
     /// 0-based ascending ranks of the first and last entries in `range`.
     pub fn score_ranks(&self, range: &ScoreRange) -> Option<(usize, usize)> {
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => {
                 if range.is_empty() {
                     return None;
                 }
@@ -1554,7 +1569,7 @@ impl ZSetValue {
                 }
                 Some((first?, last?))
             }
-            Repr::Skiplist(b) => b.score_ranks(range).map(|(f, l)| (f - 1, l - 1)),
+            ReprRef::Skiplist(b) => b.score_ranks(range).map(|(f, l)| (f - 1, l - 1)),
         }
     }
 
@@ -1584,8 +1599,8 @@ impl ZSetValue {
 
     /// 0-based rank of the first entry in a lex range, found as Redis finds it.
     fn first_in_lex(&self, range: &LexRange) -> Option<usize> {
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => {
                 if !packed_overlaps_lex(p, range) {
                     return None;
                 }
@@ -1596,14 +1611,14 @@ impl ZSetValue {
                     .find(|(_, (m, _, _))| range.gte_min(m))?;
                 range.lte_max(m).then_some(i)
             }
-            Repr::Skiplist(b) => b.first_in_lex(range).map(|r| r - 1),
+            ReprRef::Skiplist(b) => b.first_in_lex(range).map(|r| r - 1),
         }
     }
 
     /// 0-based rank of the last entry in a lex range, found as Redis finds it.
     fn last_in_lex(&self, range: &LexRange) -> Option<usize> {
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => {
                 if !packed_overlaps_lex(p, range) {
                     return None;
                 }
@@ -1619,7 +1634,7 @@ impl ZSetValue {
                 }
                 None
             }
-            Repr::Skiplist(b) => b.last_in_lex(range).map(|r| r - 1),
+            ReprRef::Skiplist(b) => b.last_in_lex(range).map(|r| r - 1),
         }
     }
 
@@ -1655,9 +1670,9 @@ impl ZSetValue {
         let Some(first) = self.first_in_lex(range) else {
             return 0;
         };
-        match &self.repr {
-            Repr::Listpack(_) => self.range_by_lex(range, false, 0, None).count(),
-            Repr::Skiplist(_) => self
+        match self.repr.get() {
+            ReprRef::Listpack(_) => self.range_by_lex(range, false, 0, None).count(),
+            ReprRef::Skiplist(_) => self
                 .last_in_lex(range)
                 .map_or(0, |last| (last + 1).saturating_sub(first)),
         }
@@ -1674,8 +1689,8 @@ impl ZSetValue {
             return 0;
         }
         let hi = hi.min(len - 1);
-        match &mut self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get_mut() {
+            ReprMut::Listpack(p) => {
                 let start = p.offset_of_rank(lo);
                 let mut end = start;
                 for _ in lo..=hi {
@@ -1685,7 +1700,7 @@ impl ZSetValue {
                 }
                 p.remove_span(start, end, hi - lo + 1);
             }
-            Repr::Skiplist(b) => {
+            ReprMut::Skiplist(b) => {
                 b.delete_rank_range(lo + 1, hi + 1, |m, s| f(&m, s));
             }
         }
@@ -1703,9 +1718,9 @@ impl ZSetValue {
     /// ZREMRANGEBYLEX; returns how many were removed.
     pub fn remove_range_by_lex(&mut self, range: &LexRange) -> usize {
         // Redis deletes from the first member >= min while members stay <= max.
-        let first = match &self.repr {
-            Repr::Listpack(_) => self.first_in_lex(range),
-            Repr::Skiplist(b) => {
+        let first = match self.repr.get() {
+            ReprRef::Listpack(_) => self.first_in_lex(range),
+            ReprRef::Skiplist(b) => {
                 let (x, rank) = b.descend(|n| !range.gte_min(&n.member));
                 (b.node(x).level0().forward != NIL).then_some(rank)
             }
@@ -1761,15 +1776,15 @@ impl ZSetValue {
         }
         if allow_repeats {
             let mut out = Vec::with_capacity(count.min(1 << 16));
-            match &self.repr {
-                Repr::Listpack(_) => {
+            match self.repr.get() {
+                ReprRef::Listpack(_) => {
                     // A listpack is small: index a copy of the entries once.
                     let all: Vec<_> = self.iter().collect();
                     for _ in 0..count {
                         out.push(all[rng.below(len as u64) as usize]);
                     }
                 }
-                Repr::Skiplist(_) => {
+                ReprRef::Skiplist(_) => {
                     for _ in 0..count {
                         if let Some(e) = self.random_entry(rng) {
                             out.push(e);
@@ -1783,7 +1798,7 @@ impl ZSetValue {
             // Redis walks its sets from the tail here: the whole set, highest first.
             return self.range_by_rank(0, len - 1, true).collect();
         }
-        if matches!(self.repr, Repr::Listpack(_)) {
+        if matches!(self.repr.get(), ReprRef::Listpack(_)) {
             // Like lpRandomPairsUnique: a random subset, in set order.
             let all: Vec<_> = self.iter().collect();
             let mut picks: Vec<usize> = (0..len).collect();
@@ -1822,14 +1837,14 @@ impl ZSetValue {
     /// ZSCAN: visits some entries from `cursor`; returns the next cursor (0 = done).
     /// A listpack is returned whole in one call, as Redis does.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
-        match &self.repr {
-            Repr::Listpack(p) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => {
                 for (m, s, _) in p.iter_from(0) {
                     f(m, s);
                 }
                 0
             }
-            Repr::Skiplist(b) => b.scan(cursor, f),
+            ReprRef::Skiplist(b) => b.scan(cursor, f),
         }
     }
 
@@ -1838,9 +1853,9 @@ impl ZSetValue {
     /// as Redis does.
     pub fn mem_usage(&self, samples: usize) -> usize {
         use super::hash::heap_size;
-        match &self.repr {
-            Repr::Listpack(p) => p.buf.allocated(),
-            Repr::Skiplist(b) => {
+        match self.repr.get() {
+            ReprRef::Listpack(p) => p.buf.allocated(),
+            ReprRef::Skiplist(b) => {
                 let node = std::mem::size_of::<Node>();
                 let index = (b.index.tables[0].len() + b.index.tables[1].len()) * 4;
                 let arenas: usize = b
@@ -2048,7 +2063,7 @@ mod tests {
                 z.insert(member(i / 2).as_bytes(), rng.below(1000) as f64, BIG);
             }
         }
-        let Repr::Skiplist(b) = &z.repr else {
+        let ReprRef::Skiplist(b) = z.repr.get() else {
             panic!("skiplist expected")
         };
         check_index(b);
@@ -2057,12 +2072,12 @@ mod tests {
             assert!(z.remove(member(i).as_bytes()).is_some());
         }
         assert_eq!(z.len(), 500);
-        let Repr::Skiplist(b) = &z.repr else {
+        let ReprRef::Skiplist(b) = z.repr.get() else {
             panic!("skiplist expected")
         };
         check_index(b);
         // The sparse index shrinks, incrementally: writes finish the move.
-        let Repr::Skiplist(b) = &z.repr else {
+        let ReprRef::Skiplist(b) = z.repr.get() else {
             panic!("skiplist expected")
         };
         let target = &b.index.tables[usize::from(b.index.is_rehashing())];
@@ -2070,7 +2085,7 @@ mod tests {
         for i in 0..2000u64 {
             z.insert(member(i % 500 * 10).as_bytes(), rng.below(1000) as f64, BIG);
         }
-        let Repr::Skiplist(b) = &z.repr else {
+        let ReprRef::Skiplist(b) = z.repr.get() else {
             panic!("skiplist expected")
         };
         check_index(b);
@@ -2616,7 +2631,7 @@ mod tests {
             model.insert(m, new);
         }
         check_queries(&z, &model, &mut rng, true);
-        if let Repr::Skiplist(b) = &z.repr {
+        if let ReprRef::Skiplist(b) = z.repr.get() {
             check_index(b);
         }
         assert_eq!(members(z.iter()), model_sorted(&model));
@@ -2634,9 +2649,9 @@ mod tests {
             z.add(&m, s, AddFlags::default(), BIG);
             model.insert(m, s);
         }
-        let arena_of = |z: &ZSetValue, a: usize| match &z.repr {
-            Repr::Skiplist(b) => b.arenas[a].slots,
-            Repr::Listpack(_) => 0,
+        let arena_of = |z: &ZSetValue, a: usize| match z.repr.get() {
+            ReprRef::Skiplist(b) => b.arenas[a].slots,
+            ReprRef::Listpack(_) => 0,
         };
         for a in 1..ARENAS {
             assert!(arena_of(&z, a) > 0, "nothing in arena {a}");
@@ -2654,7 +2669,7 @@ mod tests {
         }
         let copy = z.clone();
         check_queries(&z, &model, &mut rng, true);
-        if let Repr::Skiplist(b) = &z.repr {
+        if let ReprRef::Skiplist(b) = z.repr.get() {
             check_index(b);
         }
         assert_eq!(members(copy.iter()), model_sorted(&model));
