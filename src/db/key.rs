@@ -173,16 +173,25 @@ impl Clone for Key {
     /// Copies an inline key; a heap key gets one more count on the same bytes.
     fn clone(&self) -> Key {
         if let Some(heap) = self.heap() {
-            // SAFETY: the count lives as long as this key's share of it.
-            let count = unsafe { heap.ptr.as_ref() };
-            // Relaxed as Arc's: a new share needs no ordering with anything.
-            if count.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
-                // Billions of clones of one key: a leak somewhere, never wrap around.
-                std::process::abort();
-            }
+            // SAFETY: this key holds a share of the allocation.
+            unsafe { share(heap.ptr) };
         }
         // Both forms are plain data; the count was taken above.
         Key { repr: self.repr }
+    }
+}
+
+/// Takes one more share of a heap key's allocation.
+///
+/// # Safety
+/// The caller holds a share of it (so the count is alive).
+unsafe fn share(count: NonNull<AtomicU32>) {
+    // SAFETY: alive while the caller's share is.
+    let count = unsafe { count.as_ref() };
+    // Relaxed as Arc's: a new share needs no ordering with anything.
+    if count.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
+        // Billions of clones of one key: a leak somewhere, never wrap around.
+        std::process::abort();
     }
 }
 
@@ -461,24 +470,31 @@ impl From<&[u8]> for DbKey {
     }
 }
 
+impl DbHeap {
+    /// A `Key` holding this share of the allocation (the count is not changed).
+    fn into_key(self) -> Key {
+        let len = (self.len as u64).to_le_bytes();
+        Key {
+            repr: Repr {
+                heap: Heap {
+                    ptr: self.ptr,
+                    len: [len[0], len[1], len[2], len[3], len[4], len[5], len[6]],
+                    tag: HEAP_TAG,
+                },
+            },
+        }
+    }
+}
+
 impl From<&DbKey> for Key {
     /// The same bytes as a `Key` (a heap key shares its allocation).
     fn from(key: &DbKey) -> Key {
         match key.heap() {
             None => Key::new(key.as_bytes()),
             Some(heap) => {
-                let shared = key.clone();
-                std::mem::forget(shared);
-                let len = (heap.len as u64).to_le_bytes();
-                Key {
-                    repr: Repr {
-                        heap: Heap {
-                            ptr: heap.ptr,
-                            len: [len[0], len[1], len[2], len[3], len[4], len[5], len[6]],
-                            tag: HEAP_TAG,
-                        },
-                    },
-                }
+                // SAFETY: `key` holds a share.
+                unsafe { share(heap.ptr) };
+                heap.into_key()
             }
         }
     }
@@ -489,12 +505,8 @@ impl Clone for DbKey {
     /// is copied too.
     fn clone(&self) -> DbKey {
         if let Some(heap) = self.heap() {
-            let ptr = heap.ptr;
-            // SAFETY: the count lives as long as this key's share of it.
-            let count = unsafe { ptr.as_ref() };
-            if count.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
-                std::process::abort();
-            }
+            // SAFETY: this key holds a share.
+            unsafe { share(heap.ptr) };
         }
         DbKey {
             body: self.body,
@@ -505,18 +517,10 @@ impl Clone for DbKey {
 
 impl Drop for DbKey {
     fn drop(&mut self) {
-        let Some(heap) = self.heap() else { return };
         // A `Key` over the same share lets go of it as a `Key` does.
-        let len = (heap.len as u64).to_le_bytes();
-        drop(Key {
-            repr: Repr {
-                heap: Heap {
-                    ptr: heap.ptr,
-                    len: [len[0], len[1], len[2], len[3], len[4], len[5], len[6]],
-                    tag: HEAP_TAG,
-                },
-            },
-        });
+        if let Some(heap) = self.heap() {
+            drop(heap.into_key());
+        }
     }
 }
 
