@@ -279,10 +279,12 @@ fn lfu_counts_accesses_and_drives_eviction() {
     let after = freq(&mut con, "foo");
     assert!(after > 5 && after < 30, "{after}");
     set(&mut con, "foo", "bar2");
-    assert_eq!(
-        freq(&mut con, "foo"),
-        after,
-        "an overwrite keeps the counter"
+    let overwritten = freq(&mut con, "foo");
+    // The counter carries over; the overwrite is one access, which the logarithmic
+    // counter may or may not count (exact counts: the test below, with log factor 0).
+    assert!(
+        overwritten == after || overwritten == after + 1,
+        "an overwrite keeps the counter: {after} -> {overwritten}"
     );
     let dump: Vec<u8> = redis::cmd("DUMP").arg("foo").query(&mut con).unwrap();
     let _: () = redis::cmd("RESTORE")
@@ -316,4 +318,40 @@ fn lfu_counts_accesses_and_drives_eviction() {
         popular > once + 500,
         "{popular} popular, {once} read-once left"
     );
+}
+
+/// Keys of every form the keyspace stores (in place up to 12 bytes, on the heap beyond,
+/// with and without a TTL) keep their access stamp through reads, writes, TTL changes
+/// (which move the entry between dicts), RENAME and an overwrite: OBJECT FREQ counts as
+/// redis-server counts. Log factor 0 makes every access count, decay time 0 stops decay,
+/// so both servers must agree exactly.
+#[test]
+fn lfu_counters_follow_keys_of_every_length_as_in_redis() {
+    let a = TestServer::start();
+    let b = RealRedis::start(&[]);
+    let mut script = String::from(
+        "CONFIG SET maxmemory-policy allkeys-lfu\n\
+         CONFIG SET lfu-log-factor 0\n\
+         CONFIG SET lfu-decay-time 0\n",
+    );
+    for len in [1, 12, 13, 15, 16, 40] {
+        let key = "k".repeat(len);
+        let ttl_key = "t".repeat(len);
+        script += &format!("SET {key} v\nSET {ttl_key} v EX 1000\n");
+        for round in 0..3 {
+            script +=
+                &format!("GET {key}\nGET {ttl_key}\nOBJECT FREQ {key}\nOBJECT FREQ {ttl_key}\n");
+            // Writes, and moves between the dicts with and without a TTL.
+            match round {
+                0 => script += &format!("EXPIRE {key} 500\nPERSIST {ttl_key}\n"),
+                1 => script += &format!("APPEND {key} x\nSET {ttl_key} w KEEPTTL\n"),
+                _ => {
+                    script += &format!("RENAME {key} {key}2\nOBJECT FREQ {key}2\nSET {key}2 new\n")
+                }
+            }
+            script += &format!("OBJECT FREQ {key}\nOBJECT FREQ {ttl_key}\n");
+        }
+        script += &format!("OBJECT FREQ {key}2\nDEL {key}2 {ttl_key}\n");
+    }
+    assert_same_replies(&a, &b, &script);
 }

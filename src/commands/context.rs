@@ -137,6 +137,13 @@ impl<'a> Ctx<'a> {
         self.state.dbs[self.session.db].contains(key)
     }
 
+    /// `exists` for a command about to change or move the key (EXPIRE, PERSIST, RENAME,
+    /// MOVE): the lookup counts as an access, as Redis's lookupKeyWrite does, where EXISTS
+    /// and the like leave the key's LRU/LFU stamp alone.
+    pub fn exists_for_write(&mut self, key: &[u8]) -> bool {
+        self.lookup_write(key).is_some()
+    }
+
     typed_access!(read_str, write_str, Str, StrValue);
     typed_access!(read_list, write_list, List, ListValue);
     typed_access!(read_hash, write_hash, Hash, HashValue);

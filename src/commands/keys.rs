@@ -102,22 +102,27 @@ fn type_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 fn rename_generic(ctx: &mut Ctx, args: &Args, nx: bool) -> Result<bool, Error> {
     let (src, dst) = (args.get(1), args.get(2));
-    if !ctx.exists(src) {
+    if !ctx.exists_for_write(src) {
         return Err(NO_SUCH_KEY);
     }
     if src == dst {
         return Ok(!nx);
     }
-    if nx && ctx.exists(dst) {
+    if nx && ctx.exists_for_write(dst) {
         return Ok(false);
     }
     let ttl = ctx.db().expire_of(src);
+    // The value moves as Redis moves the object, with its LRU/LFU stamp.
+    let stamp = ctx.db().clock_of(src);
     let Some(value) = ctx.db().remove(src) else {
         return Err(NO_SUCH_KEY);
     };
     ctx.add_key(dst, value);
     if let Some(t) = ttl {
         ctx.db().set_expire(dst, t);
+    }
+    if let Some(stamp) = stamp {
+        ctx.db().set_clock(dst, stamp);
     }
     ctx.signal_modified(src);
     ctx.signal_modified(dst);
@@ -312,7 +317,7 @@ fn expire_generic(
     if !absolute {
         when = when.checked_add(ctx.now()).ok_or_else(invalid)?;
     }
-    if !ctx.exists(key) {
+    if !ctx.exists_for_write(key) {
         out.int(0);
         return Ok(());
     }
@@ -388,7 +393,7 @@ fn pexpiretime(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 
 fn persist(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let key = args.get(1);
-    if ctx.exists(key) && ctx.db().persist(key) {
+    if ctx.exists_for_write(key) && ctx.db().persist(key) {
         ctx.signal_modified(key);
         ctx.notify(notify::GENERIC, "persist", key);
         ctx.dirty(1);
@@ -416,7 +421,7 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
             "ERR source and destination objects are the same",
         ));
     }
-    if !ctx.exists(key) {
+    if !ctx.exists_for_write(key) {
         out.int(0);
         return Ok(());
     }
@@ -426,6 +431,7 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         return Ok(());
     }
     let ttl = ctx.db().expire_of(key);
+    let stamp = ctx.db().clock_of(key);
     let Some(v) = ctx.db().remove(key) else {
         out.int(0);
         return Ok(());
@@ -435,6 +441,9 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     }
     if let Some(t) = ttl {
         ctx.state.dbs[dst].set_expire(key, t);
+    }
+    if let Some(stamp) = stamp {
+        ctx.state.dbs[dst].set_clock(key, stamp);
     }
     ctx.state.signal_ready(dst, key);
     ctx.signal_modified(key);

@@ -39,11 +39,12 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Largest string a command may build (Redis checks against proto-max-bulk-len).
+const STRING_TOO_LONG: Error =
+    Error::Msg("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+
 fn check_size(ctx: &Ctx, size: u64) -> CmdResult {
     if size > ctx.config().proto_max_bulk_len as u64 {
-        return Err(Error::Msg(
-            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
-        ));
+        return Err(STRING_TOO_LONG);
     }
     Ok(())
 }
@@ -381,17 +382,17 @@ fn msetnx(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 fn append(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     let key = args.get(1);
     let extra = args.get(2);
-    let len = match ctx.read_str(key)? {
+    let limit = ctx.config().proto_max_bulk_len as u64;
+    // One write lookup, as Redis's (a read first would count the access twice).
+    let len = match ctx.write_str(key)? {
         None => {
             ctx.set_key(key, Value::str(extra));
             extra.len()
         }
         Some(s) => {
-            let total = s.len() as u64 + extra.len() as u64;
-            check_size(ctx, total)?;
-            let Some(s) = ctx.write_str(key)? else {
-                return Ok(());
-            };
+            if s.len() as u64 + extra.len() as u64 > limit {
+                return Err(STRING_TOO_LONG);
+            }
             let data = s.make_raw();
             data.extend_from_slice(extra);
             let n = data.len();

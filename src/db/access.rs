@@ -64,10 +64,11 @@ pub fn new_stamp() -> u32 {
     }
 }
 
-/// The stamp of a key stamped `old` whose value was replaced: a new value is a new object,
-/// so the LRU clock restarts, while an LFU counter carries over (Redis's dbOverwrite).
+/// The stamp of a key stamped `old` whose value was replaced. Redis's setKey looks the key
+/// up for writing first, an access; then dbOverwrite carries the LFU counter over to the
+/// new object, whose LRU clock is now anyway. Both amount to one access.
 pub fn overwritten(old: u32) -> u32 {
-    if lfu_mode() { old } else { lru_clock() }
+    touched(old)
 }
 
 /// The stamp after an access to a key stamped `old`.

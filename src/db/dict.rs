@@ -96,8 +96,6 @@ pub trait Meta<K> {
     fn stored_hash(&self) -> Option<u64>;
     /// Records an access (LRU clock or LFU counter), if a stamp is kept.
     fn touch(&mut self, key: &K);
-    /// Starts the stamp afresh (a new value is a new object to Redis), if kept.
-    fn restamp(&mut self, key: &K);
 }
 
 /// The keyspace's meta: nothing in the entry, the access stamp (`crate::db::access`: the
@@ -126,10 +124,6 @@ impl Meta<DbKey> for InKey {
     fn touch(&mut self, key: &DbKey) {
         key.set_stamp(crate::db::access::touched(key.stamp()));
     }
-    #[inline]
-    fn restamp(&mut self, key: &DbKey) {
-        key.set_stamp(crate::db::access::new_stamp());
-    }
 }
 
 /// Nothing beside key and value (see [`Meta`]).
@@ -151,7 +145,6 @@ impl<K> Meta<K> for Bare {
         None
     }
     fn touch(&mut self, _: &K) {}
-    fn restamp(&mut self, _: &K) {}
 }
 
 // The sizes `Meta`'s doc promises (a malloc chunk is the size plus 8, rounded up to 16).
@@ -1138,11 +1131,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M
                 .bucket_holding(i, h, key)
                 .and_then(|b| find_mut(b, h, key))
             {
-                // A new value is a new object to Redis: its LRU clock starts now, while an
-                // LFU counter carries over (dbOverwrite).
-                if !crate::db::access::lfu_mode() {
-                    e.meta.restamp(&e.key);
-                }
+                // An overwrite is one access (see `access::overwritten`).
+                e.meta.touch(&e.key);
                 return Ok(mem::replace(&mut e.value, value));
             }
         }

@@ -195,10 +195,8 @@ impl Db {
         if !self.volatile.is_empty()
             && let Some(e) = self.volatile.get_mut(key)
         {
+            // `get_mut` counted the access, all an overwrite is (`access::overwritten`).
             e.value = value;
-            if !access::lfu_mode() {
-                self.volatile.set_clock(key, access::new_stamp());
-            }
             return false;
         }
         self.persistent.upsert(key, value, || key.into()).is_none()
