@@ -91,9 +91,6 @@ pub trait Meta<K> {
     /// False when an entry (holding `key`) cannot be the one hashing to `hash`, so a chain
     /// walk compares keys only where this says maybe.
     fn may_hold(&self, key: &K, hash: u64) -> bool;
-    /// The hash that places the entry, if kept (else rehashing hashes the key again, as
-    /// Redis's dict does).
-    fn stored_hash(&self) -> Option<u64>;
     /// Records an access (LRU clock or LFU counter), if a stamp is kept.
     fn touch(&mut self, key: &K);
 }
@@ -117,12 +114,8 @@ impl Meta<DbKey> for InKey {
         key.may_hash_to(hash)
     }
     #[inline]
-    fn stored_hash(&self) -> Option<u64> {
-        None
-    }
-    #[inline]
     fn touch(&mut self, key: &DbKey) {
-        key.set_stamp(crate::db::access::touched(key.stamp()));
+        key.touch();
     }
 }
 
@@ -139,10 +132,6 @@ impl<K> Meta<K> for Bare {
     #[inline]
     fn may_hold(&self, _: &K, _: u64) -> bool {
         true
-    }
-    #[inline]
-    fn stored_hash(&self) -> Option<u64> {
-        None
     }
     fn touch(&mut self, _: &K) {}
 }
@@ -944,13 +933,14 @@ impl<K: Hash + Eq, V, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M> {
             if size == 0 {
                 continue;
             }
-            let head = table.head((cursor & (size - 1) as u64) as usize);
+            let table_mask = (size - 1) as u64;
+            let head = table.head((cursor & table_mask) as usize);
+            // A bucket of a table at least as big as `mask` holds only matching keys; a
+            // smaller table's bucket is filtered by hashing each key again (no hash is
+            // stored).
+            let all_match = mask & !table_mask == 0;
             for_each_in_chain(head, |e| {
-                let h = match e.meta.stored_hash() {
-                    Some(h) => h,
-                    None => self.hash(&e.key),
-                };
-                if (h ^ cursor) & mask == 0 {
+                if all_match || (self.hash(&e.key) ^ cursor) & mask == 0 {
                     f(&e.key, &e.value);
                 }
             });
@@ -979,7 +969,7 @@ impl<V, S: BuildHasher> Dict<DbKey, V, S, InKey> {
     /// `get` that also records the access (the entry's clock, for LRU).
     pub fn get_touched(&self, key: &[u8]) -> Option<&V> {
         self.lookup(key).map(|e| {
-            e.key.set_stamp(crate::db::access::touched(e.key.stamp()));
+            e.key.touch();
             &e.value
         })
     }
@@ -1293,10 +1283,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M
             let mut chain = buckets[idx & SEGMENT_MASK].take();
             while let Some(mut entry) = chain {
                 chain = entry.next.take();
-                let h = match entry.meta.stored_hash() {
-                    Some(h) => h,
-                    None => self.hasher.hash_one(&entry.key),
-                };
+                // No hash is stored: rehashing hashes the key again, as Redis's dict does.
+                let h = self.hasher.hash_one(&entry.key);
                 t1.push_front(t1.index(h), entry);
                 t0.used -= 1;
             }

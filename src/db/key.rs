@@ -409,6 +409,11 @@ impl DbKey {
             .store((stamp << 8) | (tail & 0xFF), Ordering::Relaxed);
     }
 
+    /// Records an access in the stamp (`crate::db::access::touched`).
+    pub fn touch(&self) {
+        self.set_stamp(crate::db::access::touched(self.stamp()));
+    }
+
     /// Keeps 7 bits of `hash`, the hash that places this key, for [`DbKey::may_hash_to`].
     pub fn note_hash(&self, hash: u64) {
         let tail = self.tail.load(Ordering::Relaxed);
