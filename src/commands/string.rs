@@ -38,10 +38,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lcs", -3, READONLY, (1, 2, 1), G, lcs).doc("Finds the longest common substring.", "7.0.0"),
 ];
 
-/// Largest string a command may build (Redis checks against proto-max-bulk-len).
 const STRING_TOO_LONG: Error =
     Error::Msg("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 
+/// Largest string a command may build (Redis checks against proto-max-bulk-len).
 fn check_size(ctx: &Ctx, size: u64) -> CmdResult {
     if size > ctx.config().proto_max_bulk_len as u64 {
         return Err(STRING_TOO_LONG);
