@@ -360,7 +360,15 @@ const _: () = assert!(size_of::<DbKey>() == 16);
 
 impl DbKey {
     pub fn new(data: &[u8]) -> DbKey {
-        DbKey::from(Key::new(data))
+        if data.len() > DB_INLINE_MAX {
+            return DbKey::from(Key::new_heap(data));
+        }
+        let mut bytes = [0; DB_INLINE_MAX];
+        bytes[..data.len()].copy_from_slice(data);
+        DbKey {
+            body: DbBody { inline: bytes },
+            tail: AtomicU32::new(crate::db::access::new_stamp() << 8 | data.len() as u32),
+        }
     }
 
     fn form(&self) -> u8 {
@@ -435,36 +443,20 @@ impl DbKey {
 impl From<Key> for DbKey {
     /// Takes over the key's bytes (a heap key's allocation and count); a fresh stamp.
     fn from(key: Key) -> DbKey {
-        let key = std::mem::ManuallyDrop::new(key);
-        let stamp = crate::db::access::new_stamp() << 8;
-        match key.heap() {
-            None => {
-                // SAFETY: an inline key (`heap()` is None).
-                let inline = unsafe { key.repr.inline };
-                let len = inline.len as usize;
-                if len <= DB_INLINE_MAX {
-                    let mut bytes = [0; DB_INLINE_MAX];
-                    bytes[..len].copy_from_slice(&inline.bytes[..len]);
-                    return DbKey {
-                        body: DbBody { inline: bytes },
-                        tail: AtomicU32::new(stamp | len as u32),
-                    };
-                }
-                // Too long to sit beside a stamp: to the heap.
-                DbKey::from(Key::new_heap(&inline.bytes[..len]))
-            }
-            Some(heap) => {
-                let len = u32::try_from(key.len()).unwrap_or_else(|_| {
-                    // A key over 4 GB: more than any bulk string a client may send.
-                    std::alloc::handle_alloc_error(heap_layout(key.len()))
-                });
-                DbKey {
-                    body: DbBody {
-                        heap: DbHeap { ptr: heap.ptr, len },
-                    },
-                    tail: AtomicU32::new(stamp | u32::from(DB_HEAP_FORM)),
-                }
-            }
+        let Some(heap) = key.heap().copied() else {
+            return DbKey::new(key.as_bytes());
+        };
+        let len = u32::try_from(key.len()).unwrap_or_else(|_| {
+            // A key over 4 GB: more than any bulk string a client may send.
+            std::alloc::handle_alloc_error(heap_layout(key.len()))
+        });
+        // The count moves into the DbKey.
+        std::mem::forget(key);
+        DbKey {
+            body: DbBody {
+                heap: DbHeap { ptr: heap.ptr, len },
+            },
+            tail: AtomicU32::new(crate::db::access::new_stamp() << 8 | u32::from(DB_HEAP_FORM)),
         }
     }
 }
