@@ -351,6 +351,14 @@ fn lfu_counters_follow_keys_of_every_length_as_in_redis() {
             }
             script += &format!("OBJECT FREQ {key}\nOBJECT FREQ {ttl_key}\n");
         }
+        // TTL changes and overwrites of a key that keeps, gains or loses a TTL.
+        script += &format!(
+            "EXPIRE {ttl_key} 2000\nOBJECT FREQ {ttl_key}\nEXPIRE {ttl_key} 2500\nOBJECT FREQ {ttl_key}\n\
+             SET {ttl_key} x KEEPTTL\nOBJECT FREQ {ttl_key}\n\
+             SET {ttl_key} y EX 3000\nOBJECT FREQ {ttl_key}\n\
+             SET {ttl_key} z\nOBJECT FREQ {ttl_key}\n\
+             SET {ttl_key} z PX 900000\nOBJECT FREQ {ttl_key}\n"
+        );
         script += &format!("OBJECT FREQ {key}2\nDEL {key}2 {ttl_key}\n");
     }
     assert_same_replies(&a, &b, &script);

@@ -64,13 +64,6 @@ pub fn new_stamp() -> u32 {
     }
 }
 
-/// The stamp of a key stamped `old` whose value was replaced. Redis's setKey looks the key
-/// up for writing first, an access; then dbOverwrite carries the LFU counter over to the
-/// new object, whose LRU clock is now anyway. Both amount to one access.
-pub fn overwritten(old: u32) -> u32 {
-    touched(old)
-}
-
 /// The stamp after an access to a key stamped `old`.
 pub fn touched(old: u32) -> u32 {
     if !lfu_mode() {

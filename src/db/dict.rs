@@ -985,27 +985,6 @@ impl<V, S: BuildHasher> Dict<DbKey, V, S, InKey> {
     }
 }
 
-/// Moving keyspace entries between dicts with their access stamps.
-impl<V: Clone, S: BuildHasher> Dict<DbKey, V, S, InKey> {
-    /// Removes `key`, returning the stored key, the value and the access stamp.
-    pub fn take(&mut self, key: &[u8]) -> Option<(DbKey, V, u32)> {
-        let entry = self.unlink_entry(key)?;
-        let (k, v) = (*entry).into_parts();
-        let clock = k.stamp();
-        Some((k, v, clock))
-    }
-
-    /// Adds `key`, which must be absent, with the access stamp `clock`.
-    pub fn insert_stamped(&mut self, key: DbKey, value: V, clock: u32) {
-        let h = self.hash(&key);
-        self.prepare_insert();
-        debug_assert!(self.get(key.as_bytes()).is_none());
-        key.set_stamp(clock);
-        let meta = InKey::new(&key, h);
-        self.push_new(h, key, value, meta);
-    }
-}
-
 /// Everything that writes: a write first copies the segment it touches if a clone still
 /// shares it, hence `Clone` keys and values.
 impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M> {
@@ -1029,6 +1008,26 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        let e = self.entry_mut(key)?;
+        e.meta.touch(&e.key);
+        Some(&mut e.value)
+    }
+
+    /// `get_mut` that does not count as an access (an internal update, such as a new
+    /// expiry time, after the command's own lookup counted it).
+    pub fn get_mut_untouched<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entry_mut(key).map(|e| &mut e.value)
+    }
+
+    fn entry_mut<Q>(&mut self, key: &Q) -> Option<&mut Entry<K, V, M>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if self.is_empty() {
             return None;
         }
@@ -1041,20 +1040,25 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M
             .bucket_holding(i0, h, key)
             .and_then(|b| find_mut(b, h, key))
         {
-            e.meta.touch(&e.key);
-            return Some(&mut e.value);
+            return Some(e);
         }
         if rehashing {
             let i1 = t1.index(h);
             return t1
                 .bucket_holding(i1, h, key)
-                .and_then(|b| find_mut(b, h, key))
-                .map(|e| {
-                    e.meta.touch(&e.key);
-                    &mut e.value
-                });
+                .and_then(|b| find_mut(b, h, key));
         }
         None
+    }
+
+    /// Adds `key`, which must be absent, without looking for it (the caller just removed
+    /// it from another dict); a `DbKey` keeps its stamp.
+    pub fn insert_absent(&mut self, key: K, value: V) {
+        let h = self.hash(&key);
+        self.prepare_insert();
+        debug_assert!(self.get(&key).is_none());
+        let meta = M::new(&key, h);
+        self.push_new(h, key, value, meta);
     }
 
     /// Insert or replace; returns the old value (the old key is kept).
@@ -1121,7 +1125,8 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M
                 .bucket_holding(i, h, key)
                 .and_then(|b| find_mut(b, h, key))
             {
-                // An overwrite is one access (see `access::overwritten`).
+                // An overwrite is one access: Redis's setKey looks the key up for writing
+                // (then dbOverwrite carries the LFU counter over).
                 e.meta.touch(&e.key);
                 return Ok(mem::replace(&mut e.value, value));
             }

@@ -180,10 +180,11 @@ impl Db {
     /// the key is new (Redis's dbAdd, which announces a `new` keyspace event).
     pub fn set(&mut self, key: &[u8], value: Value) -> bool {
         if !self.volatile.is_empty()
-            && let Some((stored, _, clock)) = self.volatile.take(key)
+            && let Some((stored, _)) = self.volatile.remove(key)
         {
-            self.persistent
-                .insert_stamped(stored, value, access::overwritten(clock));
+            // An overwrite is one access (Redis's setKey looks the key up for writing).
+            stored.touch();
+            self.persistent.insert_absent(stored, value);
             return false;
         }
         // One hash and one lookup: the key is copied only when it is new.
@@ -195,7 +196,7 @@ impl Db {
         if !self.volatile.is_empty()
             && let Some(e) = self.volatile.get_mut(key)
         {
-            // `get_mut` counted the access, all an overwrite is (`access::overwritten`).
+            // `get_mut` counted the access, all an overwrite is (see `set`).
             e.value = value;
             return false;
         }
@@ -210,9 +211,9 @@ impl Db {
             return self.set(key, value);
         };
         let e = Expiring { value, at };
-        if let Some((stored, _, clock)) = self.persistent.take(key) {
-            self.volatile
-                .insert_stamped(stored, e, access::overwritten(clock));
+        if let Some((stored, _)) = self.persistent.remove(key) {
+            stored.touch();
+            self.volatile.insert_absent(stored, e);
             return false;
         }
         self.volatile.upsert(key, e, || key.into()).is_none()
@@ -244,15 +245,16 @@ impl Db {
 
     /// Set an absolute expiry on an existing key.
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
+        // The command's own lookup counted the access (EXPIRE's, as Redis's).
         if !self.volatile.is_empty()
-            && let Some(e) = self.volatile.get_mut(key)
+            && let Some(e) = self.volatile.get_mut_untouched(key)
         {
             e.at = when_ms;
             return;
         }
-        if let Some((stored, value, clock)) = self.persistent.take(key) {
+        if let Some((stored, value)) = self.persistent.remove(key) {
             let e = Expiring { value, at: when_ms };
-            self.volatile.insert_stamped(stored, e, clock);
+            self.volatile.insert_absent(stored, e);
         }
     }
 
@@ -261,9 +263,9 @@ impl Db {
         if self.volatile.is_empty() {
             return false;
         }
-        match self.volatile.take(key) {
-            Some((stored, e, clock)) => {
-                self.persistent.insert_stamped(stored, e.value, clock);
+        match self.volatile.remove(key) {
+            Some((stored, e)) => {
+                self.persistent.insert_absent(stored, e.value);
                 true
             }
             None => false,
