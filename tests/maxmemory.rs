@@ -360,6 +360,13 @@ fn lfu_counters_follow_keys_of_every_length_as_in_redis() {
              SET {ttl_key} z PX 900000\nOBJECT FREQ {ttl_key}\n"
         );
         script += &format!("OBJECT FREQ {key}2\nDEL {key}2 {ttl_key}\n");
+        // MOVE onto a key the target has (an access of that key, as Redis looks it up
+        // for writing), then onto none (the key keeps its count).
+        script += &format!(
+            "SELECT 1\nSET {key}m v\nSELECT 0\nSET {key}m v\nGET {key}m\nMOVE {key}m 1\n\
+             SELECT 1\nOBJECT FREQ {key}m\nDEL {key}m\nSELECT 0\nMOVE {key}m 1\n\
+             SELECT 1\nOBJECT FREQ {key}m\nDEL {key}m\nSELECT 0\n"
+        );
     }
     assert_same_replies(&a, &b, &script);
 }

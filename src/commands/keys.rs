@@ -425,8 +425,16 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     }
-    super::context::expire_if_needed(ctx.state, dst, key);
-    if ctx.state.dbs[dst].contains(key) {
+    // Redis looks the key up in the target for writing: one there counts an access.
+    let now = ctx.state.now_ms;
+    let taken = match ctx.state.dbs[dst].write(key, now) {
+        Ok(found) => found.is_some(),
+        Err(crate::db::Expired) => {
+            super::context::delete_expired(ctx.state, dst, key);
+            false
+        }
+    };
+    if taken {
         out.int(0);
         return Ok(());
     }
