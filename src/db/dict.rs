@@ -863,6 +863,18 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
         let span = end - first;
         let max_steps = count.saturating_mul(SAMPLE_STEPS_PER_ENTRY).min(span);
         let mut pos = first + rng.below(span as u64) as usize;
+        // The walk below reads the window's entries one after another; asking for the
+        // first buckets' entries up front lets those cache misses overlap.
+        let mut ahead = pos;
+        for _ in 0..count.min(max_steps) {
+            if let Some(e) = self.head_at(ahead) {
+                crate::util::prefetch(e);
+            }
+            ahead += 1;
+            if ahead == end {
+                ahead = first;
+            }
+        }
         let mut visited = 0;
         for _ in 0..max_steps {
             let mut cur = self.head_at(pos);
