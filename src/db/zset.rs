@@ -991,7 +991,12 @@ impl SkipList {
     /// member). The member is only read on a score tie: a walk step touches one node.
     #[inline]
     fn step_before(&self, x: u32, i: usize, score: f64, member: &[u8]) -> Option<Level> {
-        let l = self.lvl(x, i);
+        self.link_before(self.lvl(x, i), score, member)
+    }
+
+    /// Link `l`, if the node it leads to sorts before (score, member).
+    #[inline]
+    fn link_before(&self, l: Level, score: f64, member: &[u8]) -> Option<Level> {
         if l.forward == NIL {
             return None;
         }
@@ -1188,7 +1193,7 @@ impl SkipList {
                 }
                 if !b_done {
                     match self.step_before_skipping(x, b, i, new, member) {
-                        Some((f, span)) => (b, rank) = (f, rank + span),
+                        Some(l) => (b, rank) = (l.forward, rank + l.span),
                         None => b_done = true,
                     }
                 }
@@ -1217,7 +1222,7 @@ impl SkipList {
         i: usize,
         score: f64,
         member: &[u8],
-    ) -> Option<(u32, u32)> {
+    ) -> Option<Level> {
         let mut l = self.lvl(y, i);
         if l.forward == x {
             let past = self.lvl(x, i);
@@ -1226,12 +1231,7 @@ impl SkipList {
                 span: l.span + past.span,
             };
         }
-        if l.forward == NIL {
-            return None;
-        }
-        let n = self.node(l.forward);
-        let before = n.score < score || (n.score == score && *n.member < *member);
-        before.then_some((l.forward, l.span))
+        self.link_before(l, score, member)
     }
 
     /// `zslDelete`: removes (score, member) if present, returning the member.
