@@ -1347,18 +1347,30 @@ impl SkipList {
             && r.lte_max(self.node(self.first()).score)
     }
 
-    /// `zslFirstInRange` and `zslLastInRange` as 1-based ranks.
-    fn score_ranks(&self, r: &ScoreRange) -> Option<(usize, usize)> {
+    /// `zslFirstInRange`: the node and its 1-based rank.
+    fn first_in_score(&self, r: &ScoreRange) -> Option<(u32, usize)> {
         if !self.overlaps_score(r) {
             return None;
         }
         let (x, rank) = self.descend(|n| !r.gte_min(n.score));
         let first = self.node(x).level0().forward;
-        if first == NIL || !r.lte_max(self.node(first).score) {
+        (first != NIL && r.lte_max(self.node(first).score)).then_some((first, rank + 1))
+    }
+
+    /// `zslLastInRange`: the node and its 1-based rank.
+    fn last_in_score(&self, r: &ScoreRange) -> Option<(u32, usize)> {
+        if !self.overlaps_score(r) {
             return None;
         }
-        let (_, last) = self.descend(|n| r.lte_max(n.score));
-        Some((rank + 1, last))
+        let (x, rank) = self.descend(|n| r.lte_max(n.score));
+        (x != HEAD && r.gte_min(self.node(x).score)).then_some((x, rank))
+    }
+
+    /// The 1-based ranks of the first and last entries in `r`.
+    fn score_ranks(&self, r: &ScoreRange) -> Option<(usize, usize)> {
+        let (_, first) = self.first_in_score(r)?;
+        let (_, last) = self.last_in_score(r)?;
+        Some((first, last))
     }
 
     fn overlaps_lex(&self, r: &LexRange) -> bool {
@@ -1778,6 +1790,34 @@ impl ZSetValue {
         offset: usize,
         limit: Option<usize>,
     ) -> Iter<'_> {
+        if let ReprRef::Skiplist(b) = self.repr.get() {
+            // One walk, to the end the reply starts from, as Redis walks; the stop ends
+            // the reply at the range's other end, so no walk finds that end first.
+            let (found, stop) = if rev {
+                (b.last_in_score(range), Stop::ScoreMin(*range))
+            } else {
+                (b.first_in_score(range), Stop::ScoreMax(*range))
+            };
+            let Some((node, rank)) = found else {
+                return Iter::empty();
+            };
+            let remaining = limit.unwrap_or(usize::MAX);
+            if offset == 0 {
+                let pos = Pos::Skip { list: b, node };
+                return Iter {
+                    pos,
+                    rev,
+                    remaining,
+                    stop,
+                };
+            }
+            let start = if rev {
+                (rank - 1).checked_sub(offset)
+            } else {
+                (rank - 1).checked_add(offset)
+            };
+            return start.map_or_else(Iter::empty, |s| self.iter_at(s, rev, remaining, stop));
+        }
         let Some((lo, hi)) = self.score_ranks(range) else {
             return Iter::empty();
         };
@@ -2113,6 +2153,10 @@ enum Stop<'a> {
     LexMax(LexRange<'a>),
     /// Stop at the first member below the range (backward lex walks).
     LexMin(LexRange<'a>),
+    /// Stop at the first score above the range (forward score walks).
+    ScoreMax(ScoreRange),
+    /// Stop at the first score below the range (backward score walks).
+    ScoreMin(ScoreRange),
 }
 
 #[derive(Clone, Debug)]
@@ -2191,6 +2235,8 @@ impl<'a> Iterator for Iter<'a> {
             Stop::Never => true,
             Stop::LexMax(r) => r.lte_max(member),
             Stop::LexMin(r) => r.gte_min(member),
+            Stop::ScoreMax(r) => r.lte_max(score),
+            Stop::ScoreMin(r) => r.gte_min(score),
         };
         if !inside {
             self.remaining = 0;
