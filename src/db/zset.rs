@@ -1380,23 +1380,57 @@ impl SkipList {
             && r.lte_max(&self.node(self.first()).member)
     }
 
-    /// `zslFirstInLexRange`: 1-based rank.
-    fn first_in_lex(&self, r: &LexRange) -> Option<usize> {
+    /// `zslFirstInLexRange`: the node and its 1-based rank.
+    fn first_in_lex(&self, r: &LexRange) -> Option<(u32, usize)> {
         if !self.overlaps_lex(r) {
             return None;
         }
         let (x, rank) = self.descend(|n| !r.gte_min(&n.member));
         let first = self.node(x).level0().forward;
-        (first != NIL && r.lte_max(&self.node(first).member)).then_some(rank + 1)
+        (first != NIL && r.lte_max(&self.node(first).member)).then_some((first, rank + 1))
     }
 
-    /// `zslLastInLexRange`: 1-based rank.
-    fn last_in_lex(&self, r: &LexRange) -> Option<usize> {
+    /// `zslLastInLexRange`: the node and its 1-based rank.
+    fn last_in_lex(&self, r: &LexRange) -> Option<(u32, usize)> {
         if !self.overlaps_lex(r) {
             return None;
         }
         let (x, rank) = self.descend(|n| r.lte_max(&n.member));
-        (x != HEAD && r.gte_min(&self.node(x).member)).then_some(rank)
+        (x != HEAD && r.gte_min(&self.node(x).member)).then_some((x, rank))
+    }
+
+    /// A range reply from `node` (1-based `rank`), the end of a range a walk found it at:
+    /// from that node itself with no second walk, or `offset` entries on by rank. `stop`
+    /// ends the reply at the range's other end.
+    fn range_from<'a>(
+        &'a self,
+        node: u32,
+        rank: usize,
+        rev: bool,
+        offset: usize,
+        limit: Option<usize>,
+        stop: Stop<'a>,
+    ) -> Iter<'a> {
+        let start = if offset == 0 {
+            Some(node)
+        } else {
+            let r = if rev {
+                rank.checked_sub(offset)
+            } else {
+                rank.checked_add(offset)
+            };
+            r.filter(|r| (1..=self.length).contains(r))
+                .map(|r| self.by_rank(r))
+        };
+        match start {
+            Some(node) => Iter {
+                pos: Pos::Skip { list: self, node },
+                rev,
+                remaining: limit.unwrap_or(usize::MAX),
+                stop,
+            },
+            None => Iter::empty(),
+        }
     }
 
     /// `zslDeleteRangeByRank` over 1-based `start..=end`; `f` receives each removed entry.
@@ -1801,22 +1835,7 @@ impl ZSetValue {
             let Some((node, rank)) = found else {
                 return Iter::empty();
             };
-            let remaining = limit.unwrap_or(usize::MAX);
-            if offset == 0 {
-                let pos = Pos::Skip { list: b, node };
-                return Iter {
-                    pos,
-                    rev,
-                    remaining,
-                    stop,
-                };
-            }
-            let start = if rev {
-                (rank - 1).checked_sub(offset)
-            } else {
-                (rank - 1).checked_add(offset)
-            };
-            return start.map_or_else(Iter::empty, |s| self.iter_at(s, rev, remaining, stop));
+            return b.range_from(node, rank, rev, offset, limit, stop);
         }
         let Some((lo, hi)) = self.score_ranks(range) else {
             return Iter::empty();
@@ -1848,7 +1867,7 @@ impl ZSetValue {
                     .find(|(_, (m, _, _))| range.gte_min(m))?;
                 range.lte_max(m).then_some(i)
             }
-            ReprRef::Skiplist(b) => b.first_in_lex(range).map(|r| r - 1),
+            ReprRef::Skiplist(b) => b.first_in_lex(range).map(|(_, r)| r - 1),
         }
     }
 
@@ -1871,7 +1890,7 @@ impl ZSetValue {
                 }
                 None
             }
-            ReprRef::Skiplist(b) => b.last_in_lex(range).map(|r| r - 1),
+            ReprRef::Skiplist(b) => b.last_in_lex(range).map(|(_, r)| r - 1),
         }
     }
 
@@ -1884,6 +1903,17 @@ impl ZSetValue {
         offset: usize,
         limit: Option<usize>,
     ) -> Iter<'a> {
+        if let ReprRef::Skiplist(b) = self.repr.get() {
+            let (found, stop) = if rev {
+                (b.last_in_lex(range), Stop::LexMin(*range))
+            } else {
+                (b.first_in_lex(range), Stop::LexMax(*range))
+            };
+            let Some((node, rank)) = found else {
+                return Iter::empty();
+            };
+            return b.range_from(node, rank, rev, offset, limit, stop);
+        }
         let limit = limit.unwrap_or(usize::MAX);
         if rev {
             match self.last_in_lex(range) {
