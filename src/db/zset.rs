@@ -1433,6 +1433,36 @@ impl SkipList {
         }
     }
 
+    /// `zslDeleteRangeByScore`: one walk to the range's start, then deletes while the
+    /// scores stay in it. Returns how many went.
+    fn delete_score_range(&mut self, r: &ScoreRange) -> usize {
+        if !self.overlaps_score(r) {
+            return 0;
+        }
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            loop {
+                let f = self.lvl(x, i).forward;
+                if f == NIL || r.gte_min(self.node(f).score) {
+                    break;
+                }
+                x = f;
+            }
+            update[i] = x;
+        }
+        let mut removed = 0;
+        x = self.node(x).level0().forward;
+        while x != NIL && r.lte_max(self.node(x).score) {
+            let next = self.node(x).level0().forward;
+            self.unlink(x, &update);
+            self.release(x);
+            removed += 1;
+            x = next;
+        }
+        removed
+    }
+
     /// `zslDeleteRangeByRank` over 1-based `start..=end`; `f` receives each removed entry.
     fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Member, f64)) {
         let mut update = [HEAD; MAX_LEVEL];
@@ -1976,6 +2006,9 @@ impl ZSetValue {
 
     /// ZREMRANGEBYSCORE; returns how many were removed.
     pub fn remove_range_by_score(&mut self, range: &ScoreRange) -> usize {
+        if let ReprMut::Skiplist(b) = self.repr.get_mut() {
+            return b.delete_score_range(range);
+        }
         match self.score_ranks(range) {
             Some((lo, hi)) => self.remove_range_by_rank(lo, hi),
             None => 0,
