@@ -1433,18 +1433,20 @@ impl SkipList {
         }
     }
 
-    /// `zslDeleteRangeByScore`: one walk to the range's start, then deletes while the
-    /// scores stay in it. Returns how many went.
-    fn delete_score_range(&mut self, r: &ScoreRange) -> usize {
-        if !self.overlaps_score(r) {
-            return 0;
-        }
+    /// `zslDeleteRangeByScore` and `zslDeleteRangeByLex`: one walk past the nodes
+    /// `before` the range, then deletes while the nodes are `inside` it. Returns how many
+    /// went.
+    fn delete_range(
+        &mut self,
+        before: impl Fn(&Node) -> bool,
+        inside: impl Fn(&Node) -> bool,
+    ) -> usize {
         let mut update = [HEAD; MAX_LEVEL];
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             loop {
                 let f = self.lvl(x, i).forward;
-                if f == NIL || r.gte_min(self.node(f).score) {
+                if f == NIL || !before(self.node(f)) {
                     break;
                 }
                 x = f;
@@ -1453,7 +1455,7 @@ impl SkipList {
         }
         let mut removed = 0;
         x = self.node(x).level0().forward;
-        while x != NIL && r.lte_max(self.node(x).score) {
+        while x != NIL && inside(self.node(x)) {
             let next = self.node(x).level0().forward;
             self.unlink(x, &update);
             self.release(x);
@@ -2007,7 +2009,10 @@ impl ZSetValue {
     /// ZREMRANGEBYSCORE; returns how many were removed.
     pub fn remove_range_by_score(&mut self, range: &ScoreRange) -> usize {
         if let ReprMut::Skiplist(b) = self.repr.get_mut() {
-            return b.delete_score_range(range);
+            if !b.overlaps_score(range) {
+                return 0;
+            }
+            return b.delete_range(|n| !range.gte_min(n.score), |n| range.lte_max(n.score));
         }
         match self.score_ranks(range) {
             Some((lo, hi)) => self.remove_range_by_rank(lo, hi),
@@ -2018,14 +2023,10 @@ impl ZSetValue {
     /// ZREMRANGEBYLEX; returns how many were removed.
     pub fn remove_range_by_lex(&mut self, range: &LexRange) -> usize {
         // Redis deletes from the first member >= min while members stay <= max.
-        let first = match self.repr.get() {
-            ReprRef::Listpack(_) => self.first_in_lex(range),
-            ReprRef::Skiplist(b) => {
-                let (x, rank) = b.descend(|n| !range.gte_min(&n.member));
-                (b.node(x).level0().forward != NIL).then_some(rank)
-            }
-        };
-        let Some(first) = first else {
+        if let ReprMut::Skiplist(b) = self.repr.get_mut() {
+            return b.delete_range(|n| !range.gte_min(&n.member), |n| range.lte_max(&n.member));
+        }
+        let Some(first) = self.first_in_lex(range) else {
             return 0;
         };
         let n = self
