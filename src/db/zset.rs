@@ -1399,18 +1399,20 @@ impl SkipList {
         (x != HEAD && r.gte_min(&self.node(x).member)).then_some((x, rank))
     }
 
-    /// A range reply from `node` (1-based `rank`), the end of a range a walk found it at:
-    /// from that node itself with no second walk, or `offset` entries on by rank. `stop`
-    /// ends the reply at the range's other end.
+    /// A range reply from `found`, the node (and 1-based rank) at the end of a range a walk
+    /// found: from that node itself with no second walk, or `offset` entries on by rank.
+    /// `stop` ends the reply at the range's other end.
     fn range_from<'a>(
         &'a self,
-        node: u32,
-        rank: usize,
+        found: Option<(u32, usize)>,
         rev: bool,
         offset: usize,
         limit: Option<usize>,
         stop: Stop<'a>,
     ) -> Iter<'a> {
+        let Some((node, rank)) = found else {
+            return Iter::empty();
+        };
         let start = if offset == 0 {
             Some(node)
         } else {
@@ -1864,10 +1866,7 @@ impl ZSetValue {
             } else {
                 (b.first_in_score(range), Stop::ScoreMax(*range))
             };
-            let Some((node, rank)) = found else {
-                return Iter::empty();
-            };
-            return b.range_from(node, rank, rev, offset, limit, stop);
+            return b.range_from(found, rev, offset, limit, stop);
         }
         let Some((lo, hi)) = self.score_ranks(range) else {
             return Iter::empty();
@@ -1941,10 +1940,7 @@ impl ZSetValue {
             } else {
                 (b.first_in_lex(range), Stop::LexMax(*range))
             };
-            let Some((node, rank)) = found else {
-                return Iter::empty();
-            };
-            return b.range_from(node, rank, rev, offset, limit, stop);
+            return b.range_from(found, rev, offset, limit, stop);
         }
         let limit = limit.unwrap_or(usize::MAX);
         if rev {
