@@ -425,16 +425,9 @@ fn move_cmd(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
         out.int(0);
         return Ok(());
     }
+    super::context::expire_if_needed(ctx.state, dst, key);
     // Redis looks the key up in the target for writing: one there counts an access.
-    let now = ctx.state.now_ms;
-    let taken = match ctx.state.dbs[dst].write(key, now) {
-        Ok(found) => found.is_some(),
-        Err(crate::db::Expired) => {
-            super::context::delete_expired(ctx.state, dst, key);
-            false
-        }
-    };
-    if taken {
+    if ctx.state.dbs[dst].get_mut(key).is_some() {
         out.int(0);
         return Ok(());
     }

@@ -645,7 +645,7 @@ impl Uppers {
     }
 
     fn heap_size(&self) -> usize {
-        self.chunks.capacity() * 8
+        self.chunks.capacity() * size_of::<Box<[Level; UPPER_CHUNK]>>()
             + self.chunks.len() * size_of::<[Level; UPPER_CHUNK]>()
             + self.free.iter().map(|f| f.capacity() * 4).sum::<usize>()
     }
@@ -1325,6 +1325,15 @@ impl SkipList {
     /// Walks down from the header while `before(forward)` holds; returns the last
     /// node passed and its 1-based rank (0 for the header).
     fn descend(&self, before: impl Fn(&Node) -> bool) -> (u32, usize) {
+        self.descend_noting(before, &mut [HEAD; MAX_LEVEL])
+    }
+
+    /// `descend`, noting the last node passed at each level in `update`.
+    fn descend_noting(
+        &self,
+        before: impl Fn(&Node) -> bool,
+        update: &mut [u32; MAX_LEVEL],
+    ) -> (u32, usize) {
         let mut x = HEAD;
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
@@ -1336,6 +1345,7 @@ impl SkipList {
                 rank += l.span as usize;
                 x = l.forward;
             }
+            update[i] = x;
         }
         (x, rank)
     }
@@ -1444,19 +1454,9 @@ impl SkipList {
         inside: impl Fn(&Node) -> bool,
     ) -> usize {
         let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let f = self.lvl(x, i).forward;
-                if f == NIL || !before(self.node(f)) {
-                    break;
-                }
-                x = f;
-            }
-            update[i] = x;
-        }
+        let (last_before, _) = self.descend_noting(before, &mut update);
         let mut removed = 0;
-        x = self.node(x).level0().forward;
+        let mut x = self.node(last_before).level0().forward;
         while x != NIL && inside(self.node(x)) {
             let next = self.node(x).level0().forward;
             self.unlink(x, &update);
