@@ -4,17 +4,9 @@
 //! - "listpack": small sets live in one packed byte buffer of entries ordered by
 //!   (score, member); every operation is a short linear walk, which beats pointers at
 //!   this size and costs a few bytes per entry.
-//! - "skiplist": big sets are a skiplist with spans (O(log n) rank, range and update)
-//!   plus a hash index member -> node for O(1) lookups. The skiplist lives in an arena of
-//!   nodes addressed by `u32` indices, so it needs no unsafe code.
-//!
-//! The member index is intrusive, where Redis keeps a second dict: its buckets are node
-//! ids and each node carries the link to the next node of its bucket, so a member costs
-//! its 64-byte node (which holds a member of up to 22 bytes itself) plus about 4 bytes of
-//! bucket, stored once (scripts/bench-memory, 1M
-//! members: 148 bytes each with a `Dict<Arc<[u8]>, f64>` beside the list). It keeps what
-//! the dict gave: incremental rehashing (no pause when a big set grows) and Redis's
-//! reverse-binary SCAN cursor over chained power-of-two tables.
+//! - "skiplist" (Redis's name, kept for `OBJECT ENCODING`): big sets are a counted B+tree
+//!   (O(log n) rank, range and update, with far fewer cache misses than a skiplist) plus
+//!   a hash index member -> entry for O(1) lookups; see `tree`.
 //!
 //! A set converts from listpack to skiplist when it grows past the caller's
 //! [`ZSetLimits`] (Redis's zset-max-listpack-entries / -value) and never back; commands
@@ -24,14 +16,13 @@
 //! ranges follow Redis's walks literally, so they agree with it even on sets whose
 //! scores differ (where the order is not lexicographic and the result "undefined").
 
-use std::hash::BuildHasher;
+mod tree;
 
-use super::dict::{RandomSeeded, next_cursor};
-use super::key::Key;
 use super::tagged::{Untagged, tagged_repr};
 use super::thin_buf::ThinBuf;
 use crate::util::Rng;
 use std::cmp::Ordering;
+use tree::{At, Member, NIL, Tree, member_hash};
 
 /// The size limits of the listpack encoding, from the server config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -481,1031 +472,16 @@ impl Packed {
 }
 
 // ---------------------------------------------------------------------------------
-// The skiplist encoding
-// ---------------------------------------------------------------------------------
-
-const NIL: u32 = u32::MAX;
-const HEAD: u32 = 0;
-const MAX_LEVEL: usize = 32;
-
-#[derive(Clone, Copy, Debug)]
-struct Level {
-    forward: u32,
-    /// How many level-0 steps this link jumps over.
-    span: u32,
-}
-
-const EMPTY_LEVEL: Level = Level {
-    forward: NIL,
-    span: 0,
-};
-
-/// Levels kept in the node itself: 15 nodes in 16 need no more (p = 1/4). The rest of a
-/// taller node's levels are in the list's `Uppers`, where the few such nodes' levels
-/// stay cached: a search reads one cache line per step at the bottom levels.
-const INLINE_LEVELS: usize = 2;
-
-/// Longest member kept in its node.
-const MEMBER_INLINE_MAX: usize = 22;
-
-/// A node's member: most members (names, ids, short keys) sit in the node itself, so
-/// the member index's lookup and a walk's tie on the score compare it in the line the
-/// step already read, not in an allocation of its own (ZADD of 20-byte members to a
-/// 100k-member set: about 7% less CPU than with a `Key`, and 32 bytes less per member).
-#[derive(Clone)]
-enum Member {
-    Inline {
-        len: u8,
-        bytes: [u8; MEMBER_INLINE_MAX],
-    },
-    Heap(Key),
-}
-
-const _: () = assert!(size_of::<Member>() == 24);
-
-impl Member {
-    fn new(member: &[u8]) -> Member {
-        if member.len() <= MEMBER_INLINE_MAX {
-            let mut bytes = [0; MEMBER_INLINE_MAX];
-            bytes[..member.len()].copy_from_slice(member);
-            Member::Inline {
-                len: member.len() as u8,
-                bytes,
-            }
-        } else {
-            Member::Heap(Key::new(member))
-        }
-    }
-
-    /// Bytes allocated apart from the node.
-    fn heap_size(&self) -> usize {
-        match self {
-            Member::Inline { .. } => 0,
-            Member::Heap(k) => k.heap_size(),
-        }
-    }
-}
-
-impl std::ops::Deref for Member {
-    type Target = [u8];
-    #[inline]
-    fn deref(&self) -> &[u8] {
-        match self {
-            Member::Inline { len, bytes } => &bytes[..*len as usize],
-            Member::Heap(k) => k,
-        }
-    }
-}
-
-impl std::fmt::Debug for Member {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        String::from_utf8_lossy(self).fmt(f)
-    }
-}
-
-/// Aligned so that each node of an arena chunk is exactly one cache line.
-#[derive(Clone, Debug)]
-#[repr(align(64))]
-struct Node {
-    member: Member,
-    score: f64,
-    backward: u32,
-    /// The next node in this node's member-index bucket (see `MemberIndex`).
-    chain: u32,
-    levels: [Level; INLINE_LEVELS],
-    /// Where levels `INLINE_LEVELS..height` are in `SkipList::uppers` (taller nodes only).
-    upper: u32,
-    height: u8,
-}
-
-impl Node {
-    fn new(member: Member, score: f64, height: usize) -> Node {
-        Node {
-            member,
-            score,
-            backward: NIL,
-            chain: NIL,
-            levels: [EMPTY_LEVEL; INLINE_LEVELS],
-            upper: NIL,
-            height: height as u8,
-        }
-    }
-    #[inline]
-    fn level0(&self) -> Level {
-        self.levels[0]
-    }
-}
-
-/// Levels per chunk of `Uppers`.
-const UPPER_CHUNK: usize = 512;
-
-/// The levels of nodes taller than `INLINE_LEVELS`, a block of `height - INLINE_LEVELS`
-/// each: 4/3 levels per tall node on average, where a box per tall node would hold 30.
-/// Chunked as the arenas are, so growing never copies; no block straddles two chunks.
-#[derive(Clone, Debug, Default)]
-struct Uppers {
-    chunks: Vec<Box<[Level; UPPER_CHUNK]>>,
-    /// Levels handed out so far (chunk tails too short for a block are skipped).
-    used: usize,
-    /// Freed blocks, by length.
-    free: [Vec<u32>; MAX_LEVEL - INLINE_LEVELS + 1],
-}
-
-impl Uppers {
-    /// A block of `len` empty levels.
-    fn alloc(&mut self, len: usize) -> u32 {
-        let off = match self.free[len].pop() {
-            Some(off) => off as usize,
-            None => {
-                if self.used % UPPER_CHUNK + len > UPPER_CHUNK {
-                    self.used = self.used.next_multiple_of(UPPER_CHUNK);
-                }
-                if self.used + len > self.chunks.len() * UPPER_CHUNK {
-                    self.chunks.push(Box::new([EMPTY_LEVEL; UPPER_CHUNK]));
-                }
-                self.used += len;
-                self.used - len
-            }
-        };
-        let (chunk, at) = (off / UPPER_CHUNK, off % UPPER_CHUNK);
-        self.chunks[chunk][at..at + len].fill(EMPTY_LEVEL);
-        off as u32
-    }
-
-    #[inline]
-    fn get(&self, off: u32) -> &Level {
-        let off = off as usize;
-        &self.chunks[off / UPPER_CHUNK][off % UPPER_CHUNK]
-    }
-
-    #[inline]
-    fn get_mut(&mut self, off: u32) -> &mut Level {
-        let off = off as usize;
-        &mut self.chunks[off / UPPER_CHUNK][off % UPPER_CHUNK]
-    }
-
-    fn heap_size(&self) -> usize {
-        self.chunks.capacity() * size_of::<Box<[Level; UPPER_CHUNK]>>()
-            + self.chunks.len() * size_of::<[Level; UPPER_CHUNK]>()
-            + self.free.iter().map(|f| f.capacity() * 4).sum::<usize>()
-    }
-}
-
-/// Nodes per arena chunk. The arena grows a chunk at a time, so it never copies the
-/// nodes it has (no latency spike on a big set's growth) and wastes at most one chunk.
-const CHUNK: usize = 256;
-
-/// A fixed-size chunk: indexing it by `i % CHUNK` needs no bounds check, which a walk
-/// would otherwise pay at every step.
-type Chunk = Box<[Node; CHUNK]>;
-
-/// A node id is its arena (top bits) and its slot there.
-const ARENA_SHIFT: u32 = 30;
-const SLOT_MASK: u32 = (1 << ARENA_SHIFT) - 1;
-/// Arenas: one per node height 1, 2 and 3, one for taller nodes. Four, so that
-/// `id >> ARENA_SHIFT` always indexes the array (no bounds check in a walk).
-const ARENAS: usize = 4;
-/// Sets this big put each new node in the arena of its height; smaller ones keep every
-/// node in arena 0 (a partly filled chunk per arena costs up to 48 KB: 9% at this size).
-///
-/// Why: a walk's steps at level i visit only nodes taller than i. Mixed with the short
-/// ones, the 1 in 16 nodes that serve levels 2 and up sit on every page of the set (about
-/// 4 to a page), so a walk of a big set missed the TLB at nearly every step, not only at
-/// the bottom levels. Kept apart, they fill a sixteenth of the pages, as jemalloc's size
-/// classes keep Redis's tall nodes apart (ZADD to a 1M-member set: 7% less CPU).
-const SEGREGATE_FROM: usize = 1 << 13;
-
-/// The slots of one arena; freed slots are reused.
-#[derive(Clone, Debug, Default)]
-struct Arena {
-    /// Slot `s` is `chunks[s / CHUNK][s % CHUNK]`; slots from `slots` on are vacant.
-    chunks: Vec<Chunk>,
-    /// Slots handed out so far.
-    slots: usize,
-    free: Vec<u32>,
-}
-
-/// Redis's `zskiplist` in arenas: node 0 (arena 0, slot 0) is the header.
-#[derive(Clone, Debug)]
-struct SkipList {
-    arenas: [Arena; ARENAS],
-    tail: u32,
-    length: usize,
-    level: usize,
-    rng: Rng,
-    index: MemberIndex,
-    uppers: Uppers,
-}
-
-/// A chunk of vacant slots.
-fn new_chunk() -> Chunk {
-    let slots = vec![Node::new(Member::new(&[]), 0.0, 1); CHUNK].into_boxed_slice();
-    slots
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("built with CHUNK slots"))
-}
-
-/// `MemberIndex::rehash_idx` when no resize is in progress.
-const NOT_REHASHING: usize = usize::MAX;
-/// Smallest index table.
-const INDEX_MIN_SIZE: usize = 4;
-
-/// The member -> node hash index of a skiplist: chained power-of-two tables of node ids,
-/// the chains linked through `Node::chain`. Resizes are incremental, as the keyspace
-/// dict's: while `rehash_idx` is set, `tables[1]` is the new table and every write moves
-/// one bucket of `tables[0]` over.
-#[derive(Clone, Debug)]
-struct MemberIndex {
-    tables: [Box<[u32]>; 2],
-    /// Members indexed (in both tables).
-    used: usize,
-    /// While resizing, the next `tables[0]` bucket to move (all before it are empty).
-    rehash_idx: usize,
-}
-
-impl MemberIndex {
-    fn new() -> Self {
-        MemberIndex {
-            tables: [Box::default(), Box::default()],
-            used: 0,
-            rehash_idx: NOT_REHASHING,
-        }
-    }
-
-    fn is_rehashing(&self) -> bool {
-        self.rehash_idx != NOT_REHASHING
-    }
-
-    /// The tables that may hold entries.
-    fn live_tables(&self) -> &[Box<[u32]>] {
-        &self.tables[..if self.is_rehashing() { 2 } else { 1 }]
-    }
-}
-
-/// The index's hash of a member: the keyspace's seeded hasher.
-fn member_hash(member: &[u8]) -> u64 {
-    RandomSeeded.hash_one(member)
-}
-
-impl SkipList {
-    fn new() -> Self {
-        let mut uppers = Uppers::default();
-        let mut first = new_chunk();
-        first[0] = Node::new(Member::new(&[]), 0.0, MAX_LEVEL);
-        first[0].upper = uppers.alloc(MAX_LEVEL - INLINE_LEVELS);
-        let mut arenas: [Arena; ARENAS] = Default::default();
-        arenas[0] = Arena {
-            chunks: vec![first],
-            slots: 1,
-            free: Vec::new(),
-        };
-        SkipList {
-            arenas,
-            tail: NIL,
-            length: 0,
-            level: 1,
-            rng: Rng::default(),
-            index: MemberIndex::new(),
-            uppers,
-        }
-    }
-
-    /// The node holding `member` (whose `member_hash` is `h`), or NIL.
-    fn find(&self, member: &[u8], h: u64) -> u32 {
-        for table in self.index.live_tables() {
-            if table.is_empty() {
-                continue;
-            }
-            let mut x = table[h as usize & (table.len() - 1)];
-            while x != NIL {
-                let n = self.node(x);
-                if *n.member == *member {
-                    return x;
-                }
-                x = n.chain;
-            }
-        }
-        NIL
-    }
-
-    /// Adds node `x` (whose member hashes to `h`) to the index; grows it at load factor 1.
-    fn index_link(&mut self, x: u32, h: u64) {
-        self.index_rehash(1);
-        if !self.index.is_rehashing() && self.index.used >= self.index.tables[0].len() {
-            self.index_resize(self.index.used + 1);
-        }
-        // New entries go to the new table while resizing, so the old one only drains.
-        let t = usize::from(self.index.is_rehashing());
-        let table = &mut self.index.tables[t];
-        let bucket = &mut table[h as usize & (table.len() - 1)];
-        let head = std::mem::replace(bucket, x);
-        self.node_mut(x).chain = head;
-        self.index.used += 1;
-    }
-
-    /// Removes node `x` from the index; may start shrinking a sparse table.
-    fn index_unlink(&mut self, x: u32) {
-        self.index_rehash(1);
-        let h = member_hash(&self.node(x).member);
-        let next = self.node(x).chain;
-        let tables = if self.index.is_rehashing() { 2 } else { 1 };
-        for t in 0..tables {
-            let table = &self.index.tables[t];
-            if table.is_empty() {
-                continue;
-            }
-            let b = h as usize & (table.len() - 1);
-            if table[b] == x {
-                self.index.tables[t][b] = next;
-                self.index.used -= 1;
-                self.index_shrink_if_sparse();
-                return;
-            }
-            let mut prev = table[b];
-            while prev != NIL {
-                let after = self.node(prev).chain;
-                if after == x {
-                    self.node_mut(prev).chain = next;
-                    self.index.used -= 1;
-                    self.index_shrink_if_sparse();
-                    return;
-                }
-                prev = after;
-            }
-        }
-        debug_assert!(false, "skiplist node missing from the member index");
-    }
-
-    /// Starts moving to a table sized for `entries` (a power of two, at load factor 1).
-    fn index_resize(&mut self, entries: usize) {
-        if self.index.is_rehashing() {
-            return;
-        }
-        let size = entries
-            .max(self.index.used)
-            .max(INDEX_MIN_SIZE)
-            .checked_next_power_of_two()
-            .unwrap_or(1 << (usize::BITS - 1));
-        if size == self.index.tables[0].len() {
-            return;
-        }
-        let table = vec![NIL; size].into_boxed_slice();
-        if self.index.used == 0 {
-            self.index.tables[0] = table;
-        } else {
-            self.index.tables[1] = table;
-            self.index.rehash_idx = 0;
-        }
-    }
-
-    /// Shrinks when under 10% of the buckets are used (as the dict does).
-    fn index_shrink_if_sparse(&mut self) {
-        let size = self.index.tables[0].len();
-        if !self.index.is_rehashing() && size > INDEX_MIN_SIZE && self.index.used * 10 < size {
-            self.index_resize(self.index.used);
-        }
-    }
-
-    /// Moves up to `n` buckets (skipping at most `10 * n` empty ones) to the new table.
-    fn index_rehash(&mut self, n: usize) {
-        if !self.index.is_rehashing() {
-            return;
-        }
-        let mut idx = self.index.rehash_idx;
-        let mut empty_visits = n * 10;
-        let mut moved = 0;
-        let len0 = self.index.tables[0].len();
-        while moved < n && idx < len0 {
-            let mut x = std::mem::replace(&mut self.index.tables[0][idx], NIL);
-            idx += 1;
-            if x == NIL {
-                empty_visits -= 1;
-                if empty_visits == 0 {
-                    break;
-                }
-                continue;
-            }
-            moved += 1;
-            while x != NIL {
-                let next = self.node(x).chain;
-                let h = member_hash(&self.node(x).member);
-                let table = &mut self.index.tables[1];
-                let bucket = &mut table[h as usize & (table.len() - 1)];
-                let head = std::mem::replace(bucket, x);
-                self.node_mut(x).chain = head;
-                x = next;
-            }
-        }
-        if idx >= len0 {
-            self.index.tables[0] = std::mem::take(&mut self.index.tables[1]);
-            self.index.rehash_idx = NOT_REHASHING;
-        } else {
-            self.index.rehash_idx = idx;
-        }
-    }
-
-    /// Redis's dictScan over the member index (see `Dict::scan`): every member present
-    /// for the whole scan is visited at least once, whatever resizes happen meanwhile.
-    fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
-        let mut emit = |table: &[u32], bucket: u64| {
-            let mut x = table[bucket as usize];
-            while x != NIL {
-                let n = self.node(x);
-                f(&n.member, n.score);
-                x = n.chain;
-            }
-        };
-        let [t0, t1] = &self.index.tables;
-        if self.index.used == 0 || t0.is_empty() {
-            return 0;
-        }
-        let mut v = cursor;
-        if !self.index.is_rehashing() {
-            let m0 = (t0.len() - 1) as u64;
-            emit(t0, v & m0);
-            return next_cursor(v, m0);
-        }
-        let (small, large) = if t0.len() <= t1.len() {
-            (t0, t1)
-        } else {
-            (t1, t0)
-        };
-        let m0 = (small.len() - 1) as u64;
-        let m1 = (large.len() - 1) as u64;
-        emit(small, v & m0);
-        loop {
-            emit(large, v & m1);
-            v = next_cursor(v, m1);
-            if v & (m0 ^ m1) == 0 {
-                break;
-            }
-        }
-        v
-    }
-
-    #[inline]
-    fn node(&self, i: u32) -> &Node {
-        let slot = (i & SLOT_MASK) as usize;
-        &self.arenas[(i >> ARENA_SHIFT) as usize].chunks[slot / CHUNK][slot % CHUNK]
-    }
-
-    #[inline]
-    fn node_mut(&mut self, i: u32) -> &mut Node {
-        let slot = (i & SLOT_MASK) as usize;
-        &mut self.arenas[(i >> ARENA_SHIFT) as usize].chunks[slot / CHUNK][slot % CHUNK]
-    }
-
-    /// Node `x`'s link at level `i` (below its height).
-    #[inline]
-    fn lvl(&self, x: u32, i: usize) -> Level {
-        let n = self.node(x);
-        if i < INLINE_LEVELS {
-            n.levels[i]
-        } else {
-            *self.uppers.get(n.upper + (i - INLINE_LEVELS) as u32)
-        }
-    }
-
-    #[inline]
-    fn lvl_mut(&mut self, x: u32, i: usize) -> &mut Level {
-        if i < INLINE_LEVELS {
-            &mut self.node_mut(x).levels[i]
-        } else {
-            let off = self.node(x).upper + (i - INLINE_LEVELS) as u32;
-            self.uppers.get_mut(off)
-        }
-    }
-
-    #[inline]
-    fn first(&self) -> u32 {
-        self.node(HEAD).level0().forward
-    }
-
-    /// Level of a new node: each extra level with probability 1/4 (ZSKIPLIST_P).
-    fn random_level(&mut self) -> usize {
-        let r = self.rng.next_u64();
-        (1 + r.trailing_zeros() as usize / 2).min(MAX_LEVEL)
-    }
-
-    /// The node after `x` at level `i`, and how far it is, if it sorts before (score,
-    /// member). The member is only read on a score tie: a walk step touches one node.
-    #[inline]
-    fn step_before(&self, x: u32, i: usize, score: f64, member: &[u8]) -> Option<Level> {
-        self.link_before(self.lvl(x, i), score, member)
-    }
-
-    /// Link `l`, if the node it leads to sorts before (score, member).
-    #[inline]
-    fn link_before(&self, l: Level, score: f64, member: &[u8]) -> Option<Level> {
-        if l.forward == NIL {
-            return None;
-        }
-        let n = self.node(l.forward);
-        let before = n.score < score || (n.score == score && *n.member < *member);
-        before.then_some(l)
-    }
-
-    fn alloc(&mut self, member: Member, score: f64, height: usize) -> u32 {
-        let mut node = Node::new(member, score, height);
-        if height > INLINE_LEVELS {
-            node.upper = self.uppers.alloc(height - INLINE_LEVELS);
-        }
-        let a = if self.length >= SEGREGATE_FROM {
-            height.min(ARENAS) - 1
-        } else {
-            0
-        };
-        let arena = &mut self.arenas[a];
-        let slot = arena.free.pop().unwrap_or_else(|| {
-            let s = arena.slots;
-            if s == arena.chunks.len() * CHUNK {
-                arena.chunks.push(new_chunk());
-            }
-            arena.slots += 1;
-            // The top slot of the last arena would read as NIL; no set gets near it
-            // (2^30 nodes of one height are 64 GB).
-            assert!(s < SLOT_MASK as usize, "sorted set arena full");
-            s as u32
-        });
-        let x = (a as u32) << ARENA_SHIFT | slot;
-        *self.node_mut(x) = node;
-        x
-    }
-
-    /// Frees the slot of an unlinked node (and drops it from the member index).
-    fn release(&mut self, x: u32) -> Member {
-        self.index_unlink(x);
-        let n = self.node_mut(x);
-        let member = std::mem::replace(&mut n.member, Member::new(&[]));
-        let (height, upper) = (n.height as usize, n.upper);
-        if self.length == 0 {
-            // Nothing live: drop the arenas rather than keep long free lists.
-            // (Released slots already hold empty members, so chunk 0 keeps nothing.)
-            let [first, rest @ ..] = &mut self.arenas;
-            first.chunks.truncate(1);
-            first.slots = 1;
-            first.free = Vec::new();
-            rest.fill_with(Arena::default);
-            self.index = MemberIndex::new();
-            // The header's block, allocated first, is all that stays.
-            debug_assert_eq!(self.node(HEAD).upper, 0);
-            self.uppers.chunks.truncate(1);
-            self.uppers.used = MAX_LEVEL - INLINE_LEVELS;
-            self.uppers.free = Default::default();
-        } else {
-            if height > INLINE_LEVELS {
-                self.uppers.free[height - INLINE_LEVELS].push(upper);
-            }
-            self.arenas[(x >> ARENA_SHIFT) as usize]
-                .free
-                .push(x & SLOT_MASK);
-        }
-        member
-    }
-
-    /// `zslInsert`: the member (hashing to `h`) must not be present.
-    fn insert(&mut self, score: f64, member: Member, h: u64) -> u32 {
-        let (update, rank) = self.position(score, &member);
-        let height = self.random_level();
-        let x = self.alloc(member, score, height);
-        self.link(x, height, update, rank);
-        self.index_link(x, h);
-        x
-    }
-
-    /// Where (score, member) goes: its predecessor at every level and their ranks.
-    fn position(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut rank = [0u32; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            while let Some(l) = self.step_before(x, i, score, member) {
-                rank[i] += l.span;
-                x = l.forward;
-            }
-            update[i] = x;
-        }
-        (update, rank)
-    }
-
-    /// Links the unlinked node `x`, `height` levels tall, after the predecessors
-    /// `position` found for it.
-    fn link(
-        &mut self,
-        x: u32,
-        height: usize,
-        mut update: [u32; MAX_LEVEL],
-        mut rank: [u32; MAX_LEVEL],
-    ) {
-        if height > self.level {
-            for i in self.level..height {
-                rank[i] = 0;
-                update[i] = HEAD;
-                self.lvl_mut(HEAD, i).span = self.length as u32;
-            }
-            self.level = height;
-        }
-        for i in 0..height {
-            let u = self.lvl(update[i], i);
-            let nl = self.lvl_mut(x, i);
-            nl.forward = u.forward;
-            nl.span = u.span - (rank[0] - rank[i]);
-            let ul = self.lvl_mut(update[i], i);
-            ul.forward = x;
-            ul.span = rank[0] - rank[i] + 1;
-        }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(height) {
-            self.lvl_mut(u, i).span += 1;
-        }
-        self.node_mut(x).backward = if update[0] == HEAD { NIL } else { update[0] };
-        let next = self.node(x).level0().forward;
-        if next != NIL {
-            self.node_mut(next).backward = x;
-        } else {
-            self.tail = x;
-        }
-        self.length += 1;
-    }
-
-    /// `zslDeleteNode`: unlinks `x` given its predecessors at every level.
-    fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            if self.lvl(u, i).forward == x {
-                // Only then does `x` reach level i.
-                let xl = self.lvl(x, i);
-                let ul = self.lvl_mut(u, i);
-                ul.span = ul.span + xl.span - 1;
-                ul.forward = xl.forward;
-            } else {
-                self.lvl_mut(u, i).span -= 1;
-            }
-        }
-        let (next, back) = (self.node(x).level0().forward, self.node(x).backward);
-        if next != NIL {
-            self.node_mut(next).backward = back;
-        } else {
-            self.tail = back;
-        }
-        while self.level > 1 && self.lvl(HEAD, self.level - 1).forward == NIL {
-            self.level -= 1;
-        }
-        self.length -= 1;
-    }
-
-    fn find_update(&self, score: f64, member: &[u8]) -> [u32; MAX_LEVEL] {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            while let Some(l) = self.step_before(x, i, score, member) {
-                x = l.forward;
-            }
-            update[i] = x;
-        }
-        update
-    }
-
-    /// For moving node `x`, holding (cur, member), to score `new`: its predecessors where
-    /// it is (as `find_update`) and where it goes once unlinked, with their ranks then (as
-    /// `position`). The two walks go down the levels in step, not one after the other:
-    /// each step of either reads a node the other does not wait for, so on a big set the
-    /// two walks' cache misses overlap instead of adding up.
-    fn relocation(
-        &self,
-        x: u32,
-        cur: f64,
-        new: f64,
-        member: &[u8],
-    ) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
-        let mut from = [HEAD; MAX_LEVEL];
-        let mut to = [HEAD; MAX_LEVEL];
-        let mut to_rank = [0u32; MAX_LEVEL];
-        let (mut a, mut from_rank) = (HEAD, 0u32);
-        let (mut b, mut rank) = (HEAD, 0u32);
-        for i in (0..self.level).rev() {
-            let (mut a_done, mut b_done) = (false, false);
-            while !(a_done && b_done) {
-                if !a_done {
-                    match self.step_before(a, i, cur, member) {
-                        Some(l) => (a, from_rank) = (l.forward, from_rank + l.span),
-                        None => a_done = true,
-                    }
-                }
-                if !b_done {
-                    match self.step_before_skipping(x, b, i, new, member) {
-                        Some(l) => (b, rank) = (l.forward, rank + l.span),
-                        None => b_done = true,
-                    }
-                }
-            }
-            from[i] = a;
-            to[i] = b;
-            to_rank[i] = rank;
-        }
-        // The ranks count `x` where the walk passed it; the move takes it out first.
-        let x_rank = from_rank + 1;
-        for r in &mut to_rank[..self.level] {
-            if *r > x_rank {
-                *r -= 1;
-            }
-        }
-        (from, to, to_rank)
-    }
-
-    /// `step_before` as if node `x` were not linked: a link to `x` counts as a link to
-    /// the node after it, spanning both. The span counts `x`; `relocation` takes it off.
-    #[inline]
-    fn step_before_skipping(
-        &self,
-        x: u32,
-        y: u32,
-        i: usize,
-        score: f64,
-        member: &[u8],
-    ) -> Option<Level> {
-        let mut l = self.lvl(y, i);
-        if l.forward == x {
-            let past = self.lvl(x, i);
-            l = Level {
-                forward: past.forward,
-                span: l.span + past.span,
-            };
-        }
-        self.link_before(l, score, member)
-    }
-
-    /// `zslDelete`: removes (score, member) if present, returning the member.
-    fn delete(&mut self, score: f64, member: &[u8]) -> Option<Member> {
-        let update = self.find_update(score, member);
-        let x = self.node(update[0]).level0().forward;
-        if x != NIL && self.node(x).score == score && *self.node(x).member == *member {
-            self.unlink(x, &update);
-            return Some(self.release(x));
-        }
-        None
-    }
-
-    /// `zslUpdateScore`: moves node `x`, holding (cur, member), to `new`; in place when the
-    /// order allows. Unlike Redis, which walks from the top first, the in-place case is
-    /// settled from the node's own neighbours (the member index found it), so a small
-    /// change of score (ZINCRBY on a leaderboard) costs no walk at all.
-    fn update_score(&mut self, x: u32, cur: f64, member: &[u8], new: f64) {
-        // Redis's test, `back < new < next` by score, needs one neighbour read: the one on
-        // the side the score moves to (the other's score is on the far side of `cur`).
-        let fits = if new > cur {
-            let next = self.node(x).level0().forward;
-            next == NIL || self.node(next).score > new
-        } else {
-            let back = self.node(x).backward;
-            back == NIL || self.node(back).score < new
-        };
-        if fits {
-            self.node_mut(x).score = new;
-            return;
-        }
-        let (from, to, rank) = self.relocation(x, cur, new, member);
-        debug_assert_eq!(self.node(from[0]).level0().forward, x);
-        // Move the node itself rather than free and reinsert it (as Redis does): its
-        // member index entry, slot and height stay, so the member is not hashed again.
-        let height = self.node(x).height as usize;
-        self.unlink(x, &from);
-        self.node_mut(x).score = new;
-        self.link(x, height, to, rank);
-        // Every write still moves the index's resize along.
-        self.index_rehash(1);
-    }
-
-    /// `zslGetRank`: 1-based rank of (score, member), 0 if absent.
-    fn rank(&self, score: f64, member: &[u8]) -> usize {
-        let mut x = HEAD;
-        let mut rank = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let f = self.lvl(x, i).forward;
-                if f == NIL {
-                    break;
-                }
-                let n = self.node(f);
-                if cmp_entry(n.score, &n.member, score, member) == Ordering::Greater {
-                    break;
-                }
-                rank += self.lvl(x, i).span as usize;
-                x = f;
-            }
-            // The score (in the line the walk already read) settles most levels without
-            // reading a long member's own allocation.
-            let n = self.node(x);
-            if x != HEAD && n.score == score && *n.member == *member {
-                return rank;
-            }
-        }
-        0
-    }
-
-    /// `zslGetElementByRank`: the node at 1-based `rank`, or NIL.
-    fn by_rank(&self, rank: usize) -> u32 {
-        let mut x = HEAD;
-        let mut traversed = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.forward == NIL || traversed + l.span as usize > rank {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
-            if traversed == rank {
-                return if x == HEAD { NIL } else { x };
-            }
-        }
-        NIL
-    }
-
-    /// Walks down from the header while `before(forward)` holds; returns the last
-    /// node passed and its 1-based rank (0 for the header).
-    fn descend(&self, before: impl Fn(&Node) -> bool) -> (u32, usize) {
-        self.descend_noting(before, &mut [HEAD; MAX_LEVEL])
-    }
-
-    /// `descend`, noting the last node passed at each level in `update`.
-    fn descend_noting(
-        &self,
-        before: impl Fn(&Node) -> bool,
-        update: &mut [u32; MAX_LEVEL],
-    ) -> (u32, usize) {
-        let mut x = HEAD;
-        let mut rank = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.forward == NIL || !before(self.node(l.forward)) {
-                    break;
-                }
-                rank += l.span as usize;
-                x = l.forward;
-            }
-            update[i] = x;
-        }
-        (x, rank)
-    }
-
-    fn overlaps_score(&self, r: &ScoreRange) -> bool {
-        !r.is_empty()
-            && self.tail != NIL
-            && r.gte_min(self.node(self.tail).score)
-            && r.lte_max(self.node(self.first()).score)
-    }
-
-    /// `zslFirstInRange`: the node and its 1-based rank.
-    fn first_in_score(&self, r: &ScoreRange) -> Option<(u32, usize)> {
-        if !self.overlaps_score(r) {
-            return None;
-        }
-        let (x, rank) = self.descend(|n| !r.gte_min(n.score));
-        let first = self.node(x).level0().forward;
-        (first != NIL && r.lte_max(self.node(first).score)).then_some((first, rank + 1))
-    }
-
-    /// `zslLastInRange`: the node and its 1-based rank.
-    fn last_in_score(&self, r: &ScoreRange) -> Option<(u32, usize)> {
-        if !self.overlaps_score(r) {
-            return None;
-        }
-        let (x, rank) = self.descend(|n| r.lte_max(n.score));
-        (x != HEAD && r.gte_min(self.node(x).score)).then_some((x, rank))
-    }
-
-    /// The 1-based ranks of the first and last entries in `r`.
-    fn score_ranks(&self, r: &ScoreRange) -> Option<(usize, usize)> {
-        let (_, first) = self.first_in_score(r)?;
-        let (_, last) = self.last_in_score(r)?;
-        Some((first, last))
-    }
-
-    fn overlaps_lex(&self, r: &LexRange) -> bool {
-        !r.is_empty()
-            && self.tail != NIL
-            && r.gte_min(&self.node(self.tail).member)
-            && r.lte_max(&self.node(self.first()).member)
-    }
-
-    /// `zslFirstInLexRange`: the node and its 1-based rank.
-    fn first_in_lex(&self, r: &LexRange) -> Option<(u32, usize)> {
-        if !self.overlaps_lex(r) {
-            return None;
-        }
-        let (x, rank) = self.descend(|n| !r.gte_min(&n.member));
-        let first = self.node(x).level0().forward;
-        (first != NIL && r.lte_max(&self.node(first).member)).then_some((first, rank + 1))
-    }
-
-    /// `zslLastInLexRange`: the node and its 1-based rank.
-    fn last_in_lex(&self, r: &LexRange) -> Option<(u32, usize)> {
-        if !self.overlaps_lex(r) {
-            return None;
-        }
-        let (x, rank) = self.descend(|n| r.lte_max(&n.member));
-        (x != HEAD && r.gte_min(&self.node(x).member)).then_some((x, rank))
-    }
-
-    /// A range reply from `found`, the node (and 1-based rank) at the end of a range a walk
-    /// found: from that node itself with no second walk, or `offset` entries on by rank.
-    /// `stop` ends the reply at the range's other end.
-    fn range_from<'a>(
-        &'a self,
-        found: Option<(u32, usize)>,
-        rev: bool,
-        offset: usize,
-        limit: Option<usize>,
-        stop: Stop<'a>,
-    ) -> Iter<'a> {
-        let Some((node, rank)) = found else {
-            return Iter::empty();
-        };
-        let start = if offset == 0 {
-            Some(node)
-        } else {
-            let r = if rev {
-                rank.checked_sub(offset)
-            } else {
-                rank.checked_add(offset)
-            };
-            r.filter(|r| (1..=self.length).contains(r))
-                .map(|r| self.by_rank(r))
-        };
-        match start {
-            Some(node) => Iter {
-                pos: Pos::Skip { list: self, node },
-                rev,
-                remaining: limit.unwrap_or(usize::MAX),
-                stop,
-            },
-            None => Iter::empty(),
-        }
-    }
-
-    /// `zslDeleteRangeByScore` and `zslDeleteRangeByLex`: one walk past the nodes
-    /// `before` the range, then deletes while the nodes are `inside` it. Returns how many
-    /// went.
-    fn delete_range(
-        &mut self,
-        before: impl Fn(&Node) -> bool,
-        inside: impl Fn(&Node) -> bool,
-    ) -> usize {
-        let mut update = [HEAD; MAX_LEVEL];
-        let (last_before, _) = self.descend_noting(before, &mut update);
-        let mut removed = 0;
-        let mut x = self.node(last_before).level0().forward;
-        while x != NIL && inside(self.node(x)) {
-            let next = self.node(x).level0().forward;
-            self.unlink(x, &update);
-            self.release(x);
-            removed += 1;
-            x = next;
-        }
-        removed
-    }
-
-    /// `zslDeleteRangeByRank` over 1-based `start..=end`; `f` receives each removed entry.
-    fn delete_rank_range(&mut self, start: usize, end: usize, mut f: impl FnMut(Member, f64)) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        let mut traversed = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.lvl(x, i);
-                if l.forward == NIL || traversed + l.span as usize >= start {
-                    break;
-                }
-                traversed += l.span as usize;
-                x = l.forward;
-            }
-            update[i] = x;
-        }
-        traversed += 1;
-        x = self.node(x).level0().forward;
-        while x != NIL && traversed <= end {
-            let next = self.node(x).level0().forward;
-            let score = self.node(x).score;
-            self.unlink(x, &update);
-            f(self.release(x), score);
-            traversed += 1;
-            x = next;
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
 // The sorted set
 // ---------------------------------------------------------------------------------
 
 tagged_repr! {
-    /// Each encoding one pointer (a thin listpack, a boxed skiplist), packed into one word
-    /// (`db::tagged`): a sorted set is 8 bytes of its key's `Value`.
+    /// Each encoding one pointer (a thin listpack, a boxed tree), packed into one word
+    /// (`db::tagged`): a sorted set is 8 bytes of its key's `Value`. The tree variant has
+    /// the name Redis reports for its big-set encoding.
     enum Repr, ReprRef, ReprMut in PackedRepr {
         Listpack(Packed),
-        Skiplist(Box<SkipList>) = 1,
+        Skiplist(Box<Tree>) = 1,
     }
 }
 
@@ -1572,7 +548,7 @@ impl ZSetValue {
             }
         } else {
             ZSetValue {
-                repr: PackedRepr::new(Repr::Skiplist(Box::new(SkipList::new()))),
+                repr: PackedRepr::new(Repr::Skiplist(Box::new(Tree::new()))),
             }
         }
     }
@@ -1580,7 +556,7 @@ impl ZSetValue {
     pub fn len(&self) -> usize {
         match self.repr.get() {
             ReprRef::Listpack(p) => p.count(),
-            ReprRef::Skiplist(b) => b.length,
+            ReprRef::Skiplist(b) => b.len(),
         }
     }
 
@@ -1601,7 +577,7 @@ impl ZSetValue {
             ReprRef::Listpack(p) => p.find(member).map(|(_, _, s)| s),
             ReprRef::Skiplist(b) => {
                 let x = b.find(member, member_hash(member));
-                (x != NIL).then(|| b.node(x).score)
+                (x != NIL).then(|| b.entry(x).score)
             }
         }
     }
@@ -1611,9 +587,9 @@ impl ZSetValue {
         let ReprRef::Listpack(p) = self.repr.get() else {
             return;
         };
-        let mut big = SkipList::new();
+        let mut big = Tree::new();
         for (m, s, _) in p.iter_from(0) {
-            // Entries come in order, so each insert lands at the tail.
+            // Entries come in order, so each insert lands at the tail and fills its leaf.
             big.insert(s, Member::new(m), member_hash(m));
         }
         self.repr.set(Repr::Skiplist(Box::new(big)));
@@ -1636,18 +612,15 @@ impl ZSetValue {
         let ReprRef::Skiplist(b) = self.repr.get() else {
             return;
         };
-        if b.length > limits.max_listpack_entries {
+        if b.len() > limits.max_listpack_entries {
             return;
         }
         let mut p = Packed::default();
-        let mut x = b.first();
-        while x != NIL {
-            let n = b.node(x);
-            if n.member.len() > limits.max_listpack_value {
+        for (member, score) in self.iter() {
+            if member.len() > limits.max_listpack_value {
                 return;
             }
-            p.insert_at(p.buf.len(), &n.member, n.score);
-            x = n.level0().forward;
+            p.insert_at(p.buf.len(), member, score);
         }
         self.repr.set(Repr::Listpack(p));
     }
@@ -1699,12 +672,12 @@ impl ZSetValue {
         let h = member_hash(member);
         let x = b.find(member, h);
         if x != NIL {
-            let cur = b.node(x).score;
+            let cur = b.entry(x).score;
             match apply_flags(cur, &mut score, flags) {
                 Err(outcome) => outcome,
                 Ok(()) if score == cur => AddOutcome::Unchanged(cur),
                 Ok(()) => {
-                    b.update_score(x, cur, member, score);
+                    b.update_score(x, score);
                     AddOutcome::Updated(score)
                 }
             }
@@ -1729,8 +702,8 @@ impl ZSetValue {
                 if x == NIL {
                     return None;
                 }
-                let score = b.node(x).score;
-                b.delete(score, member);
+                let score = b.entry(x).score;
+                b.remove(x);
                 Some(score)
             }
         }
@@ -1749,12 +722,7 @@ impl ZSetValue {
                 if x == NIL {
                     return None;
                 }
-                let score = b.node(x).score;
-                let r = b.rank(score, member);
-                if r == 0 {
-                    return None;
-                }
-                (r - 1, score)
+                (b.locate(x).1, b.entry(x).score)
             }
         };
         Some((if reverse { self.len() - 1 - rank } else { rank }, score))
@@ -1771,11 +739,8 @@ impl ZSetValue {
                 Some((m, s))
             }
             ReprRef::Skiplist(b) => {
-                let x = b.by_rank(rank + 1);
-                (x != NIL).then(|| {
-                    let n = b.node(x);
-                    (&n.member[..], n.score)
-                })
+                let e = b.entry_at(b.at_rank(rank));
+                Some((&e.member[..], e.score))
             }
         }
     }
@@ -1795,9 +760,9 @@ impl ZSetValue {
                     off: if rev { p.entry(off).2 } else { off },
                 }
             }
-            ReprRef::Skiplist(b) => Pos::Skip {
-                list: b,
-                node: b.by_rank(rank + 1),
+            ReprRef::Skiplist(b) => Pos::Tree {
+                tree: b,
+                at: Some(b.at_rank(rank)),
             },
         };
         Iter {
@@ -1846,7 +811,7 @@ impl ZSetValue {
                 }
                 Some((first?, last?))
             }
-            ReprRef::Skiplist(b) => b.score_ranks(range).map(|(f, l)| (f - 1, l - 1)),
+            ReprRef::Skiplist(b) => Some((b.first_in_score(range)?.1, b.last_in_score(range)?.1)),
         }
     }
 
@@ -1866,7 +831,7 @@ impl ZSetValue {
             } else {
                 (b.first_in_score(range), Stop::ScoreMax(*range))
             };
-            return b.range_from(found, rev, offset, limit, stop);
+            return tree_range(b, found, rev, offset, limit, stop);
         }
         let Some((lo, hi)) = self.score_ranks(range) else {
             return Iter::empty();
@@ -1898,7 +863,7 @@ impl ZSetValue {
                     .find(|(_, (m, _, _))| range.gte_min(m))?;
                 range.lte_max(m).then_some(i)
             }
-            ReprRef::Skiplist(b) => b.first_in_lex(range).map(|(_, r)| r - 1),
+            ReprRef::Skiplist(b) => b.first_in_lex(range).map(|(_, r)| r),
         }
     }
 
@@ -1921,7 +886,7 @@ impl ZSetValue {
                 }
                 None
             }
-            ReprRef::Skiplist(b) => b.last_in_lex(range).map(|(_, r)| r - 1),
+            ReprRef::Skiplist(b) => b.last_in_lex(range).map(|(_, r)| r),
         }
     }
 
@@ -1940,7 +905,7 @@ impl ZSetValue {
             } else {
                 (b.first_in_lex(range), Stop::LexMax(*range))
             };
-            return b.range_from(found, rev, offset, limit, stop);
+            return tree_range(b, found, rev, offset, limit, stop);
         }
         let limit = limit.unwrap_or(usize::MAX);
         if rev {
@@ -1995,21 +960,13 @@ impl ZSetValue {
                 }
                 p.remove_span(start, end, hi - lo + 1);
             }
-            ReprMut::Skiplist(b) => {
-                b.delete_rank_range(lo + 1, hi + 1, |m, s| f(&m, s));
-            }
+            ReprMut::Skiplist(b) => b.remove_ranks(lo, hi - lo + 1, |m, s| f(&m, s)),
         }
         hi - lo + 1
     }
 
     /// ZREMRANGEBYSCORE; returns how many were removed.
     pub fn remove_range_by_score(&mut self, range: &ScoreRange) -> usize {
-        if let ReprMut::Skiplist(b) = self.repr.get_mut() {
-            if !b.overlaps_score(range) {
-                return 0;
-            }
-            return b.delete_range(|n| !range.gte_min(n.score), |n| range.lte_max(n.score));
-        }
         match self.score_ranks(range) {
             Some((lo, hi)) => self.remove_range_by_rank(lo, hi),
             None => 0,
@@ -2019,8 +976,14 @@ impl ZSetValue {
     /// ZREMRANGEBYLEX; returns how many were removed.
     pub fn remove_range_by_lex(&mut self, range: &LexRange) -> usize {
         // Redis deletes from the first member >= min while members stay <= max.
-        if let ReprMut::Skiplist(b) = self.repr.get_mut() {
-            return b.delete_range(|n| !range.gte_min(&n.member), |n| range.lte_max(&n.member));
+        if let ReprRef::Skiplist(b) = self.repr.get() {
+            let (at, first) = b.seek(|_, slot| !range.gte_min(&b.entry(slot).member));
+            let found = at.map(|a| (a, first));
+            let n = tree_range(b, found, false, 0, None, Stop::LexMax(*range)).count();
+            if n == 0 {
+                return 0;
+            }
+            return self.remove_range_by_rank(first, first + n - 1);
         }
         let Some(first) = self.first_in_lex(range) else {
             return 0;
@@ -2153,28 +1116,56 @@ impl ZSetValue {
         match self.repr.get() {
             ReprRef::Listpack(p) => p.buf.allocated(),
             ReprRef::Skiplist(b) => {
-                let node = std::mem::size_of::<Node>();
-                let index = (b.index.tables[0].len() + b.index.tables[1].len()) * 4;
-                let arenas: usize = b
-                    .arenas
-                    .iter()
-                    .map(|a| a.chunks.len() * CHUNK * node + a.free.capacity() * 4)
-                    .sum();
-                let fixed =
-                    heap_size(size_of::<SkipList>()) + arenas + index + b.uppers.heap_size();
+                let fixed = heap_size(size_of::<Tree>()) + b.fixed_heap_size();
                 // Long members' bytes, sampled.
                 let (mut sampled, mut sample_bytes) = (0usize, 0usize);
-                let mut x = b.first();
-                while x != NIL && sampled < samples {
-                    let n = b.node(x);
-                    sample_bytes += heap_size(n.member.heap_size());
+                let mut at = b.first();
+                while let Some(a) = at
+                    && sampled < samples
+                {
+                    sample_bytes += heap_size(b.entry_at(a).member.heap_size());
                     sampled += 1;
-                    x = n.level0().forward;
+                    at = b.next(a);
                 }
                 let per_entry = sample_bytes as f64 / sampled.max(1) as f64;
-                fixed + (per_entry * b.length as f64) as usize
+                fixed + (per_entry * b.len() as f64) as usize
             }
         }
+    }
+}
+
+/// A range reply from `found`, the place (and 0-based rank) at the end of a range a
+/// descent found: from that entry itself with no second descent, or `offset` entries on
+/// by rank. `stop` ends the reply at the range's other end.
+fn tree_range<'a>(
+    tree: &'a Tree,
+    found: Option<(At, usize)>,
+    rev: bool,
+    offset: usize,
+    limit: Option<usize>,
+    stop: Stop<'a>,
+) -> Iter<'a> {
+    let Some((at, rank)) = found else {
+        return Iter::empty();
+    };
+    let start = if offset == 0 {
+        Some(at)
+    } else {
+        let r = if rev {
+            rank.checked_sub(offset)
+        } else {
+            rank.checked_add(offset)
+        };
+        r.filter(|&r| r < tree.len()).map(|r| tree.at_rank(r))
+    };
+    match start {
+        Some(at) => Iter {
+            pos: Pos::Tree { tree, at: Some(at) },
+            rev,
+            remaining: limit.unwrap_or(usize::MAX),
+            stop,
+        },
+        None => Iter::empty(),
     }
 }
 
@@ -2223,7 +1214,7 @@ enum Stop<'a> {
 enum Pos<'a> {
     Done,
     Packed { p: &'a Packed, off: usize },
-    Skip { list: &'a SkipList, node: u32 },
+    Tree { tree: &'a Tree, at: Option<At> },
 }
 
 /// A walk over entries of a sorted set, yielding (member, score).
@@ -2278,17 +1269,11 @@ impl<'a> Iterator for Iter<'a> {
                     (m, s)
                 }
             }
-            Pos::Skip { list, node } => {
-                if *node == NIL {
-                    return None;
-                }
-                let n = list.node(*node);
-                *node = if self.rev {
-                    n.backward
-                } else {
-                    n.level0().forward
-                };
-                (&n.member[..], n.score)
+            Pos::Tree { tree, at } => {
+                let a = (*at)?;
+                *at = if self.rev { tree.prev(a) } else { tree.next(a) };
+                let e = tree.entry_at(a);
+                (&e.member[..], e.score)
             }
         };
         let inside = match &self.stop {
@@ -2332,32 +1317,11 @@ mod tests {
         it.map(|(m, s)| (m.to_vec(), s)).collect()
     }
 
-    #[test]
-    fn a_skiplist_node_is_one_cache_line() {
-        assert_eq!(size_of::<Node>(), 64);
-    }
-
-    #[test]
-    fn members_up_to_22_bytes_stay_in_the_node() {
-        for len in [0, 1, MEMBER_INLINE_MAX, MEMBER_INLINE_MAX + 1, 100] {
-            let bytes: Vec<u8> = (0..len as u8).collect();
-            let m = Member::new(&bytes);
-            assert_eq!(*m, bytes[..]);
-            assert_eq!(m.heap_size() == 0, len <= MEMBER_INLINE_MAX, "{len}");
+    /// The tree's invariants (see `Tree::check`), if the set is in that encoding.
+    fn check_tree(z: &ZSetValue) {
+        if let ReprRef::Skiplist(b) = z.repr.get() {
+            b.check();
         }
-    }
-
-    /// Every indexed node is found by its member, and the index counts them all.
-    fn check_index(b: &SkipList) {
-        let mut x = b.first();
-        let mut n = 0;
-        while x != NIL {
-            let m = &b.node(x).member;
-            assert_eq!(b.find(m, member_hash(m)), x);
-            n += 1;
-            x = b.node(x).level0().forward;
-        }
-        assert_eq!((n, b.index.used), (b.length, b.length));
     }
 
     #[test]
@@ -2372,34 +1336,27 @@ mod tests {
                 z.insert(member(i / 2).as_bytes(), rng.below(1000) as f64, BIG);
             }
         }
-        let ReprRef::Skiplist(b) = z.repr.get() else {
-            panic!("skiplist expected")
-        };
-        check_index(b);
+        assert_eq!(z.encoding(), "skiplist");
+        check_tree(&z);
         assert_eq!(z.score(b"absent"), None);
         for i in (0..5000u64).filter(|i| i % 10 != 0) {
             assert!(z.remove(member(i).as_bytes()).is_some());
         }
         assert_eq!(z.len(), 500);
-        let ReprRef::Skiplist(b) = z.repr.get() else {
-            panic!("skiplist expected")
-        };
-        check_index(b);
+        check_tree(&z);
         // The sparse index shrinks, incrementally: writes finish the move.
         let ReprRef::Skiplist(b) = z.repr.get() else {
             panic!("skiplist expected")
         };
-        let target = &b.index.tables[usize::from(b.index.is_rehashing())];
-        assert_eq!(target.len(), 1024);
+        assert!(matches!(b.index_size(), (1024, _)));
         for i in 0..2000u64 {
             z.insert(member(i % 500 * 10).as_bytes(), rng.below(1000) as f64, BIG);
         }
+        check_tree(&z);
         let ReprRef::Skiplist(b) = z.repr.get() else {
             panic!("skiplist expected")
         };
-        check_index(b);
-        assert!(!b.index.is_rehashing());
-        assert_eq!(b.index.tables[0].len(), 1024);
+        assert_eq!(b.index_size(), (1024, false));
     }
 
     #[test]
@@ -2745,6 +1702,7 @@ mod tests {
                 }
                 if step % 7 == 0 {
                     check_queries(&z, &model, &mut rng, same_scores);
+                    check_tree(&z);
                 }
             }
             check_queries(&z, &model, &mut rng, same_scores);
@@ -2948,33 +1906,26 @@ mod tests {
             model.insert(m, new);
         }
         check_queries(&z, &model, &mut rng, true);
-        if let ReprRef::Skiplist(b) = z.repr.get() {
-            check_index(b);
-        }
+        check_tree(&z);
         assert_eq!(members(z.iter()), model_sorted(&model));
     }
 
+    /// A set tall enough for three inner levels: splits, merges, root changes and rank
+    /// sums hold through random adds, moves and removals, and the set empties cleanly.
     #[test]
-    fn big_sets_keep_tall_nodes_in_their_own_arenas() {
+    fn a_deep_tree_stays_whole() {
         let mut rng = Rng::with_seed(11);
         let mut z = ZSetValue::new();
         let mut model = std::collections::BTreeMap::new();
-        let n = SEGREGATE_FROM as u64 * 5 / 4;
+        let n = 20_000u64;
         for i in 0..n {
             let m = format!("m{i}").into_bytes();
             let s = rng.below(1000) as f64;
             z.add(&m, s, AddFlags::default(), BIG);
             model.insert(m, s);
         }
-        let arena_of = |z: &ZSetValue, a: usize| match z.repr.get() {
-            ReprRef::Skiplist(b) => b.arenas[a].slots,
-            ReprRef::Listpack(_) => 0,
-        };
-        for a in 1..ARENAS {
-            assert!(arena_of(&z, a) > 0, "nothing in arena {a}");
-        }
-        // Updates move nodes (of every arena), removals free their slots for reuse.
-        for step in 0..20_000u64 {
+        check_tree(&z);
+        for step in 0..40_000u64 {
             let m = format!("m{}", rng.below(n * 2)).into_bytes();
             if step % 3 == 0 {
                 assert_eq!(z.remove(&m), model.remove(&m));
@@ -2985,16 +1936,49 @@ mod tests {
             }
         }
         let copy = z.clone();
+        check_tree(&z);
+        let ReprRef::Skiplist(b) = z.repr.get() else {
+            panic!("skiplist expected")
+        };
+        assert!(b.height() >= 3, "height {}", b.height());
         check_queries(&z, &model, &mut rng, true);
-        if let ReprRef::Skiplist(b) = z.repr.get() {
-            check_index(b);
-        }
         assert_eq!(members(copy.iter()), model_sorted(&model));
-        assert_eq!(z.remove_range_by_score(&ScoreRange::all()), model.len());
-        for a in 1..ARENAS {
-            assert_eq!(arena_of(&z, a), 0);
+        // Thin out most of it in ranges, so nodes merge and the root comes down.
+        while z.len() > 50 {
+            let lo = rng.below(z.len() as u64) as usize;
+            let gone = z.remove_range_by_rank(lo, lo + rng.below(400) as usize);
+            let sorted = model_sorted(&model);
+            for (m, _) in sorted.iter().skip(lo).take(gone) {
+                model.remove(m);
+            }
+            check_tree(&z);
         }
+        assert_eq!(members(z.iter()), model_sorted(&model));
+        assert_eq!(z.remove_range_by_score(&ScoreRange::all()), model.len());
+        check_tree(&z);
         z.insert(b"x", 1.0, BIG);
         assert_eq!(members(z.iter()), vec![(b"x".to_vec(), 1.0)]);
+    }
+
+    /// Sets built in order, up or down (a conversion, an RDB load), fill their leaves.
+    #[test]
+    fn ordered_builds_fill_their_leaves() {
+        for descending in [false, true] {
+            let mut z = ZSetValue::new();
+            for i in 0..10_000u32 {
+                let s = if descending {
+                    -f64::from(i)
+                } else {
+                    f64::from(i)
+                };
+                z.insert(format!("m{i}").as_bytes(), s, BIG);
+            }
+            check_tree(&z);
+            let ReprRef::Skiplist(b) = z.repr.get() else {
+                panic!("skiplist expected")
+            };
+            let full = 10_000usize.div_ceil(tree::LEAF_CAP);
+            assert!(b.leaf_count() <= full + 2, "{} leaves", b.leaf_count());
+        }
     }
 }
