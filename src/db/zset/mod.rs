@@ -825,7 +825,7 @@ impl ZSetValue {
     ) -> Iter<'_> {
         if let ReprRef::Skiplist(b) = self.repr.get() {
             // One walk, to the end the reply starts from, as Redis walks; the stop ends
-            // the reply at the range's other end, so no walk finds that end first.
+            // the reply at the range's other end, so no descent finds that end first.
             let (found, stop) = if rev {
                 (b.last_in_score(range), Stop::ScoreMin(*range))
             } else {
@@ -1108,7 +1108,7 @@ impl ZSetValue {
         }
     }
 
-    /// Estimated heap bytes this value owns (MEMORY USAGE): the arena and index exactly,
+    /// Estimated heap bytes this value owns (MEMORY USAGE): the tree and index exactly,
     /// the members' own bytes measured on the first `samples` entries and extrapolated,
     /// as Redis does.
     pub fn mem_usage(&self, samples: usize) -> usize {
@@ -1332,7 +1332,7 @@ mod tests {
         for i in 0..5000u64 {
             z.insert(member(i).as_bytes(), (i % 97) as f64, BIG);
             if i % 7 == 0 {
-                // Score changes that move the node re-index it.
+                // Score changes that move the entry keep its index entry.
                 z.insert(member(i / 2).as_bytes(), rng.below(1000) as f64, BIG);
             }
         }
@@ -1559,7 +1559,7 @@ mod tests {
     }
 
     /// Short members, and a third of them behind a shared 20-byte prefix: 20 to 23
-    /// bytes, on both sides of what a node keeps in place, so ties compare the two forms.
+    /// bytes, on both sides of what an entry keeps in place, so ties compare the two forms.
     fn random_member(rng: &mut Rng) -> Vec<u8> {
         let len = rng.below(4) as usize;
         let mut m = if rng.below(3) == 0 {
@@ -1832,7 +1832,7 @@ mod tests {
         assert_eq!(top[1], (b"m0998".to_vec(), 998.0));
         assert_eq!(z.len(), 998);
         assert!(z.mem_usage(5) > 998 * 16);
-        // Free slots all over the arena's chunks get reused in order.
+        // Free slots all over the slab's chunks get reused.
         for i in (0..998).step_by(2) {
             z.remove(format!("m{i:04}").as_bytes());
         }
@@ -1863,7 +1863,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_skiplist_after_deletes_resets_arena() {
+    fn emptying_a_big_set_starts_it_afresh() {
         let l = BIG;
         let mut z = ZSetValue::new();
         for i in 0..50 {
@@ -1876,10 +1876,8 @@ mod tests {
         assert_eq!(members(z.iter()), vec![(b"x".to_vec(), 1.0)]);
     }
 
-    /// A set past `SEGREGATE_FROM` puts new nodes in the arena of their height; every
-    /// operation keeps working across arenas, and emptying the set resets them all.
-    /// Small score changes stay in place (settled from the node's neighbours, no walk),
-    /// others move the node; either way the order, ranks and index stay right, also on
+    /// Small score changes stay in place (settled from the entry's neighbours in its leaf),
+    /// others move the entry; either way the order, ranks and index stay right, also on
     /// score ties, where only a move may put the member in its place.
     #[test]
     fn score_updates_in_place_and_by_moving_keep_the_order() {

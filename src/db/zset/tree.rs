@@ -4,7 +4,7 @@
 //! Why not Redis's skiplist: finding a place in a skiplist of n nodes is a chain of about
 //! 2 log4(n) dependent loads, and once the set outgrows the L2 cache nearly each one is a
 //! miss (ZADD to a 100k-member set: about 20). Here a search reads log16(n) inner nodes,
-//! which are few enough to stay cached (300 KB for a million members), then one leaf:
+//! which are few enough to stay cached (about 140 KB for 100k members), then one leaf:
 //! a move of a member's score reads two or three lines that are not in the cache.
 //!
 //! - **Entries** hold the member, its score and the index's chain link, in slots that never
