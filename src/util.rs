@@ -103,8 +103,14 @@ fn parse_hex_float(s: &str) -> Option<f64> {
         Some(b) => (true, b),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let body = body.strip_prefix("0x")?;
-    let (mant, exp) = match body.split_once('p') {
+    let v = parse_hex_digits(body.strip_prefix("0x")?)?;
+    Some(if neg { -v } else { v })
+}
+
+/// The part of a C hex float after its "0x": hex digits, an optional fraction and an
+/// optional binary exponent (`1.8p3` is 12).
+pub fn parse_hex_digits(body: &str) -> Option<f64> {
+    let (mant, exp) = match body.split_once(['p', 'P']) {
         Some((m, e)) => (m, e.parse::<i32>().ok()?),
         None => (body, 0),
     };
@@ -121,8 +127,7 @@ fn parse_hex_float(s: &str) -> Option<f64> {
         v += c.to_digit(16)? as f64 * scale;
         scale /= 16.0;
     }
-    let v = v * 2f64.powi(exp);
-    Some(if neg { -v } else { v })
+    Some(v * 2f64.powi(exp))
 }
 
 /// Formats a double as Redis 7.0 replies it (`%.17g`): 17 significant digits with

@@ -142,7 +142,7 @@ pub fn strtod_whole(s: &[u8]) -> Option<f64> {
         return None;
     }
     let v = if body.len() > 2 && body[..2].eq_ignore_ascii_case("0x") {
-        parse_hex(&body[2..])?
+        crate::util::parse_hex_digits(&body[2..])?
     } else {
         body.parse::<f64>().ok()?
     };
@@ -150,27 +150,6 @@ pub fn strtod_whole(s: &[u8]) -> Option<f64> {
         return None;
     }
     Some(if neg { -v } else { v })
-}
-
-fn parse_hex(body: &str) -> Option<f64> {
-    let (mant, exp) = match body.split_once(['p', 'P']) {
-        Some((m, e)) => (m, e.parse::<i32>().ok()?),
-        None => (body, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let mut v = 0f64;
-    for c in int.chars() {
-        v = v * 16.0 + c.to_digit(16)? as f64;
-    }
-    let mut scale = 1.0 / 16.0;
-    for c in frac.chars() {
-        v += c.to_digit(16)? as f64 * scale;
-        scale /= 16.0;
-    }
-    Some(v * 2f64.powi(exp))
 }
 
 /// One end of a ZRANGEBYLEX interval: `-`, `+`, `[member` or `(member`.
