@@ -215,7 +215,31 @@ impl Default for Inner {
     }
 }
 
+/// The first index in `lo..hi` where `before` fails; it holds on a prefix of the range.
+#[inline]
+fn first_not(mut lo: usize, mut hi: usize, before: impl Fn(usize) -> bool) -> usize {
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 impl Inner {
+    /// The child to descend into for the boundary of `before` (a predicate on (score,
+    /// slot) true on a prefix of the set): the last one whose smallest entry is before,
+    /// or the first.
+    #[inline]
+    fn route(&self, before: impl Fn(f64, u32) -> bool) -> usize {
+        first_not(1, self.len as usize, |i| {
+            before(self.scores[i], self.slots[i])
+        }) - 1
+    }
+
     fn count(&self) -> usize {
         self.counts[..self.len as usize]
             .iter()
@@ -259,6 +283,14 @@ impl Inner {
 }
 
 impl Leaf {
+    /// The first entry that is not `before` (`len` if all are).
+    #[inline]
+    fn first_not(&self, before: impl Fn(f64, u32) -> bool) -> usize {
+        first_not(0, self.len as usize, |i| {
+            before(self.scores[i], self.slots[i])
+        })
+    }
+
     fn insert(&mut self, at: usize, score: f64, slot: u32) {
         let len = self.len as usize;
         self.scores.copy_within(at..len, at + 1);
@@ -470,29 +502,12 @@ impl Tree {
         let mut rank = 0usize;
         for _ in 0..self.height {
             let n = self.inners.get(node);
-            let (mut lo, mut hi) = (1, n.len as usize);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if before(n.scores[mid], n.slots[mid]) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            let i = lo - 1;
+            let i = n.route(&before);
             rank += n.counts[..i].iter().map(|&c| c as usize).sum::<usize>();
             node = n.children[i];
         }
         let leaf = self.leaves.get(node);
-        let (mut lo, mut hi) = (0, leaf.len as usize);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if before(leaf.scores[mid], leaf.slots[mid]) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
+        let lo = leaf.first_not(&before);
         rank += lo;
         let at = if lo < leaf.len as usize {
             Some(At {
@@ -750,17 +765,10 @@ impl Tree {
     fn link_below(&mut self, node: u32, height: usize, slot: u32, edges: Edges) -> Option<u32> {
         let e = self.entry(slot);
         let (score, member) = (e.score, &e.member[..]);
+        let before = |s, sl| self.lt_key(s, sl, score, member);
         if height == 0 {
             let leaf = self.leaves.get(node);
-            let (mut lo, mut hi) = (0, leaf.len as usize);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if self.lt_key(leaf.scores[mid], leaf.slots[mid], score, member) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
+            let lo = leaf.first_not(before);
             let len = leaf.len as usize;
             if len < LEAF_CAP {
                 self.leaves.get_mut(node).insert(lo, score, slot);
@@ -768,7 +776,7 @@ impl Tree {
             }
             let split = split_point(lo, LEAF_CAP, edges);
             let right = self.split_leaf(node, split);
-            if lo < split || (lo == split && split < LEAF_CAP) {
+            if goes_left(lo, split, LEAF_CAP) {
                 self.leaves.get_mut(node).insert(lo, score, slot);
             } else {
                 self.leaves.get_mut(right).insert(lo - split, score, slot);
@@ -776,16 +784,7 @@ impl Tree {
             return Some(right);
         }
         let n = self.inners.get(node);
-        let (mut lo, mut hi) = (1, n.len as usize);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.lt_key(n.scores[mid], n.slots[mid], score, member) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let i = lo - 1;
+        let i = n.route(before);
         let len = n.len as usize;
         let child = n.children[i];
         let child_edges = Edges {
@@ -814,7 +813,7 @@ impl Tree {
         let split = split_point(at, FANOUT, edges);
         let mut sibling = Inner::default();
         self.inners.get_mut(node).move_tail(split, &mut sibling);
-        if at < split || (at == split && split < FANOUT) {
+        if goes_left(at, split, FANOUT) {
             self.inners
                 .get_mut(node)
                 .insert_child(at, right, right_min, right_count);
@@ -1200,6 +1199,12 @@ fn split_point(at: usize, cap: usize, edges: Edges) -> usize {
     } else {
         cap / 2
     }
+}
+
+/// After a full node of `cap` split at `split`, whether an insert at `at` goes into the
+/// left node: before the split point, or at it while the left node kept room.
+fn goes_left(at: usize, split: usize, cap: usize) -> bool {
+    at < split || (at == split && split < cap)
 }
 
 #[cfg(test)]
