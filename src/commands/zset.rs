@@ -708,9 +708,8 @@ fn pop_and_reply(
         out.null_array();
         return;
     };
-    let popped = z.pop(count, max);
-    let emptied = z.is_empty();
-    let n = popped.len();
+    // The reply's length is known before the pop, so entries go out as they are removed.
+    let n = count.min(z.len());
     match shape {
         PopShape::Plain { nested } => out.array(if nested { n } else { 2 * n }),
         PopShape::KeyFlat => {
@@ -727,13 +726,14 @@ fn pop_and_reply(
         shape,
         PopShape::KeyNested | PopShape::Plain { nested: true }
     );
-    for (m, s) in &popped {
+    z.pop(count, max, |m, s| {
         if nested {
             out.array(2);
         }
         out.bulk(m);
-        out.double(*s);
-    }
+        out.double(s);
+    });
+    let emptied = z.is_empty();
     ctx.dirty(n as u64);
     ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     if emptied {

@@ -977,20 +977,42 @@ impl ZSetValue {
     }
 
     /// ZPOPMIN / ZPOPMAX: removes up to `count` entries from the low (or high) end,
-    /// returning them in pop order.
-    pub fn pop(&mut self, count: usize, max: bool) -> Vec<(Vec<u8>, f64)> {
-        let len = self.len();
-        let n = count.min(len);
+    /// handing each to `f` in pop order (a reply is written as they come out); returns
+    /// how many.
+    pub fn pop(&mut self, count: usize, max: bool, mut f: impl FnMut(&[u8], f64)) -> usize {
+        let n = count.min(self.len());
         if n == 0 {
-            return Vec::new();
+            return 0;
         }
-        let mut out = Vec::with_capacity(n);
-        let (lo, hi) = if max { (len - n, len - 1) } else { (0, n - 1) };
-        self.remove_ranks(lo, hi, |m, s| out.push((m.to_vec(), s)));
-        if max {
-            out.reverse();
+        match self.repr.get_mut() {
+            ReprMut::Listpack(p) => {
+                if max {
+                    let end = p.buf.len();
+                    let mut start = end;
+                    for _ in 0..n {
+                        let (m, s, before) = p.entry_back(start);
+                        f(m, s);
+                        start = before;
+                    }
+                    p.remove_span(start, end, n);
+                } else {
+                    let mut end = 0;
+                    for _ in 0..n {
+                        let (m, s, next) = p.entry(end);
+                        f(m, s);
+                        end = next;
+                    }
+                    p.remove_span(0, end, n);
+                }
+            }
+            ReprMut::Skiplist(b) => {
+                for _ in 0..n {
+                    let rank = if max { b.len() - 1 } else { 0 };
+                    b.remove_ranks(rank, 1, |m, s| f(&m, s));
+                }
+            }
         }
-        out
+        n
     }
 
     /// A uniformly random entry.
@@ -1494,7 +1516,7 @@ mod tests {
         z.insert(b"m4", 4.0, limits);
         assert_eq!(z.encoding(), "skiplist");
         assert_eq!(members(z.iter()).len(), 5);
-        z.pop(4, false);
+        assert_eq!(z.pop(4, false, |_, _| {}), 4);
         assert_eq!(z.encoding(), "skiplist");
         z.shrink_if_fits(limits);
         assert_eq!(z.encoding(), "listpack");
@@ -1658,7 +1680,9 @@ mod tests {
                             sorted.reverse();
                         }
                         sorted.truncate(count);
-                        assert_eq!(z.pop(count, max), sorted);
+                        let mut popped = Vec::new();
+                        let n = z.pop(count, max, |m, s| popped.push((m.to_vec(), s)));
+                        assert_eq!((n, popped), (sorted.len(), sorted.clone()));
                         for (m, _) in sorted {
                             model.remove(&m);
                         }
@@ -1806,7 +1830,8 @@ mod tests {
         assert_eq!(z.rank(b"m0500", false), Some((0, -1.0)));
         assert_eq!(z.rank(b"m0000", false), Some((1, 0.0)));
         assert_eq!(z.rank(b"m0999", true), Some((0, 999.0)));
-        let top = z.pop(2, true);
+        let mut top = Vec::new();
+        z.pop(2, true, |m, s| top.push((m.to_vec(), s)));
         assert_eq!(top[0], (b"m0999".to_vec(), 999.0));
         assert_eq!(top[1], (b"m0998".to_vec(), 998.0));
         assert_eq!(z.len(), 998);
