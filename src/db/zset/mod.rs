@@ -1005,12 +1005,8 @@ impl ZSetValue {
                     p.remove_span(0, end, n);
                 }
             }
-            ReprMut::Skiplist(b) => {
-                for _ in 0..n {
-                    let rank = if max { b.len() - 1 } else { 0 };
-                    b.remove_ranks(rank, 1, |m, s| f(&m, s));
-                }
-            }
+            ReprMut::Skiplist(b) if max => b.remove_top(n, |m, s| f(&m, s)),
+            ReprMut::Skiplist(b) => b.remove_ranks(0, n, |m, s| f(&m, s)),
         }
         n
     }
@@ -1945,6 +1941,21 @@ mod tests {
         assert!(b.height() >= 3, "height {}", b.height());
         check_queries(&z, &model, &mut rng, true);
         assert_eq!(members(copy.iter()), model_sorted(&model));
+        // Big pops from both ends go a leaf at a time, in pop order.
+        for max in [true, false] {
+            let mut want = model_sorted(&model);
+            if max {
+                want.reverse();
+            }
+            want.truncate(3000);
+            let mut got = Vec::new();
+            z.pop(3000, max, |m, s| got.push((m.to_vec(), s)));
+            assert_eq!(got, want);
+            for (m, _) in want {
+                model.remove(&m);
+            }
+            check_tree(&z);
+        }
         // Thin out most of it in ranges, so nodes merge and the root comes down.
         while z.len() > 50 {
             let lo = rng.below(z.len() as u64) as usize;

@@ -300,13 +300,16 @@ impl Leaf {
         self.len += 1;
     }
 
-    fn remove(&mut self, at: usize) -> u32 {
+    /// Removes entries from `at` on, as many as `out` holds or the leaf has; their slots
+    /// go to `out`. Returns how many.
+    fn remove_run(&mut self, at: usize, out: &mut [u32]) -> usize {
         let len = self.len as usize;
-        let slot = self.slots[at];
-        self.scores.copy_within(at + 1..len, at);
-        self.slots.copy_within(at + 1..len, at);
-        self.len -= 1;
-        slot
+        let n = out.len().min(len - at);
+        out[..n].copy_from_slice(&self.slots[at..at + n]);
+        self.scores.copy_within(at + n..len, at);
+        self.slots.copy_within(at + n..len, at);
+        self.len -= n as u32;
+        n
     }
 
     /// Moves entries `from..` to the end of `to`.
@@ -862,20 +865,36 @@ impl Tree {
     /// Takes the entry at 0-based `rank` (below `len`) out of the tree; returns its slot,
     /// whose entry stays allocated and indexed.
     fn unlink_rank(&mut self, rank: usize) -> u32 {
-        let slot = self.unlink_below(self.root, self.height, rank);
-        self.length -= 1;
+        let mut slot = [NIL];
+        self.unlink_run(rank, &mut slot);
+        slot[0]
+    }
+
+    /// Takes entries from 0-based `rank` (below `len`) on out of the tree: as many as
+    /// `out` holds, but no further than the end of the leaf holding `rank`, so a range
+    /// goes a leaf per descent. Their slots go to `out`; returns how many. The entries
+    /// stay allocated and indexed.
+    fn unlink_run(&mut self, rank: usize, out: &mut [u32]) -> usize {
+        let n = self.unlink_below(self.root, self.height, rank, out);
+        self.length -= n;
         while self.height > 0 && self.inners.get(self.root).len == 1 {
             let old = self.root;
             self.root = self.inners.get(old).children[0];
             self.inners.release(old);
             self.height -= 1;
         }
-        slot
+        n
     }
 
-    fn unlink_below(&mut self, node: u32, height: usize, mut rank: usize) -> u32 {
+    fn unlink_below(
+        &mut self,
+        node: u32,
+        height: usize,
+        mut rank: usize,
+        out: &mut [u32],
+    ) -> usize {
         if height == 0 {
-            return self.leaves.get_mut(node).remove(rank);
+            return self.leaves.get_mut(node).remove_run(rank, out);
         }
         let n = self.inners.get(node);
         let mut i = 0;
@@ -884,19 +903,19 @@ impl Tree {
             i += 1;
         }
         let child = n.children[i];
-        let slot = self.unlink_below(child, height - 1, rank);
+        let taken = self.unlink_below(child, height - 1, rank, out);
         let n = self.inners.get_mut(node);
-        n.counts[i] -= 1;
+        n.counts[i] -= taken as u32;
         if n.counts[i] == 0 {
             n.remove_child(i);
             self.free_node(child, height - 1);
-            return slot;
+            return taken;
         }
         let child_min = self.min_of(child, height - 1);
         let n = self.inners.get_mut(node);
         (n.scores[i], n.slots[i]) = child_min;
         self.merge_if_sparse(node, i, height - 1);
-        slot
+        taken
     }
 
     /// Merges child `i` of `node` into a neighbour if it is sparse and they fit in one.
@@ -969,8 +988,8 @@ impl Tree {
     fn release(&mut self, slot: u32) -> Member {
         self.index_unlink(slot);
         let member = self.entries.release(slot).member;
-        if self.length == 0 {
-            // Nothing left: start afresh rather than keep chunks and free lists.
+        if self.index.used == 0 {
+            // The last entry went: start afresh rather than keep chunks and free lists.
             *self = Tree::new();
         }
         member
@@ -1014,8 +1033,32 @@ impl Tree {
 
     /// Removes the entries of 0-based ranks `start..start + n`, handing each to `f`.
     pub(super) fn remove_ranks(&mut self, start: usize, n: usize, mut f: impl FnMut(Member, f64)) {
-        for _ in 0..n {
-            let slot = self.unlink_rank(start);
+        let mut run = [NIL; LEAF_CAP];
+        let mut left = n;
+        while left > 0 {
+            let taken = self.unlink_run(start, &mut run[..left.min(LEAF_CAP)]);
+            self.release_run(&run[..taken], false, &mut f);
+            left -= taken;
+        }
+    }
+
+    /// Removes the `n` highest entries, handing each to `f`, highest first: a leaf's run
+    /// at a time from the top.
+    pub(super) fn remove_top(&mut self, n: usize, mut f: impl FnMut(Member, f64)) {
+        let mut run = [NIL; LEAF_CAP];
+        let mut left = n;
+        while left > 0 {
+            let want = left.min(self.leaves.get(self.last_leaf).len as usize);
+            let taken = self.unlink_run(self.length - want, &mut run[..want]);
+            self.release_run(&run[..taken], true, &mut f);
+            left -= taken;
+        }
+    }
+
+    /// Releases unlinked entries, handing each to `f` (last first when `rev`).
+    fn release_run(&mut self, slots: &[u32], rev: bool, f: &mut impl FnMut(Member, f64)) {
+        for i in 0..slots.len() {
+            let slot = slots[if rev { slots.len() - 1 - i } else { i }];
             let score = self.entry(slot).score;
             f(self.release(slot), score);
         }
