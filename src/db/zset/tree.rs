@@ -963,7 +963,7 @@ impl Tree {
         n.remove_child(left + 1);
     }
 
-    /// Frees an empty node (a leaf: unlinked from its neighbours; its `next` is read).
+    /// Frees an empty node; a leaf is first unlinked from its neighbours.
     fn free_node(&mut self, node: u32, height: usize) {
         if height > 0 {
             self.inners.release(node);
@@ -984,7 +984,8 @@ impl Tree {
         self.leaves.release(node);
     }
 
-    /// Drops the entry in `slot` (out of the tree and the index): its member.
+    /// Drops the entry in `slot`, already out of the tree, from the index and the slab, and
+    /// returns its member. Releasing the last one starts the tree afresh.
     fn release(&mut self, slot: u32) -> Member {
         self.index_unlink(slot);
         let member = self.entries.release(slot).member;
