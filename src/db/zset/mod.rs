@@ -984,29 +984,23 @@ impl ZSetValue {
         if n == 0 {
             return 0;
         }
+        if !max {
+            // The lowest ranks, in order: pop order.
+            return self.remove_ranks(0, n - 1, f);
+        }
+        // The highest ranks, highest first.
         match self.repr.get_mut() {
             ReprMut::Listpack(p) => {
-                if max {
-                    let end = p.buf.len();
-                    let mut start = end;
-                    for _ in 0..n {
-                        let (m, s, before) = p.entry_back(start);
-                        f(m, s);
-                        start = before;
-                    }
-                    p.remove_span(start, end, n);
-                } else {
-                    let mut end = 0;
-                    for _ in 0..n {
-                        let (m, s, next) = p.entry(end);
-                        f(m, s);
-                        end = next;
-                    }
-                    p.remove_span(0, end, n);
+                let end = p.buf.len();
+                let mut start = end;
+                for _ in 0..n {
+                    let (m, s, before) = p.entry_back(start);
+                    f(m, s);
+                    start = before;
                 }
+                p.remove_span(start, end, n);
             }
-            ReprMut::Skiplist(b) if max => b.remove_top(n, |m, s| f(&m, s)),
-            ReprMut::Skiplist(b) => b.remove_ranks(0, n, |m, s| f(&m, s)),
+            ReprMut::Skiplist(b) => b.remove_top(n, |m, s| f(&m, s)),
         }
         n
     }
