@@ -845,28 +845,29 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
         Some((&e.key, &e.value))
     }
 
-    /// Visits up to `count` entries from a random position (Redis's dictGetSomeKeys), for
-    /// eviction and expiry sampling. Walks consecutive buckets, each at most once, so no
-    /// entry is visited twice; gives up after about `10 * count` buckets, so a sparse table
-    /// may yield fewer entries. Returns the number visited.
-    pub fn sample<'a>(
-        &'a self,
-        count: usize,
-        rng: &mut Rng,
-        mut f: impl FnMut(&'a K, &'a V),
-    ) -> usize {
-        let count = count.min(self.len());
-        if count == 0 {
-            return 0;
+    /// Redis's `dictGetFairRandomKey`: one of the first `window` entries met walking from a
+    /// random position, each of them equally likely; None if the walk meets no entry
+    /// (it gives up after about `10 * window` buckets, as Redis's dictGetSomeKeys).
+    ///
+    /// Redis collects the `window` entries and then draws one. Drawing the rank first and
+    /// stopping there picks with the same odds but reads half the entries on average, and
+    /// in a big table each entry read is a cache miss. When the walk meets fewer entries
+    /// than the rank, the rank is drawn again among those met: each of the `m < window`
+    /// met is then taken with probability 1/window + (window - m)/window * 1/m = 1/m,
+    /// as when drawing among all of them.
+    pub fn fair_pick(&self, window: usize, rng: &mut Rng) -> Option<(&K, &V)> {
+        let window = window.min(self.len());
+        if window == 0 {
+            return None;
         }
         let (first, end) = self.positions();
         let span = end - first;
-        let max_steps = count.saturating_mul(SAMPLE_STEPS_PER_ENTRY).min(span);
-        let mut pos = first + rng.below(span as u64) as usize;
-        // The walk below reads the window's entries one after another; asking for the
-        // first buckets' entries up front lets those cache misses overlap.
-        let mut ahead = pos;
-        for _ in 0..count.min(max_steps) {
+        let max_steps = window.saturating_mul(SAMPLE_STEPS_PER_ENTRY).min(span);
+        let start = first + rng.below(span as u64) as usize;
+        let rank = rng.below(window as u64) as usize;
+        // Ask for the first buckets' entries up front so their cache misses overlap.
+        let mut ahead = start;
+        for _ in 0..(rank + 1).min(max_steps) {
             if let Some(e) = self.head_at(ahead) {
                 crate::util::prefetch(e);
             }
@@ -875,23 +876,31 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
                 ahead = first;
             }
         }
-        let mut visited = 0;
-        for _ in 0..max_steps {
-            let mut cur = self.head_at(pos);
-            while let Some(e) = cur {
-                f(&e.key, &e.value);
-                visited += 1;
-                if visited == count {
-                    return visited;
+        let walk = |rank: usize| -> Result<&Entry<K, V, M>, usize> {
+            let mut pos = start;
+            let mut met = 0;
+            for _ in 0..max_steps {
+                let mut cur = self.head_at(pos);
+                while let Some(e) = cur {
+                    if met == rank {
+                        return Ok(e);
+                    }
+                    met += 1;
+                    cur = e.next.as_deref();
                 }
-                cur = e.next.as_deref();
+                pos += 1;
+                if pos == end {
+                    pos = first;
+                }
             }
-            pos += 1;
-            if pos == end {
-                pos = first;
-            }
-        }
-        visited
+            Err(met)
+        };
+        let e = match walk(rank) {
+            Ok(e) => e,
+            Err(0) => return None,
+            Err(met) => walk(rng.below(met as u64) as usize).ok()?,
+        };
+        Some((&e.key, &e.value))
     }
 }
 
@@ -1876,7 +1885,7 @@ mod tests {
                 break;
             }
         }
-        d.sample(3, &mut Rng::with_seed(1), |k, _| borrowed.push(k));
+        borrowed.extend(d.fair_pick(3, &mut Rng::with_seed(1)).map(|(k, _)| k));
         assert!(borrowed.len() >= 5000);
     }
 
@@ -2313,42 +2322,73 @@ mod tests {
     }
 
     #[test]
-    fn sample_returns_distinct_entries() {
+    fn fair_pick_draws_evenly_from_its_window() {
         let mut rng = Rng::with_seed(11);
         let mut d: Dict<u64, ()> = Dict::new();
-        assert_eq!(d.sample(5, &mut rng, |_, _| panic!("empty")), 0);
+        assert!(d.fair_pick(15, &mut rng).is_none());
+        d.insert(7, ());
+        assert_eq!(d.fair_pick(15, &mut rng).map(|(k, _)| *k), Some(7));
         for k in 0..1000 {
             d.insert(k, ());
         }
-        for count in [1, 5, 16, 100, 5000] {
-            let mut got = Vec::new();
-            let n = d.sample(count, &mut rng, |k, _| got.push(*k));
-            assert_eq!(n, got.len());
-            let distinct: HashSet<_> = got.iter().collect();
-            assert_eq!(distinct.len(), got.len(), "duplicates");
-            assert!(n <= count.min(1000));
-            assert!(n >= count.min(1000) / 2, "count {count}: only {n}");
-        }
-        // Different positions over calls.
-        let mut firsts = HashSet::new();
-        for _ in 0..50 {
-            d.sample(1, &mut rng, |k, _| {
-                firsts.insert(*k);
-            });
-        }
-        assert!(firsts.len() > 25);
-        // Mid-rehash too.
         while d.rehash_steps(1000) {}
+        // Each member turns up as often as Redis's draw (the first 15 entries from a
+        // uniformly random bucket, then one of them) would pick it: its exact odds, summed
+        // over every starting bucket, against 200k draws.
+        let (first, end) = d.positions();
+        let mut odds: HashMap<u64, f64> = HashMap::new();
+        for start in first..end {
+            let mut met = Vec::new();
+            let mut pos = start;
+            for _ in 0..150.min(end - first) {
+                for_each_in_chain(d.head_at(pos), |e| {
+                    if met.len() < 15 {
+                        met.push(e.key);
+                    }
+                });
+                pos = if pos + 1 == end { first } else { pos + 1 };
+            }
+            for k in &met {
+                *odds.entry(*k).or_default() += 1.0 / ((end - first) * met.len()) as f64;
+            }
+        }
+        let draws = 200_000;
+        let mut hits: HashMap<u64, u32> = HashMap::new();
+        for _ in 0..draws {
+            let (k, _) = d.fair_pick(15, &mut rng).expect("non-empty");
+            *hits.entry(*k).or_default() += 1;
+        }
+        for (k, p) in &odds {
+            let expected = p * draws as f64;
+            let got = hits.get(k).copied().unwrap_or(0) as f64;
+            let z = (got - expected) / expected.sqrt();
+            assert!(
+                z.abs() < 6.0,
+                "key {k}: {got} draws, expected {expected:.0}"
+            );
+        }
+        assert_eq!(hits.len(), 1000);
+        // Mid-rehash, and in a sparse table where the walk meets fewer than 15.
         d.reserve(10_000);
         d.rehash_steps(300);
         assert!(d.is_rehashing());
-        for _ in 0..100 {
-            let mut got = HashSet::new();
-            let n = d.sample(1000, &mut rng, |k, _| {
-                assert!(got.insert(*k), "duplicate");
-            });
-            assert!(n > 0 && n == got.len());
+        // (A walk that lands in the new table's still empty part meets nothing: the
+        // caller then falls back to `random`.)
+        let picked: Vec<u64> = (0..1000)
+            .filter_map(|_| d.fair_pick(15, &mut rng).map(|(k, _)| *k))
+            .collect();
+        assert!(picked.len() > 100 && picked.iter().all(|k| *k < 1000));
+        let mut sparse: Dict<u64, ()> = Dict::with_capacity(1 << 16);
+        for k in 0..20 {
+            sparse.insert(k, ());
         }
+        let mut seen = HashSet::new();
+        for _ in 0..20_000 {
+            if let Some((k, _)) = sparse.fair_pick(15, &mut rng) {
+                seen.insert(*k);
+            }
+        }
+        assert_eq!(seen.len(), 20);
     }
 
     #[test]

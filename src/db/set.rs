@@ -82,7 +82,7 @@ impl Member<'_> {
 /// Entries are `Bare` (no stamp, no stored hash): a 32-byte malloc chunk per member.
 type Table = Dict<Key, (), RandomSeeded, Bare>;
 
-/// Entries SPOP samples to pick one (Redis's GETFAIR_NUM_ENTRIES).
+/// The window SPOP picks one member from (Redis's GETFAIR_NUM_ENTRIES).
 const FAIR_RANDOM_SAMPLE: usize = 15;
 
 tagged_repr! {
@@ -503,23 +503,16 @@ impl SetValue {
             }
             ReprMut::Table(t) => {
                 // Redis's dictGetFairRandomKey: one of up to 15 neighbouring entries from a
-                // random position (no rejection loop); a plain random pick if the sample
-                // found nothing in a sparse table. Like dictGetSomeKeys it first moves a
-                // resize along a step per wanted entry: a set drained by SPOP shrinks, and
-                // a shrink that lagged behind the pops would leave the sample walking an
-                // ever emptier old table.
+                // random position (no rejection loop); a plain random pick if the walk met
+                // nothing in a sparse table. Like dictGetSomeKeys it first moves a resize
+                // along a step per wanted entry: a set drained by SPOP shrinks, and a
+                // shrink that lagged behind the pops would leave the walk crossing an ever
+                // emptier old table.
                 t.rehash_steps(FAIR_RANDOM_SAMPLE);
-                let mut found: [Option<&Key>; FAIR_RANDOM_SAMPLE] = [None; FAIR_RANDOM_SAMPLE];
-                let mut n = 0;
-                t.sample(FAIR_RANDOM_SAMPLE, rng, |k, _| {
-                    found[n] = Some(k);
-                    n += 1;
-                });
-                let chosen = if n > 0 {
-                    found[rng.below(n as u64) as usize]
-                } else {
-                    t.random(rng).map(|(k, _)| k)
-                };
+                let chosen = t
+                    .fair_pick(FAIR_RANDOM_SAMPLE, rng)
+                    .or_else(|| t.random(rng))
+                    .map(|(k, _)| k);
                 // A handle to the member (its bytes, or a count bump for a long one), so
                 // the removal hands back the stored key: no copy of the member.
                 let member = chosen?.clone();
