@@ -845,9 +845,10 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
         Some((&e.key, &e.value))
     }
 
-    /// Redis's `dictGetFairRandomKey`: one of the first `window` entries met walking from a
-    /// random position, each of them equally likely; None if the walk meets no entry
-    /// (it gives up after about `10 * window` buckets, as Redis's dictGetSomeKeys).
+    /// Where Redis's `dictGetFairRandomKey` would land: one of the first `window` entries
+    /// met walking from a random position, each of them equally likely, as (position,
+    /// depth in its chain); None if the walk meets no entry (it gives up after about
+    /// `10 * window` buckets, as Redis's dictGetSomeKeys).
     ///
     /// Redis collects the `window` entries and then draws one. Drawing the rank first and
     /// stopping there picks with the same odds but reads half the entries on average, and
@@ -855,7 +856,7 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
     /// than the rank, the rank is drawn again among those met: each of the `m < window`
     /// met is then taken with probability 1/window + (window - m)/window * 1/m = 1/m,
     /// as when drawing among all of them.
-    pub fn fair_pick(&self, window: usize, rng: &mut Rng) -> Option<(&K, &V)> {
+    fn fair_position(&self, window: usize, rng: &mut Rng) -> Option<(usize, usize)> {
         let window = window.min(self.len());
         if window == 0 {
             return None;
@@ -876,16 +877,18 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
                 ahead = first;
             }
         }
-        let walk = |rank: usize| -> Result<&Entry<K, V, M>, usize> {
+        let walk = |rank: usize| -> Result<(usize, usize), usize> {
             let mut pos = start;
             let mut met = 0;
             for _ in 0..max_steps {
                 let mut cur = self.head_at(pos);
+                let mut depth = 0;
                 while let Some(e) = cur {
                     if met == rank {
-                        return Ok(e);
+                        return Ok((pos, depth));
                     }
                     met += 1;
+                    depth += 1;
                     cur = e.next.as_deref();
                 }
                 pos += 1;
@@ -895,11 +898,21 @@ impl<K, V, S, M: Meta<K>> Dict<K, V, S, M> {
             }
             Err(met)
         };
-        let e = match walk(rank) {
-            Ok(e) => e,
-            Err(0) => return None,
-            Err(met) => walk(rng.below(met as u64) as usize).ok()?,
-        };
+        match walk(rank) {
+            Ok(at) => Some(at),
+            Err(0) => None,
+            Err(met) => walk(rng.below(met as u64) as usize).ok(),
+        }
+    }
+
+    /// The entry `fair_position` lands on.
+    #[cfg(test)]
+    fn fair_pick(&self, window: usize, rng: &mut Rng) -> Option<(&K, &V)> {
+        let (pos, depth) = self.fair_position(window, rng)?;
+        let mut e = self.head_at(pos)?;
+        for _ in 0..depth {
+            e = e.next.as_deref()?;
+        }
         Some((&e.key, &e.value))
     }
 }
@@ -1207,6 +1220,27 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher, M: Meta<K>> Dict<K, V, S, M
             }
         }
         None
+    }
+
+    /// Removes and returns the entry `fair_position` lands on (SPOP's pick): unlinked
+    /// where the walk found it, so the key is neither hashed nor compared.
+    pub fn pop_fair(&mut self, window: usize, rng: &mut Rng) -> Option<(K, V)> {
+        let (pos, depth) = self.fair_position(window, rng)?;
+        let size0 = self.ht[0].size();
+        let (table, i) = if pos < size0 {
+            (&mut self.ht[0], pos)
+        } else {
+            (&mut self.ht[1], pos - size0)
+        };
+        let mut link = table.bucket_mut(i);
+        for _ in 0..depth {
+            link = &mut link.as_mut()?.next;
+        }
+        let mut entry = link.take()?;
+        *link = entry.next.take();
+        table.used -= 1;
+        self.shrink_if_sparse();
+        Some(entry.into_parts())
     }
 
     /// Keeps only the entries for which `keep` returns true.
@@ -2389,6 +2423,41 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 20);
+    }
+
+    #[test]
+    fn pop_fair_drains_every_entry_once_and_spares_clones() {
+        let mut rng = Rng::with_seed(12);
+        let mut d: Dict<u64, u64> = Dict::new();
+        assert!(d.pop_fair(15, &mut rng).is_none());
+        for k in 0..5000 {
+            d.insert(k, k * 2);
+        }
+        d.reserve(20_000);
+        d.rehash_steps(100);
+        assert!(d.is_rehashing());
+        let snapshot = d.clone();
+        let mut popped = HashSet::new();
+        while !d.is_empty() {
+            let (k, v) = match d.pop_fair(15, &mut rng) {
+                Some(kv) => kv,
+                // The walk met nothing (a sparse stretch): SPOP's fallback.
+                None => {
+                    let k = *d.random(&mut rng).expect("non-empty").0;
+                    d.remove(&k).expect("present")
+                }
+            };
+            assert_eq!(v, k * 2);
+            assert!(popped.insert(k), "{k} popped twice");
+            assert_eq!(d.len(), 5000 - popped.len());
+            assert!(d.get(&k).is_none());
+        }
+        assert_eq!(popped.len(), 5000);
+        assert_eq!(snapshot.len(), 5000);
+        assert_eq!(
+            snapshot.iter().filter(|(k, v)| **v == **k * 2).count(),
+            5000
+        );
     }
 
     #[test]

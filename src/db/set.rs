@@ -509,16 +509,13 @@ impl SetValue {
                 // shrink that lagged behind the pops would leave the walk crossing an ever
                 // emptier old table.
                 t.rehash_steps(FAIR_RANDOM_SAMPLE);
-                let chosen = t
-                    .fair_pick(FAIR_RANDOM_SAMPLE, rng)
-                    .or_else(|| t.random(rng))
-                    .map(|(k, _)| k);
+                if let Some((member, ())) = t.pop_fair(FAIR_RANDOM_SAMPLE, rng) {
+                    return Some(member);
+                }
                 // A handle to the member (its bytes, or a count bump for a long one), so
                 // the removal hands back the stored key: no copy of the member.
-                let member = chosen?.clone();
-                let (stored, ()) = t.remove(&*member)?;
-                t.shrink_if_sparse();
-                Some(stored)
+                let member = t.random(rng)?.0.clone();
+                t.remove(&*member).map(|(stored, ())| stored)
             }
         }
     }
