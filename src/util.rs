@@ -1,8 +1,6 @@
 //! Small shared helpers: Redis's number parsing and formatting rules, glob matching,
 //! clocks and a fast non-cryptographic RNG.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// Strict integer parsing as Redis's `string2ll`: optional '-', digits, no leading
 /// zeros (except "0"), no '+', no spaces, must fit in i64.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
@@ -530,20 +528,14 @@ fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32, skip_longer: &
     p.is_empty() && s.is_empty()
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the same clock as `now_us`).
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::clock::now_us() / 1000
 }
 
-/// Microseconds since the Unix epoch.
+/// Microseconds since the Unix epoch (see `crate::clock`).
 pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    crate::clock::now_us()
 }
 
 /// wyrand: a small, fast RNG for sampling (RANDOMKEY, expiry, SPOP). Not for secrets.
