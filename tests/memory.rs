@@ -274,3 +274,21 @@ fn usage_reply_types_match_redis() {
         }
     }
 }
+
+#[test]
+fn a_request_of_many_arguments_leaves_no_big_buffers_behind() {
+    let rudis = TestServer::start();
+    let mut con = rudis.client();
+    let before: u64 = info_field(&mut con, "memory", "used_memory");
+    // One SADD of 100k arguments (about 1.2 MB of request) on this connection.
+    let members: Vec<u32> = (0..100_000).collect();
+    let _: i64 = redis::cmd("SADD")
+        .arg("s")
+        .arg(&members)
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("DEL").arg("s").query(&mut con).unwrap();
+    let after: u64 = info_field(&mut con, "memory", "used_memory");
+    // The set is gone; what remains is the connection's buffers, back to a few KB.
+    assert!(after < before + 200_000, "{before} -> {after}");
+}

@@ -28,6 +28,9 @@ pub enum Parsed {
     Error(&'static str),
 }
 
+/// Argument spans a parser keeps room for between requests (16 bytes each).
+const SPANS_KEPT: usize = 1024;
+
 /// Incremental parser state for one client.
 #[derive(Default, Debug)]
 pub struct RequestParser {
@@ -120,8 +123,13 @@ impl RequestParser {
                 s.1 -= n;
             }
         } else {
-            // Spans of a request already run are stale now.
+            // Spans of a request already run are stale now. A request of very many
+            // arguments (SADD of 100k members) leaves a big vector: give it back rather
+            // than keep megabytes per connection that once sent one.
             self.spans.clear();
+            if self.spans.capacity() > SPANS_KEPT {
+                self.spans.shrink_to(SPANS_KEPT);
+            }
         }
     }
 
