@@ -27,6 +27,7 @@ struct Cli {
 }
 
 fn main() {
+    rudis::alloc::disable_fastbins();
     let cli = Cli::parse();
     let mut args = cli.args.as_slice();
     let mut text = String::new();
