@@ -14,6 +14,7 @@ pub mod dataset;
 pub mod db;
 pub mod evict;
 pub mod expire;
+pub mod lazyfree;
 pub mod metrics;
 pub mod persist;
 pub mod propagate;

@@ -170,12 +170,21 @@ impl<'a> Ctx<'a> {
 
     /// Deletes `key` and signals the change; true if it existed.
     pub fn delete(&mut self, key: &[u8]) -> bool {
+        let lazy = self.state.config.lazyfree_lazy_server_del;
+        self.delete_lazily(key, lazy)
+    }
+
+    /// Deletes `key`, its value freed by the lazyfree thread if `lazy` and costly to
+    /// free (UNLINK, and DEL under lazyfree-lazy-user-del).
+    pub fn delete_lazily(&mut self, key: &[u8], lazy: bool) -> bool {
         self.expire_if_needed(key);
-        if self.db().remove(key).is_some() {
-            self.signal_modified(key);
-            true
-        } else {
-            false
+        match self.db().remove(key) {
+            Some(value) => {
+                crate::lazyfree::free_value(value, lazy);
+                self.signal_modified(key);
+                true
+            }
+            None => false,
         }
     }
 

@@ -12,7 +12,7 @@ const G: &str = "generic";
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, (1, -1, 1), G, del).doc("Deletes one or more keys.", "1.0.0"),
-    CommandSpec::new("unlink", -2, WRITE | FAST, (1, -1, 1), G, del).doc("Asynchronously deletes one or more keys.", "4.0.0"),
+    CommandSpec::new("unlink", -2, WRITE | FAST, (1, -1, 1), G, unlink).doc("Asynchronously deletes one or more keys.", "4.0.0"),
     CommandSpec::new("exists", -2, READONLY | FAST, (1, -1, 1), G, exists).doc("Determines whether one or more keys exist.", "1.0.0"),
     CommandSpec::new("type", 2, READONLY | FAST, (1, 1, 1), G, type_cmd).doc("Determines the type of value stored at a key.", "1.0.0"),
     CommandSpec::new("touch", -2, READONLY | FAST, (1, -1, 1), G, touch).doc("Returns the number of existing keys out of those specified after updating the time they were last accessed.", "3.2.1"),
@@ -59,9 +59,19 @@ static OBJECT_SUBS: &[CommandSpec] = &[
 ];
 
 fn del(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    let lazy = ctx.state.config.lazyfree_lazy_user_del;
+    delete_keys(ctx, args, out, lazy)
+}
+
+/// DEL whose big values are freed in the background.
+fn unlink(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    delete_keys(ctx, args, out, true)
+}
+
+fn delete_keys(ctx: &mut Ctx, args: &Args, out: &mut Reply, lazy: bool) -> CmdResult {
     let mut n = 0;
     for key in args.iter().skip(1) {
-        if ctx.delete(key) {
+        if ctx.delete_lazily(key, lazy) {
             ctx.notify(notify::GENERIC, "del", key);
             n += 1;
         }
@@ -542,20 +552,30 @@ fn swapdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-fn flush_mode(args: &Args) -> CmdResult {
+/// FLUSHDB/FLUSHALL's mode: true to free in the background (ASYNC, or no mode under
+/// lazyfree-lazy-user-flush).
+fn flush_lazily(ctx: &Ctx, args: &Args) -> Result<bool, Error> {
     match args.len() {
-        1 => Ok(()),
-        2 if args.is(1, "async") || args.is(1, "sync") => Ok(()),
+        1 => Ok(ctx.state.config.lazyfree_lazy_user_flush),
+        2 if args.is(1, "async") => Ok(true),
+        2 if args.is(1, "sync") => Ok(false),
         _ => Err(SYNTAX),
     }
 }
 
-fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
-    flush_mode(args)?;
-    let n = ctx.db().len() as u64;
-    let db = ctx.db_index();
+/// Empties database `db`, its contents freed in the background if `lazy`.
+fn flush_db(ctx: &mut Ctx, db: usize, lazy: bool) -> u64 {
     ctx.state.touch_watched_in_db(db, None);
-    ctx.db().clear();
+    let flushed = std::mem::take(&mut ctx.state.dbs[db]);
+    let n = flushed.len() as u64;
+    crate::lazyfree::free_db(flushed, lazy);
+    n
+}
+
+fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
+    let lazy = flush_lazily(ctx, args)?;
+    let db = ctx.db_index();
+    let n = flush_db(ctx, db, lazy);
     crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);
     out.ok();
@@ -563,12 +583,10 @@ fn flushdb(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
 }
 
 fn flushall(ctx: &mut Ctx, args: &Args, out: &mut Reply) -> CmdResult {
-    flush_mode(args)?;
+    let lazy = flush_lazily(ctx, args)?;
     let mut n = 0;
     for db in 0..ctx.state.dbs.len() {
-        ctx.state.touch_watched_in_db(db, None);
-        n += ctx.state.dbs[db].len() as u64;
-        ctx.state.dbs[db].clear();
+        n += flush_db(ctx, db, lazy);
     }
     crate::tracking::invalidate_all(ctx.state);
     ctx.dirty(n);

@@ -49,6 +49,20 @@ impl Value {
         }
     }
 
+    /// About how many allocations freeing this value takes (Redis's
+    /// lazyfreeGetFreeEffort): what decides whether a lazy delete frees it in the
+    /// background.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::List(l) => l.node_count(),
+            Value::Hash(h) if h.encoding() == "hashtable" => h.len(),
+            Value::Set(s) if s.encoding() == "hashtable" => s.len(),
+            Value::ZSet(z) if z.encoding() == "skiplist" => z.len(),
+            Value::Stream(s) => s.node_count(),
+            _ => 1,
+        }
+    }
+
     /// Estimated heap bytes this value owns, beyond its inline bytes in the keyspace
     /// entry (MEMORY USAGE). Big collections are measured on `samples` elements and
     /// extrapolated, as Redis's objectComputeSize.
