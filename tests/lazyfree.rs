@@ -1,5 +1,5 @@
 //! Lazy freeing against the real binary: UNLINK, FLUSHDB/FLUSHALL ASYNC and the
-//! lazyfree-lazy-user-* options hand big values to the background thread (INFO's
+//! lazyfree-lazy-user-*/-expire options hand big values to the background thread (INFO's
 //! `lazyfreed_objects` counts them, `used_memory` drops once they are freed), small ones
 //! are freed in place, and the replies are DEL's and FLUSHALL's, byte for byte as Redis.
 
@@ -13,6 +13,15 @@ fn fill_set(con: &mut redis::Connection, key: &str, members: usize) {
     for chunk in (0..members).collect::<Vec<_>>().chunks(10_000) {
         let _: i64 = redis::cmd("SADD").arg(key).arg(chunk).query(con).unwrap();
     }
+}
+
+fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap();
 }
 
 /// Waits until the thread has freed `objects` in all and has nothing pending.
@@ -83,16 +92,34 @@ fn del_frees_in_the_background_only_under_lazyfree_lazy_user_del() {
     let n: i64 = redis::cmd("DEL").arg("a").query(&mut con).unwrap();
     assert_eq!(n, 1);
     wait_freed(&mut con, 0);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("lazyfree-lazy-user-del")
-        .arg("yes")
-        .query(&mut con)
-        .unwrap();
+    config_set(&mut con, "lazyfree-lazy-user-del", "yes");
     fill_set(&mut con, "a", 1_000);
     let n: i64 = redis::cmd("DEL").arg("a").query(&mut con).unwrap();
     assert_eq!(n, 1);
     wait_freed(&mut con, 1);
+}
+
+#[test]
+fn expired_big_values_go_to_the_thread_under_lazyfree_lazy_expire() {
+    let rudis = TestServer::start();
+    let mut con = rudis.client();
+    config_set(&mut con, "lazyfree-lazy-expire", "yes");
+    fill_set(&mut con, "a", 1_000);
+    fill_set(&mut con, "b", 1_000);
+    for key in ["a", "b"] {
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg(key)
+            .arg(20)
+            .query(&mut con)
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // "a" expires on access, "b" (at the latest) in the active cycle.
+    let exists: i64 = redis::cmd("EXISTS").arg("a").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+    wait_freed(&mut con, 2);
+    let expired: u64 = info_field(&mut con, "stats", "expired_keys");
+    assert_eq!(expired, 2);
 }
 
 #[test]
@@ -121,12 +148,7 @@ fn flush_async_frees_every_key_in_the_background() {
     let _: () = redis::cmd("FLUSHALL").arg("SYNC").query(&mut con).unwrap();
     wait_freed(&mut con, 500);
     let _: () = redis::cmd("SET").arg("x").arg(1).query(&mut con).unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("lazyfree-lazy-user-flush")
-        .arg("yes")
-        .query(&mut con)
-        .unwrap();
+    config_set(&mut con, "lazyfree-lazy-user-flush", "yes");
     let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
     wait_freed(&mut con, 501);
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();

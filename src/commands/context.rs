@@ -311,7 +311,8 @@ pub fn expire_if_needed(state: &mut State, db: usize, key: &[u8]) -> bool {
 
 /// Removes an expired key with everything Redis does then: stats, notification, WATCH.
 pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
-    if state.dbs[db].remove(key).is_some() {
+    if let Some(value) = state.dbs[db].remove(key) {
+        crate::lazyfree::free_value(value, state.config.lazyfree_lazy_expire);
         state.stats.expired_keys += 1;
         removed_by_server(state, db, key, notify::EXPIRED, "expired");
     }
@@ -319,6 +320,8 @@ pub fn delete_expired(state: &mut State, db: usize, key: &[u8]) {
 
 /// Removes a key evicted under `maxmemory`, as Redis does then.
 pub fn delete_evicted(state: &mut State, db: usize, key: &[u8]) {
+    // Freed in place whatever lazyfree-lazy-eviction says: the eviction loop stops when
+    // `used_memory` is under the limit, and a background free would only show later.
     if state.dbs[db].remove(key).is_some() {
         state.stats.evicted_keys += 1;
         removed_by_server(state, db, key, notify::EVICTED, "evicted");
