@@ -7,21 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, compare_with_redis, info_field};
+use common::{TestServer, compare_with_redis, config_set, info_field};
 
 fn fill_set(con: &mut redis::Connection, key: &str, members: usize) {
     for chunk in (0..members).collect::<Vec<_>>().chunks(10_000) {
         let _: i64 = redis::cmd("SADD").arg(key).arg(chunk).query(con).unwrap();
     }
-}
-
-fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg(name)
-        .arg(value)
-        .query(con)
-        .unwrap();
 }
 
 /// Waits until the thread has freed `objects` in all and has nothing pending.

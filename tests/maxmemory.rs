@@ -3,16 +3,7 @@
 
 mod common;
 
-use common::{RealRedis, TestServer, assert_same_replies};
-
-fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg(name)
-        .arg(value)
-        .query(con)
-        .unwrap();
-}
+use common::{RealRedis, TestServer, assert_same_replies, config_set};
 
 /// Sets `maxmemory` to `limit` with 10 samples, then gives eviction a few commands to
 /// get under it.

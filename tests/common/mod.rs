@@ -497,6 +497,16 @@ fn compare_on<'s>(a: &mut RawConn, b: &mut RawConn, lines: impl Iterator<Item = 
     }
 }
 
+/// CONFIG SET `name` `value`, which must succeed.
+pub fn config_set(con: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap();
+}
+
 /// One field of `INFO <section>`, parsed (panics with the field's name if absent).
 pub fn info_field<T: std::str::FromStr>(con: &mut redis::Connection, section: &str, name: &str) -> T
 where
