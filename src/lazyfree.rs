@@ -1,5 +1,6 @@
 //! Lazy freeing (Redis's lazyfree.c): UNLINK, FLUSHALL/FLUSHDB ASYNC and
-//! `lazyfree-lazy-user-del`/`-user-flush` hand what they delete to a background thread,
+//! `lazyfree-lazy-user-del`/`-user-flush`/`-expire`/`-server-del` hand what they delete to
+//! a background thread,
 //! so the loop does not stall while millions of allocations are freed (a 1.2M-member set
 //! takes about half a second). Values cheap to free are freed in place, as in Redis: a
 //! trip through the thread would cost more than the free.
