@@ -24,7 +24,7 @@ const ANCHOR_SPAN_US: i64 = 100_000;
 const MIN_RATE_SPAN_US: i64 = 10_000;
 
 /// Microseconds since the Unix epoch, from the system clock.
-pub fn system_us() -> i64 {
+fn system_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)

@@ -66,14 +66,16 @@ fn free_in_background(objects: u64, payload: Box<dyn Send>) {
     }
 }
 
-/// Frees a deleted value: in the background if `lazy` and it is costly to free.
+/// Frees a deleted value: in the background if `lazy` and it is costly to free, else
+/// here (it drops at the end of this call).
 pub fn free_value(value: Value, lazy: bool) {
     if lazy && value.free_effort() > THRESHOLD {
         free_in_background(1, Box::new(value));
     }
 }
 
-/// Frees a flushed database's contents: in the background if `lazy` (and not trivial).
+/// Frees a flushed database's contents: in the background if `lazy` (and not empty),
+/// else here.
 pub fn free_db(db: Db, lazy: bool) {
     let keys = db.len() as u64;
     if lazy && keys > 0 {
